@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/httpapi"
+	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/telemetry"
+)
+
+type serveFlags struct {
+	configFile     string
+	address        string
+	envFile        string
+	reloadInterval time.Duration
+}
+
+func newServeCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP/WebSocket server",
+		Long: `Run the HTTP/WebSocket server (default :8000).
+
+With no Redis configured (no REDIS_URL, spec.redis.url, host or addrs) an embedded
+in-process Redis is started for development; it says so in the log.
+Configuration: a RedlaneConfig file (--config or REDLANE_CONFIG), then environment
+variables and ./.env, then defaults. The file is watched and safe settings reload live.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.configFile == "" {
+				f.configFile = getenv("REDLANE_CONFIG")
+			}
+			return serve(cmd.Context(), f, getenv, stderr)
+		},
+	}
+	cmd.Flags().StringVarP(&f.configFile, "config", "c", "", "RedlaneConfig file (env REDLANE_CONFIG); watched for changes")
+	cmd.Flags().StringVar(&f.address, "address", "", "listen address HOST:PORT, overriding config and PORT")
+	cmd.Flags().StringVar(&f.envFile, "env-file", ".env", "KEY=VALUE file read into the environment if it exists")
+	cmd.Flags().DurationVar(&f.reloadInterval, "reload-interval", 2*time.Second, "how often the config and env files are checked for changes")
+	_ = stdout
+	return cmd
+}
+
+// serve reads like the program: config, telemetry, Redis, HTTP, then wait
+// for a signal and shut down in reverse order.
+func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr io.Writer) error {
+	env, err := config.WithDotEnv(getenv, f.envFile)
+	if err != nil {
+		return err
+	}
+	load := func() (*config.Config, error) {
+		c, err := config.Load(f.configFile, env)
+		if err == nil && f.address != "" {
+			c.Spec.Server.Address = f.address
+			err = config.Validate(c)
+		}
+		return c, err
+	}
+	cfg, err := load()
+	if err != nil {
+		if es, ok := config.AsErrors(err); ok {
+			fmt.Fprintf(stderr, "invalid configuration, %d problem(s):\n", len(es))
+			for _, e := range es {
+				fmt.Fprintf(stderr, "  %s\n", e.Error())
+			}
+			return errReported
+		}
+		return err
+	}
+
+	level := new(slog.LevelVar)
+	level.Set(telemetry.ParseLevel(cfg.Spec.Log.Level))
+	log := telemetry.NewLogger(stderr, cfg.Spec.Log.Format, level)
+	log.Info("starting redlane", "version", buildVersion(), "config", f.configFile)
+
+	tracing, err := telemetry.SetupTracing(ctx, env, buildVersion())
+	if err != nil {
+		return err
+	}
+	defer shutdownWithin(5*time.Second, tracing.Shutdown)
+
+	reg := telemetry.NewRegistry(buildVersion())
+	store := config.NewStore(cfg, f.configFile)
+	store.RegisterMetrics(reg)
+	store.OnChange(func(c *config.Config) { level.Set(telemetry.ParseLevel(c.Spec.Log.Level)) })
+
+	redisx.SetLogger(log)
+	ropts := redisx.Options{Logger: log}
+	if tracing != nil {
+		ropts.Tracer = tracing.Provider
+	}
+	rc, err := redisx.Open(cfg.Spec.Redis, ropts)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	log.Info("redis configured", "mode", rc.Mode, "addr", rc.Addr())
+	info := redisx.NewInfoCache(rc, cfg.Spec.Redis.InfoCacheTTL.Duration)
+	rc.RegisterMetrics(reg, info)
+
+	probes := httpapi.NewProbes(time.Second)
+	probes.AddReadiness("redis", func(ctx context.Context) error { return rc.Ping(ctx, time.Second) })
+
+	watcher := &config.Watcher{Interval: f.reloadInterval, Load: load, Store: store, Log: log}
+	for _, p := range []string{f.configFile, f.envFile} {
+		if p != "" {
+			watcher.Paths = append(watcher.Paths, p)
+		}
+	}
+
+	handler := httpapi.NewServer(httpapi.Deps{
+		Config:   store,
+		Redis:    rc,
+		Logger:   log,
+		Registry: reg,
+		Tracing:  tracing,
+		Probes:   probes,
+		Reload:   watcher.Reload,
+		DevMode:  rc.Embedded(),
+	})
+	sc := cfg.Spec.Server
+	srv := &http.Server{
+		Handler:           handler,
+		ReadTimeout:       sc.ReadTimeout.Duration,
+		ReadHeaderTimeout: sc.ReadHeaderTimeout.Duration,
+		WriteTimeout:      sc.WriteTimeout.Duration,
+		IdleTimeout:       sc.IdleTimeout.Duration,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	ln, err := net.Listen("tcp", sc.Address)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", sc.Address, err)
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "redis_mode", rc.Mode)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+	if len(watcher.Paths) > 0 {
+		g.Go(func() error { return watcher.Run(gctx) })
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down: readiness off, draining", "drain_delay", sc.DrainDelay.String())
+		probes.SetDraining()
+		time.Sleep(sc.DrainDelay.Duration)
+		sctx, cancel := context.WithTimeout(context.Background(), sc.ShutdownTimeout.Duration)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("in-flight requests cut off at shutdown deadline", "error", err.Error())
+			_ = srv.Close()
+		}
+		return nil
+	})
+	err = g.Wait()
+	log.Info("stopped")
+	return err
+}
+
+// shutdownWithin runs fn with a deadline, for deferred cleanups.
+func shutdownWithin(d time.Duration, fn func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	_ = fn(ctx)
+}

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redlane/redlane/internal/redistest"
+)
+
+const adminToken = "test-admin-token-0123456789abcdef0123"
+
+func TestServeAgainstRealRedis(t *testing.T) {
+	rs := redistest.Start(t, redistest.WithPassword("redis-pass-1"))
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken, "SECRET_KEY": strings.Repeat("s", 40)})
+	s.waitStatus("/readyz", 200, 5*time.Second)
+
+	t.Run("health in the seed's shape", func(t *testing.T) {
+		r := s.do("GET", "/health", "")
+		if r.Status != 200 || strings.TrimSpace(string(r.Body)) != `{"status":"healthy","redis":"connected"}` {
+			t.Fatalf("GET /health = %d %s", r.Status, r.Body)
+		}
+	})
+	t.Run("liveness", func(t *testing.T) {
+		if r := s.do("GET", "/healthz", ""); r.Status != 200 {
+			t.Fatalf("GET /healthz = %d", r.Status)
+		}
+	})
+	t.Run("request id is made or echoed", func(t *testing.T) {
+		if r := s.do("GET", "/healthz", ""); len(r.Header.Get("X-Request-ID")) < 16 {
+			t.Fatalf("no generated request id: %q", r.Header.Get("X-Request-ID"))
+		}
+		if r := s.do("GET", "/healthz", "", "X-Request-ID", "abc-123"); r.Header.Get("X-Request-ID") != "abc-123" {
+			t.Fatalf("request id not echoed: %q", r.Header.Get("X-Request-ID"))
+		}
+		if r := s.do("GET", "/healthz", "", "X-Request-ID", "bad id with spaces"); r.Header.Get("X-Request-ID") == "bad id with spaces" {
+			t.Fatal("unsafe request id echoed")
+		}
+	})
+	t.Run("unknown route is a problem", func(t *testing.T) {
+		r := s.do("GET", "/no/such/route", "", "X-Request-ID", "rid-404")
+		m := r.JSON(t)
+		if r.Status != 404 || r.Header.Get("Content-Type") != "application/problem+json" ||
+			m["type"] != "https://redlane.dev/problems/not-found" || m["requestId"] != "rid-404" {
+			t.Fatalf("404 = %d %s %s", r.Status, r.Header.Get("Content-Type"), r.Body)
+		}
+	})
+	t.Run("wrong method is a problem", func(t *testing.T) {
+		r := s.do("DELETE", "/health", "")
+		if r.Status != 405 || r.Header.Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("405 = %d %s", r.Status, r.Body)
+		}
+	})
+	t.Run("admin needs the token", func(t *testing.T) {
+		if r := s.do("GET", "/admin/config", ""); r.Status != 401 || r.Header.Get("WWW-Authenticate") == "" {
+			t.Fatalf("anonymous admin = %d %s", r.Status, r.Body)
+		}
+		if r := s.do("GET", "/admin/config", "", "Authorization", "Bearer wrong-token-wrong-token-wrong-token"); r.Status != 401 {
+			t.Fatalf("wrong token admin = %d", r.Status)
+		}
+		r := s.do("GET", "/admin/config", "", "Authorization", "Bearer "+adminToken)
+		if r.Status != 200 {
+			t.Fatalf("admin with token = %d %s", r.Status, r.Body)
+		}
+		for _, secret := range []string{"redis-pass-1", adminToken, strings.Repeat("s", 40)} {
+			if bytes.Contains(r.Body, []byte(secret)) {
+				t.Fatalf("/admin/config shows a secret: %s", r.Body)
+			}
+		}
+		if !bytes.Contains(r.Body, []byte(rs.Addr())) || !bytes.Contains(r.Body, []byte(`"generation":1`)) {
+			t.Fatalf("/admin/config lacks the redis address or generation: %s", r.Body)
+		}
+	})
+	t.Run("metrics", func(t *testing.T) {
+		r := s.do("GET", "/metrics", "")
+		for _, name := range []string{
+			`redlane_http_requests_total{code="200",method="GET",route="/health"}`,
+			`redlane_http_requests_total{code="404",method="GET",route="unmatched"}`,
+			"redlane_http_request_duration_seconds_bucket", "redlane_redis_pool_hits_total",
+			"redlane_redis_pool_timeouts_total", "redlane_redis_pool_connections", "redlane_redis_pool_idle_connections",
+			`redlane_redis_memory_used_bytes{node="` + rs.Addr() + `"}`, "redlane_redis_memory_max_bytes",
+			"redlane_redis_evicted_keys_total", "redlane_redis_expired_keys_total", "redlane_redis_keyspace_hits_total",
+			"redlane_redis_keyspace_misses_total", "redlane_redis_connected_clients", "redlane_redis_blocked_clients",
+			"redlane_redis_commands_processed_total", "redlane_redis_ops_per_second", "redlane_redis_uptime_seconds",
+			`role="master"`, "redlane_config_last_reload_successful 1", "redlane_build_info",
+		} {
+			if !bytes.Contains(r.Body, []byte(name)) {
+				t.Errorf("/metrics lacks %s", name)
+			}
+		}
+	})
+	t.Run("promtool check metrics", func(t *testing.T) {
+		redistest.Require(t, "promtool")
+		r := s.do("GET", "/metrics", "")
+		cmd := exec.Command("promtool", "check", "metrics")
+		cmd.Stdin = bytes.NewReader(r.Body)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("promtool check metrics: %v\n%s", err, out)
+		}
+	})
+}
+
+func TestReadinessFollowsRedis(t *testing.T) {
+	rs := redistest.Start(t)
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()})
+	s.waitStatus("/readyz", 200, 5*time.Second)
+
+	rs.Stop()
+	r := s.waitStatus("/readyz", 503, 5*time.Second)
+	if !bytes.Contains(r.Body, []byte(`"redis"`)) {
+		t.Errorf("503 body does not name the failing check: %s", r.Body)
+	}
+	h := s.do("GET", "/health", "")
+	m := h.JSON(t)
+	if h.Status != 503 || m["status"] != "unhealthy" || m["redis"] != "disconnected" || m["error"] == "" {
+		t.Fatalf("/health with Redis down = %d %s", h.Status, h.Body)
+	}
+	if s.do("GET", "/healthz", "").Status != 200 {
+		t.Fatal("liveness must not depend on Redis")
+	}
+
+	rs.Restart()
+	s.waitStatus("/readyz", 200, 10*time.Second)
+	if h := s.do("GET", "/health", ""); h.Status != 200 {
+		t.Fatalf("/health after Redis returned = %d", h.Status)
+	}
+}
+
+func TestServeRedisCluster(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 0)
+	s := startServer(t, map[string]string{"REDIS_ADDRS": strings.Join(c.Addrs(), ",")})
+	s.waitStatus("/readyz", 200, 5*time.Second)
+	if r := s.do("GET", "/health", ""); r.Status != 200 {
+		t.Fatalf("/health = %d %s", r.Status, r.Body)
+	}
+	body := string(s.do("GET", "/metrics", "").Body)
+	for _, a := range c.Addrs() {
+		if !strings.Contains(body, `redlane_redis_memory_used_bytes{node="`+a+`"}`) {
+			t.Errorf("no INFO metrics for cluster node %s", a)
+		}
+	}
+	if !strings.Contains(body, `mode="cluster"`) {
+		t.Error("instance info does not say cluster mode")
+	}
+}
+
+func TestEmbeddedDevelopmentMode(t *testing.T) {
+	s := startServer(t, map[string]string{})
+	s.waitStatus("/readyz", 200, 5*time.Second)
+	if !strings.Contains(s.logs.String(), "EMBEDDED REDIS") {
+		t.Fatalf("no loud embedded-mode line in the log:\n%s", s.logs.String())
+	}
+	if r := s.do("GET", "/health", ""); r.Status != 200 {
+		t.Fatalf("/health = %d", r.Status)
+	}
+	// Admin endpoints are open in development mode only.
+	if r := s.do("GET", "/admin/config", ""); r.Status != 200 {
+		t.Fatalf("admin in dev mode = %d", r.Status)
+	}
+	if !strings.Contains(string(s.do("GET", "/metrics", "").Body), `redlane_redis_up{node="embedded"} 1`) {
+		t.Error("embedded INFO metrics missing")
+	}
+}
+
+func TestAdminClosedWithoutTokenOutsideDevMode(t *testing.T) {
+	rs := redistest.Start(t)
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()})
+	r := s.do("GET", "/admin/config", "")
+	if r.Status != 403 || !bytes.Contains(r.Body, []byte("ADMIN_TOKEN")) {
+		t.Fatalf("admin with no token configured = %d %s", r.Status, r.Body)
+	}
+}
+
+func TestConfigReloadThroughServer(t *testing.T) {
+	rs := redistest.Start(t)
+	path := filepath.Join(t.TempDir(), "redlane.yaml")
+	writeFile(t, path, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  log: {level: info}\n  cache: {defaultTTL: 5m}\n")
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken}, "--config", path)
+	auth := []string{"Authorization", "Bearer " + adminToken}
+
+	writeFile(t, path, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  log: {level: debug}\n  cache: {defaultTTL: 90s}\n")
+	waitFor(t, func() bool { return bytes.Contains(s.do("GET", "/admin/config", "", auth...).Body, []byte(`"generation":2`)) })
+	body := string(s.do("GET", "/admin/config", "", auth...).Body)
+	if !strings.Contains(body, `"defaultTTL":"1m30s"`) || !strings.Contains(body, `"level":"debug"`) {
+		t.Fatalf("reloaded values not in effect: %s", body)
+	}
+
+	writeFile(t, path, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  cache: {defaultTTL: soon}\n")
+	waitFor(t, func() bool {
+		return strings.Contains(string(s.do("GET", "/metrics", "").Body), "redlane_config_last_reload_successful 0")
+	})
+	body = string(s.do("GET", "/admin/config", "", auth...).Body)
+	if !strings.Contains(body, "spec.cache.defaultTTL") || !strings.Contains(body, `"defaultTTL":"1m30s"`) || !strings.Contains(body, `"generation":2`) {
+		t.Fatalf("bad reload should keep generation 2 and report the field: %s", body)
+	}
+	if !strings.Contains(s.logs.String(), "config reload rejected") {
+		t.Error("rejected reload not logged")
+	}
+}
+
+func TestInvalidConfigRefusesToStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	writeFile(t, path, "spec:\n  redis: {port: 99999}\n  cache: {defaultTTL: -1s}\n")
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"redlane", "serve", "--config", path}, func(string) string { return "" }, io.Discard, &stderr)
+	if err == nil {
+		t.Fatal("serve started with an invalid config")
+	}
+	for _, want := range []string{"spec.redis.port", "spec.cache.defaultTTL"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr does not name %s:\n%s", want, stderr.String())
+		}
+	}
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	rs := redistest.Start(t)
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()})
+	s.waitStatus("/readyz", 200, 5*time.Second)
+	writeFile(t, filepath.Join(t.TempDir(), "x"), "")
+
+	// Freeze Redis so /health is in flight for about its 1s ping deadline.
+	pid := redisPID(t, rs)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGCONT)
+	inflight := make(chan response, 1)
+	go func() {
+		resp, err := http.Get(s.URL + "/health")
+		if err != nil {
+			inflight <- response{Status: -1, Body: []byte(err.Error())}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		inflight <- response{Status: resp.StatusCode, Body: b}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	s.cancel()
+	s.cancel = nil
+	r := <-inflight
+	if r.Status != 503 {
+		t.Fatalf("in-flight request was not allowed to finish: %d %s", r.Status, r.Body)
+	}
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if !strings.Contains(s.logs.String(), "readiness off") {
+		t.Error("shutdown did not turn readiness off first")
+	}
+}
+
+func TestDrainDelayKeepsServingWhileNotReady(t *testing.T) {
+	rs := redistest.Start(t)
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	writeFile(t, path, "spec:\n  server: {drainDelay: 1s}\n")
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, "--config", path)
+	s.waitStatus("/readyz", 200, 5*time.Second)
+	cancel := s.cancel
+	s.cancel = nil
+	cancel()
+	r := s.waitStatus("/readyz", 503, 900*time.Millisecond)
+	if !bytes.Contains(r.Body, []byte(`"draining":true`)) {
+		t.Fatalf("draining not reported: %s", r.Body)
+	}
+	if err := <-s.done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func redisPID(t *testing.T, rs *redistest.Server) int {
+	t.Helper()
+	info, err := rs.Client().Info(context.Background(), "server").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			var pid int
+			for _, c := range v {
+				pid = pid*10 + int(c-'0')
+			}
+			return pid
+		}
+	}
+	t.Fatal("no process_id")
+	return 0
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}

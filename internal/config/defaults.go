@@ -1,0 +1,82 @@
+package config
+
+import "time"
+
+// Default returns a complete document with every default applied.
+func Default() *Config {
+	c := &Config{}
+	SetDefaults(c)
+	return c
+}
+
+// SetDefaults fills every zero field that has a default. It is the one place
+// defaults live; validation runs after it.
+func SetDefaults(c *Config) {
+	if c.APIVersion == "" {
+		c.APIVersion = APIVersion
+	}
+	if c.Kind == "" {
+		c.Kind = Kind
+	}
+	s := &c.Spec
+
+	setStr(&s.Server.Address, ":8000")
+	setDur(&s.Server.ReadTimeout, 30*time.Second)
+	setDur(&s.Server.ReadHeaderTimeout, 10*time.Second)
+	setDur(&s.Server.WriteTimeout, 30*time.Second)
+	setDur(&s.Server.IdleTimeout, 120*time.Second)
+	setDur(&s.Server.ShutdownTimeout, 25*time.Second)
+	if s.Server.MaxBodyBytes == 0 {
+		s.Server.MaxBodyBytes = 1 << 20
+	}
+	if s.Server.CORS.AllowedHeaders == nil {
+		s.Server.CORS.AllowedHeaders = []string{"Authorization", "Content-Type", "If-None-Match", "X-Request-ID"}
+	}
+	setDur(&s.Server.CORS.MaxAge, 10*time.Minute)
+
+	if s.Log.Level == "" {
+		s.Log.Level = "info"
+		if s.Debug {
+			s.Log.Level = "debug"
+		}
+	}
+	setStr(&s.Log.Format, "auto")
+
+	r := &s.Redis
+	if r.Host != "" && r.Port == 0 {
+		r.Port = 6379
+	}
+	setStr(&r.KeyPrefix, "redlane:")
+	setDur(&r.DialTimeout, 2*time.Second)
+	setDur(&r.ReadTimeout, time.Second)
+	setDur(&r.WriteTimeout, time.Second)
+	setDur(&r.PoolTimeout, 2*time.Second)
+	setDur(&r.CommandTimeout, 2*time.Second)
+	setDur(&r.InfoCacheTTL, 5*time.Second)
+
+	setDur(&s.Cache.DefaultTTL, 5*time.Minute)
+	setDur(&s.Sessions.IdleTimeout, 30*time.Minute)
+	setDur(&s.Sessions.AbsoluteTimeout, 24*time.Hour)
+
+	if s.RateLimits == nil {
+		s.RateLimits = []RateLimitPolicy{{
+			Name:   "api",
+			Match:  RateLimitMatch{PathPrefix: "/api/"},
+			Key:    "ip",
+			Limit:  5,
+			Period: D(time.Minute),
+		}}
+	}
+}
+
+func setStr(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setDur(p *Duration, v time.Duration) {
+	if p.Duration == 0 {
+		p.Duration = v
+	}
+}

@@ -1,0 +1,150 @@
+// Package config defines the RedlaneConfig document: its types, defaults,
+// validation, environment overrides, redaction, JSON Schema and live reload.
+package config
+
+// APIVersion and Kind identify the document, Kubernetes component-config style.
+const (
+	APIVersion = "redlane.dev/v1alpha1"
+	Kind       = "RedlaneConfig"
+)
+
+// Struct tags used across this package:
+//
+//	reload:"hot"   the field (and everything under it) applies on reload without a restart;
+//	               any other field that changes is reported as pending a restart.
+//	secret:"true"  the value is redacted wherever the effective config is shown.
+
+// Config is the whole document.
+type Config struct {
+	APIVersion string `json:"apiVersion" jsonschema_description:"Must be redlane.dev/v1alpha1."`
+	Kind       string `json:"kind" jsonschema_description:"Must be RedlaneConfig."`
+	Spec       Spec   `json:"spec"`
+}
+
+// Spec holds every setting.
+type Spec struct {
+	Server     Server            `json:"server"`
+	Log        Log               `json:"log" reload:"hot"`
+	Debug      bool              `json:"debug" jsonschema_description:"Development conveniences: debug logging and detailed error messages (env DEBUG)."`
+	Redis      Redis             `json:"redis"`
+	Database   Database          `json:"database"`
+	Security   Security          `json:"security"`
+	Cache      Cache             `json:"cache" reload:"hot"`
+	Sessions   Sessions          `json:"sessions" reload:"hot"`
+	RateLimits []RateLimitPolicy `json:"rateLimits,omitempty" reload:"hot" jsonschema_description:"Rate-limit policies; the first policy whose match fits a request applies."`
+}
+
+// Server configures the HTTP listener.
+type Server struct {
+	Address           string   `json:"address" jsonschema_description:"Listen address HOST:PORT (flag --address, env PORT override)."`
+	ReadTimeout       Duration `json:"readTimeout" jsonschema_description:"Maximum time to read a whole request, body included."`
+	ReadHeaderTimeout Duration `json:"readHeaderTimeout" jsonschema_description:"Maximum time to read request headers."`
+	WriteTimeout      Duration `json:"writeTimeout" jsonschema_description:"Maximum time to write a response (streaming handlers extend their own)."`
+	IdleTimeout       Duration `json:"idleTimeout" jsonschema_description:"How long an idle keep-alive connection stays open."`
+	ShutdownTimeout   Duration `json:"shutdownTimeout" jsonschema_description:"Deadline for in-flight requests to finish after SIGTERM."`
+	DrainDelay        Duration `json:"drainDelay" jsonschema_description:"After SIGTERM, how long /readyz reports 503 before the listener closes, so load balancers stop sending traffic."`
+	MaxBodyBytes      int64    `json:"maxBodyBytes" jsonschema_description:"Largest accepted request body in bytes; larger bodies get 413."`
+	TrustedProxies    []string `json:"trustedProxies,omitempty" jsonschema_description:"CIDRs of proxies whose X-Forwarded-For is believed when finding the client IP."`
+	CORS              CORS     `json:"cors" reload:"hot"`
+}
+
+// CORS configures cross-origin access for browsers.
+type CORS struct {
+	AllowedOrigins   []string `json:"allowedOrigins,omitempty" jsonschema_description:"Origins allowed to call the API from a browser; empty disables CORS, \"*\" allows any (never with credentials)."`
+	AllowedHeaders   []string `json:"allowedHeaders,omitempty" jsonschema_description:"Request headers browsers may send."`
+	AllowCredentials bool     `json:"allowCredentials" jsonschema_description:"Allow cookies and Authorization on cross-origin requests."`
+	MaxAge           Duration `json:"maxAge" jsonschema_description:"How long browsers may cache a preflight answer."`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `json:"level" jsonschema:"enum=debug,enum=info,enum=warn,enum=error" jsonschema_description:"Minimum level: debug, info, warn or error."`
+	Format string `json:"format" jsonschema:"enum=auto,enum=json,enum=text" jsonschema_description:"auto (JSON unless stderr is a terminal), json or text."`
+}
+
+// Redis configures the one Redis client of the process. With no url, host or
+// addrs at all, an embedded in-process Redis is started (development only).
+type Redis struct {
+	URL            string        `json:"url" secret:"true" jsonschema_description:"redis:// or rediss:// URL of a standalone server (env REDIS_URL). Wins over host/port."`
+	Host           string        `json:"host" jsonschema_description:"Standalone server host (env REDIS_HOST)."`
+	Port           int           `json:"port" jsonschema_description:"Standalone server port (env REDIS_PORT); 6379 when host is set."`
+	DB             int           `json:"db" jsonschema_description:"Database number, standalone and sentinel only (env REDIS_DB)."`
+	Addrs          []string      `json:"addrs,omitempty" jsonschema_description:"host:port seeds of a Redis Cluster, or the sentinels when sentinel.masterName is set (env REDIS_ADDRS, comma separated)."`
+	ClusterMode    bool          `json:"clusterMode" jsonschema_description:"Treat a single address in addrs as a Cluster seed (e.g. a managed configuration endpoint)."`
+	Sentinel       Sentinel      `json:"sentinel"`
+	Username       string        `json:"username" jsonschema_description:"ACL user name (env REDIS_USERNAME)."`
+	Password       string        `json:"password" secret:"true" jsonschema_description:"Password or ACL password (env REDIS_PASSWORD)."`
+	TLS            TLS           `json:"tls"`
+	KeyPrefix      string        `json:"keyPrefix" jsonschema_description:"Prefix of every key Redlane writes, so it can share a Redis."`
+	PoolSize       int           `json:"poolSize" jsonschema_description:"Connections per node; 0 means 10 per CPU."`
+	MinIdleConns   int           `json:"minIdleConns" jsonschema_description:"Idle connections kept open per node."`
+	DialTimeout    Duration      `json:"dialTimeout" jsonschema_description:"Timeout for opening a connection."`
+	ReadTimeout    Duration      `json:"readTimeout" jsonschema_description:"Socket read timeout of a command."`
+	WriteTimeout   Duration      `json:"writeTimeout" jsonschema_description:"Socket write timeout of a command."`
+	PoolTimeout    Duration      `json:"poolTimeout" jsonschema_description:"How long a command waits for a free connection."`
+	CommandTimeout Duration      `json:"commandTimeout" jsonschema_description:"Deadline given to any command whose context has none."`
+	InfoCacheTTL   Duration      `json:"infoCacheTTL" jsonschema_description:"How long INFO results are reused by /metrics, so scrapes never pile INFO onto Redis."`
+	Embedded       EmbeddedRedis `json:"embedded"`
+}
+
+// Sentinel selects a sentinel-managed master.
+type Sentinel struct {
+	MasterName string `json:"masterName" jsonschema_description:"Name of the master the sentinels in addrs watch; enables sentinel mode."`
+	Username   string `json:"username" jsonschema_description:"ACL user for the sentinels."`
+	Password   string `json:"password" secret:"true" jsonschema_description:"Password of the sentinels (not of the master)."`
+}
+
+// TLS configures encrypted connections to Redis.
+type TLS struct {
+	Enabled            bool   `json:"enabled" jsonschema_description:"Use TLS (implied by a rediss:// URL)."`
+	CAFile             string `json:"caFile" jsonschema_description:"PEM file of CAs that sign the server certificate; empty uses the system roots."`
+	CertFile           string `json:"certFile" jsonschema_description:"PEM client certificate, for mutual TLS."`
+	KeyFile            string `json:"keyFile" jsonschema_description:"PEM client key, for mutual TLS."`
+	ServerName         string `json:"serverName" jsonschema_description:"Name expected in the server certificate, when it differs from the host."`
+	InsecureSkipVerify bool   `json:"insecureSkipVerify" jsonschema_description:"Skip server certificate checks. Never in production."`
+}
+
+// EmbeddedRedis controls the in-process development Redis.
+type EmbeddedRedis struct {
+	Disabled bool `json:"disabled" jsonschema_description:"Refuse to start an embedded Redis when no Redis is configured (fail instead)."`
+}
+
+// Database configures the users database.
+type Database struct {
+	URL string `json:"url" secret:"true" jsonschema_description:"postgres:// URL (env DATABASE_URL); empty means embedded SQLite."`
+}
+
+// Security holds the process secrets.
+type Security struct {
+	SecretKey  string `json:"secretKey" secret:"true" jsonschema_description:"Server secret used to derive keys (env SECRET_KEY); at least 32 characters when set."`
+	AdminToken string `json:"adminToken" secret:"true" jsonschema_description:"Bearer token that grants admin endpoints (env ADMIN_TOKEN); at least 32 characters. Without it, admin endpoints are closed except in embedded development mode."`
+}
+
+// Cache configures the cache-aside engine.
+type Cache struct {
+	DefaultTTL Duration `json:"defaultTTL" jsonschema_description:"TTL of cached entries (env CACHE_TTL, seconds or a duration)."`
+}
+
+// Sessions configures login sessions.
+type Sessions struct {
+	IdleTimeout     Duration `json:"idleTimeout" jsonschema_description:"Sliding idle timeout of a session (env SESSION_TTL, seconds or a duration)."`
+	AbsoluteTimeout Duration `json:"absoluteTimeout" jsonschema_description:"Hard lifetime of a session, however active."`
+}
+
+// RateLimitPolicy limits requests that match it.
+type RateLimitPolicy struct {
+	Name     string         `json:"name" jsonschema_description:"Unique policy name, used in metrics and RateLimit-Policy headers."`
+	Match    RateLimitMatch `json:"match"`
+	Key      string         `json:"key" jsonschema_description:"What is limited: ip, user, or header:<Name> (e.g. header:X-API-Key)."`
+	Limit    int            `json:"limit" jsonschema_description:"Requests allowed per period."`
+	Period   Duration       `json:"period" jsonschema_description:"Length of the period."`
+	Burst    int            `json:"burst" jsonschema_description:"Extra requests allowed in a burst; 0 means none beyond limit."`
+	FailOpen bool           `json:"failOpen" jsonschema_description:"When Redis is unreachable, allow (true) or refuse with 503 (false)."`
+}
+
+// RateLimitMatch selects the requests a policy applies to; empty fields match all.
+type RateLimitMatch struct {
+	PathPrefix string   `json:"pathPrefix" jsonschema_description:"Request path prefix, e.g. /api/."`
+	Route      string   `json:"route" jsonschema_description:"Route template, e.g. /users/{id}."`
+	Methods    []string `json:"methods,omitempty" jsonschema_description:"HTTP methods; empty matches every method."`
+}

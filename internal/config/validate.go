@@ -1,0 +1,212 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FieldError is one problem with the document, named by its field path.
+type FieldError struct {
+	Path    string
+	Message string
+}
+
+func (e FieldError) Error() string { return e.Path + ": " + e.Message }
+
+// Errors lists every problem found; it is what config check prints.
+type Errors []FieldError
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+type validator struct{ errs Errors }
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, FieldError{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) positive(path string, d Duration) {
+	if d.Duration <= 0 {
+		v.add(path, "must be greater than 0, got %s", d)
+	}
+}
+
+// Validate reports every problem in a defaulted document, or nil.
+func Validate(c *Config) error {
+	v := &validator{}
+	if c.APIVersion != APIVersion {
+		v.add("apiVersion", "must be %q, got %q", APIVersion, c.APIVersion)
+	}
+	if c.Kind != Kind {
+		v.add("kind", "must be %q, got %q", Kind, c.Kind)
+	}
+	s := &c.Spec
+	validateServer(v, &s.Server)
+	switch s.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.add("spec.log.level", "must be one of debug, info, warn, error; got %q", s.Log.Level)
+	}
+	switch s.Log.Format {
+	case "auto", "json", "text":
+	default:
+		v.add("spec.log.format", "must be one of auto, json, text; got %q", s.Log.Format)
+	}
+	validateRedis(v, &s.Redis)
+	if s.Database.URL != "" {
+		u, err := url.Parse(s.Database.URL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			v.add("spec.database.url", "must be a postgres:// URL")
+		}
+	}
+	if k := s.Security.SecretKey; k != "" && len(k) < 32 {
+		v.add("spec.security.secretKey", "must be at least 32 characters, got %d", len(k))
+	}
+	if k := s.Security.AdminToken; k != "" && len(k) < 32 {
+		v.add("spec.security.adminToken", "must be at least 32 characters, got %d", len(k))
+	}
+	v.positive("spec.cache.defaultTTL", s.Cache.DefaultTTL)
+	v.positive("spec.sessions.idleTimeout", s.Sessions.IdleTimeout)
+	v.positive("spec.sessions.absoluteTimeout", s.Sessions.AbsoluteTimeout)
+	if s.Sessions.IdleTimeout.Duration > s.Sessions.AbsoluteTimeout.Duration {
+		v.add("spec.sessions.idleTimeout", "must not exceed absoluteTimeout (%s)", s.Sessions.AbsoluteTimeout)
+	}
+	validateRateLimits(v, s.RateLimits)
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return v.errs
+}
+
+func validateServer(v *validator, s *Server) {
+	if _, port, err := net.SplitHostPort(s.Address); err != nil {
+		v.add("spec.server.address", "must be HOST:PORT or :PORT, got %q", s.Address)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.add("spec.server.address", "port must be 0-65535, got %q", port)
+	}
+	v.positive("spec.server.readTimeout", s.ReadTimeout)
+	v.positive("spec.server.readHeaderTimeout", s.ReadHeaderTimeout)
+	v.positive("spec.server.writeTimeout", s.WriteTimeout)
+	v.positive("spec.server.idleTimeout", s.IdleTimeout)
+	v.positive("spec.server.shutdownTimeout", s.ShutdownTimeout)
+	if s.DrainDelay.Duration < 0 {
+		v.add("spec.server.drainDelay", "must not be negative")
+	}
+	if s.MaxBodyBytes <= 0 {
+		v.add("spec.server.maxBodyBytes", "must be greater than 0, got %d", s.MaxBodyBytes)
+	}
+	for i, p := range s.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			v.add(fmt.Sprintf("spec.server.trustedProxies[%d]", i), "must be an IP or CIDR, got %q", p)
+		}
+	}
+	for i, o := range s.CORS.AllowedOrigins {
+		if o == "*" {
+			if s.CORS.AllowCredentials {
+				v.add(fmt.Sprintf("spec.server.cors.allowedOrigins[%d]", i), `"*" cannot be combined with allowCredentials`)
+			}
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			v.add(fmt.Sprintf("spec.server.cors.allowedOrigins[%d]", i), "must be an origin like https://app.example.com, got %q", o)
+		}
+	}
+}
+
+func validateRedis(v *validator, r *Redis) {
+	if r.URL != "" {
+		if _, err := url.Parse(r.URL); err != nil || !(strings.HasPrefix(r.URL, "redis://") || strings.HasPrefix(r.URL, "rediss://") || strings.HasPrefix(r.URL, "unix://")) {
+			v.add("spec.redis.url", "must be a redis://, rediss:// or unix:// URL")
+		}
+		if len(r.Addrs) > 0 {
+			v.add("spec.redis.addrs", "cannot be combined with spec.redis.url: use url for one server, addrs for a Cluster or sentinels")
+		}
+	}
+	if r.Port < 0 || r.Port > 65535 {
+		v.add("spec.redis.port", "must be 1-65535, got %d", r.Port)
+	}
+	if r.DB < 0 || r.DB > 15 {
+		v.add("spec.redis.db", "must be 0-15, got %d", r.DB)
+	}
+	for i, a := range r.Addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			v.add(fmt.Sprintf("spec.redis.addrs[%d]", i), "must be host:port, got %q", a)
+		}
+	}
+	if r.Sentinel.MasterName != "" && len(r.Addrs) == 0 {
+		v.add("spec.redis.addrs", "must list the sentinels when sentinel.masterName is set")
+	}
+	if r.Sentinel.MasterName == "" && len(r.Addrs) > 1 && r.DB != 0 {
+		v.add("spec.redis.db", "must be 0 with a Redis Cluster, got %d", r.DB)
+	}
+	if (r.TLS.CertFile == "") != (r.TLS.KeyFile == "") {
+		v.add("spec.redis.tls.keyFile", "certFile and keyFile must be set together")
+	}
+	if r.PoolSize < 0 {
+		v.add("spec.redis.poolSize", "must not be negative")
+	}
+	if r.MinIdleConns < 0 {
+		v.add("spec.redis.minIdleConns", "must not be negative")
+	}
+	v.positive("spec.redis.dialTimeout", r.DialTimeout)
+	v.positive("spec.redis.readTimeout", r.ReadTimeout)
+	v.positive("spec.redis.writeTimeout", r.WriteTimeout)
+	v.positive("spec.redis.poolTimeout", r.PoolTimeout)
+	v.positive("spec.redis.commandTimeout", r.CommandTimeout)
+	v.positive("spec.redis.infoCacheTTL", r.InfoCacheTTL)
+	if strings.ContainsAny(r.KeyPrefix, "{} *?[]") {
+		v.add("spec.redis.keyPrefix", "must not contain spaces, glob characters or braces (hash tags belong to Redlane), got %q", r.KeyPrefix)
+	}
+}
+
+func validateRateLimits(v *validator, ps []RateLimitPolicy) {
+	seen := map[string]bool{}
+	for i, p := range ps {
+		path := fmt.Sprintf("spec.rateLimits[%d]", i)
+		switch {
+		case p.Name == "":
+			v.add(path+".name", "must not be empty")
+		case seen[p.Name]:
+			v.add(path+".name", "duplicate policy name %q", p.Name)
+		}
+		seen[p.Name] = true
+		if p.Match.PathPrefix != "" && !strings.HasPrefix(p.Match.PathPrefix, "/") {
+			v.add(path+".match.pathPrefix", "must start with /, got %q", p.Match.PathPrefix)
+		}
+		if p.Match.Route != "" && !strings.HasPrefix(p.Match.Route, "/") {
+			v.add(path+".match.route", "must start with /, got %q", p.Match.Route)
+		}
+		for j, m := range p.Match.Methods {
+			switch m {
+			case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
+			default:
+				v.add(fmt.Sprintf("%s.match.methods[%d]", path, j), "must be an upper-case HTTP method, got %q", m)
+			}
+		}
+		switch {
+		case p.Key == "ip", p.Key == "user":
+		case strings.HasPrefix(p.Key, "header:") && len(p.Key) > len("header:"):
+		default:
+			v.add(path+".key", `must be "ip", "user" or "header:<Name>", got %q`, p.Key)
+		}
+		if p.Limit <= 0 {
+			v.add(path+".limit", "must be greater than 0, got %d", p.Limit)
+		}
+		if p.Period.Duration < time.Millisecond {
+			v.add(path+".period", "must be at least 1ms, got %s", p.Period)
+		}
+		if p.Burst < 0 {
+			v.add(path+".burst", "must not be negative, got %d", p.Burst)
+		}
+	}
+}

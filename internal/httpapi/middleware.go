@@ -1,0 +1,247 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/felixge/httpsnoop"
+	"github.com/gorilla/mux"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/web"
+)
+
+// routeKey carries a *string that the router fills with the matched route
+// template, so outer middleware (logs, metrics) can label by template.
+type routeKey struct{}
+
+func routeOf(ctx context.Context) string {
+	if p, ok := ctx.Value(routeKey{}).(*string); ok && *p != "" {
+		return *p
+	}
+	return "unmatched"
+}
+
+// recordRoute runs inside the router (mux.Use), after matching.
+func recordRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cr := mux.CurrentRoute(r); cr != nil {
+			if tpl, err := cr.GetPathTemplate(); err == nil {
+				if p, ok := r.Context().Value(routeKey{}).(*string); ok {
+					*p = tpl
+				}
+				span := trace.SpanFromContext(r.Context())
+				span.SetName(r.Method + " " + tpl)
+				span.SetAttributes(attribute.String("http.route", tpl))
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requestID accepts a sane incoming X-Request-ID or makes one, echoes it,
+// and puts it (and a logger carrying it) in the context.
+func requestID(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := r.Header.Get("X-Request-ID")
+			if !validRequestID(id) {
+				var b [12]byte
+				_, _ = rand.Read(b[:])
+				id = hex.EncodeToString(b[:])
+			}
+			w.Header().Set("X-Request-ID", id)
+			ctx := web.WithRequestID(r.Context(), id)
+			ctx = web.WithLogger(ctx, log.With("request_id", id))
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// recoverPanics turns a panic into a problem+json 500; the stack goes to the
+// log, never to the client.
+func recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			web.Logger(r.Context()).Error("panic serving request", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			web.WriteProblem(w, r, web.Errorf(http.StatusInternalServerError, "internal",
+				"An internal error occurred; the request ID identifies it in the logs."))
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody caps request bodies; web.Decode turns the overflow into a 413.
+func limitBody(max int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > max {
+				web.WriteProblem(w, r, web.Errorf(http.StatusRequestEntityTooLarge, "body-too-large", "The request body is larger than %d bytes.", max))
+				return
+			}
+			if r.Body != nil {
+				r.Body = http.MaxBytesReader(w, r.Body, max)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// quietRoutes are logged at debug level: probes and scrapes would otherwise
+// drown the access log.
+var quietRoutes = []string{"/healthz", "/readyz", "/metrics"}
+
+// observe logs one line per request and records request metrics, labelled
+// by route template.
+func observe(m *httpMetrics, trusted []netip.Prefix) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var tpl string
+			r = r.WithContext(context.WithValue(r.Context(), routeKey{}, &tpl))
+			m.inFlight.Inc()
+			defer m.inFlight.Dec()
+			start := time.Now()
+			status, size := http.StatusOK, int64(0)
+			wrote := false
+			hijacked := false
+			ww := httpsnoop.Wrap(w, httpsnoop.Hooks{
+				WriteHeader: func(next httpsnoop.WriteHeaderFunc) httpsnoop.WriteHeaderFunc {
+					return func(code int) {
+						if !wrote {
+							status, wrote = code, true
+						}
+						next(code)
+					}
+				},
+				Write: func(next httpsnoop.WriteFunc) httpsnoop.WriteFunc {
+					return func(b []byte) (int, error) {
+						wrote = true
+						n, err := next(b)
+						size += int64(n)
+						return n, err
+					}
+				},
+				Hijack: func(next httpsnoop.HijackFunc) httpsnoop.HijackFunc {
+					return func() (net.Conn, *bufio.ReadWriter, error) {
+						c, b, err := next()
+						if err == nil {
+							hijacked, status = true, http.StatusSwitchingProtocols
+						}
+						return c, b, err
+					}
+				},
+			})
+			next.ServeHTTP(ww, r)
+			elapsed := time.Since(start)
+			route := routeOf(r.Context())
+			method := normMethod(r.Method)
+			m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+			if !hijacked {
+				m.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+			}
+			level := slog.LevelInfo
+			if slices.Contains(quietRoutes, route) {
+				level = slog.LevelDebug
+			}
+			web.Logger(r.Context()).Log(r.Context(), level, "request",
+				"method", r.Method, "route", route, "path", r.URL.Path, "status", status,
+				"bytes", size, "duration_ms", float64(elapsed.Microseconds())/1000,
+				"remote", web.ClientIP(r, trusted), "user_agent", r.UserAgent())
+		})
+	}
+}
+
+func normMethod(m string) string {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
+		return m
+	}
+	return "OTHER"
+}
+
+// cors answers preflights and adds CORS headers for allowed origins. It reads
+// the current config on every request, so origin lists reload live.
+func cors(cfg *config.Store) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			origin := r.Header.Get("Origin")
+			c := cfg.Current().Spec.Server.CORS
+			if origin == "" || len(c.AllowedOrigins) == 0 {
+				next.ServeHTTP(w, r)
+				return
+			}
+			h := w.Header()
+			h.Add("Vary", "Origin")
+			allowed := slices.Contains(c.AllowedOrigins, "*") || slices.Contains(c.AllowedOrigins, origin)
+			if !allowed {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if slices.Contains(c.AllowedOrigins, "*") && !c.AllowCredentials {
+				h.Set("Access-Control-Allow-Origin", "*")
+			} else {
+				h.Set("Access-Control-Allow-Origin", origin)
+			}
+			if c.AllowCredentials {
+				h.Set("Access-Control-Allow-Credentials", "true")
+			}
+			h.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After, RateLimit, RateLimit-Policy, ETag, Cache-Status, Location")
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Add("Vary", "Access-Control-Request-Method")
+				h.Add("Vary", "Access-Control-Request-Headers")
+				h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE")
+				h.Set("Access-Control-Allow-Headers", strings.Join(c.AllowedHeaders, ", "))
+				h.Set("Access-Control-Max-Age", strconv.Itoa(int(c.MaxAge.Seconds())))
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// notFound and methodNotAllowed answer unmatched requests as problems.
+func notFound() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		web.WriteProblem(w, r, web.NotFound("No route for %s %s.", r.Method, r.URL.Path))
+	})
+}
+
+func methodNotAllowed() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		web.WriteProblem(w, r, web.Errorf(http.StatusMethodNotAllowed, "method-not-allowed", "%s is not allowed on %s.", r.Method, r.URL.Path))
+	})
+}

@@ -1,0 +1,111 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/web"
+)
+
+func TestPanicBecomesProblemWithoutStack(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	h := requestID(log)(recoverPanics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		panic("secret internal detail")
+	})))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+	if rec.Code != 500 || rec.Header().Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("panic answered %d %s", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	body := rec.Body.String()
+	if strings.Contains(body, "secret internal detail") || strings.Contains(body, "goroutine") || strings.Contains(body, ".go:") {
+		t.Fatalf("panic detail leaked to client: %s", body)
+	}
+	var p web.Problem
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.RequestID == "" {
+		t.Fatalf("problem body %s (%v)", body, err)
+	}
+	if !strings.Contains(logs.String(), "secret internal detail") || !strings.Contains(logs.String(), "goroutine") {
+		t.Fatalf("panic and stack not logged: %s", logs.String())
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	type req struct {
+		Name string `json:"name"`
+	}
+	h := limitBody(32)(web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		if _, err := web.Decode[req](r); err != nil {
+			return err
+		}
+		w.WriteHeader(204)
+		return nil
+	}))
+	tests := []struct {
+		name     string
+		body     string
+		chunked  bool
+		wantCode int
+	}{
+		{"small", `{"name":"a"}`, false, 204},
+		{"declared too large", `{"name":"` + strings.Repeat("a", 100) + `"}`, false, 413},
+		{"streamed too large", `{"name":"` + strings.Repeat("a", 100) + `"}`, true, 413},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/x", strings.NewReader(tc.body))
+			if tc.chunked {
+				r.ContentLength = -1
+				r.Body = io.NopCloser(strings.NewReader(tc.body))
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code != tc.wantCode {
+				t.Fatalf("code %d, want %d: %s", rec.Code, tc.wantCode, rec.Body)
+			}
+		})
+	}
+}
+
+func TestCORS(t *testing.T) {
+	c := config.Default()
+	c.Spec.Server.CORS.AllowedOrigins = []string{"https://app.example"}
+	store := config.NewStore(c, "")
+	h := cors(store)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
+
+	pre := httptest.NewRequest("OPTIONS", "/users/1", nil)
+	pre.Header.Set("Origin", "https://app.example")
+	pre.Header.Set("Access-Control-Request-Method", "PUT")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, pre)
+	if rec.Code != 204 || rec.Header().Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		!strings.Contains(rec.Header().Get("Access-Control-Allow-Methods"), "PUT") {
+		t.Fatalf("preflight = %d %v", rec.Code, rec.Header())
+	}
+
+	other := httptest.NewRequest("GET", "/users/1", nil)
+	other.Header.Set("Origin", "https://evil.example")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, other)
+	if rec.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Fatal("disallowed origin got CORS headers")
+	}
+
+	// Origins reload live.
+	next := config.Default()
+	next.Spec.Server.CORS.AllowedOrigins = []string{"https://evil.example"}
+	store.Apply(next)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, other)
+	if rec.Header().Get("Access-Control-Allow-Origin") != "https://evil.example" {
+		t.Fatal("reloaded CORS origins not applied")
+	}
+}

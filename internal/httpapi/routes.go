@@ -1,0 +1,21 @@
+package httpapi
+
+import (
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// addRoutes lists the entire API surface in one place.
+func addRoutes(r *mux.Router, d Deps) {
+	admin := requireAdmin(d.Config, d.DevMode, d.AdminChecks)
+
+	// Health and metrics.
+	r.Handle("/health", handleHealth(d.Redis)).Methods("GET")
+	r.Handle("/healthz", handleLiveness()).Methods("GET")
+	r.Handle("/readyz", handleReadiness(d.Probes)).Methods("GET")
+	r.Handle("/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})).Methods("GET")
+
+	// Admin.
+	r.Handle("/admin/config", admin(handleAdminConfig(d.Config))).Methods("GET")
+	r.Handle("/admin/config/reload", admin(handleAdminReload(d.Config, d.Reload))).Methods("POST")
+}

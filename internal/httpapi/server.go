@@ -1,0 +1,54 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/telemetry"
+	"github.com/redlane/redlane/internal/web"
+)
+
+// Deps is everything the HTTP layer needs; cmd/redlane builds it.
+type Deps struct {
+	Config   *config.Store
+	Redis    *redisx.Client
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	Tracing  *telemetry.Tracing // nil when tracing is off
+	Probes   *Probes
+	// Reload reloads the config file now (POST /admin/config/reload).
+	Reload func()
+	// DevMode opens admin endpoints to anonymous callers: embedded Redis only.
+	DevMode bool
+	// AdminChecks grant admin rights besides the admin token.
+	AdminChecks []AdminCheck
+}
+
+// NewServer builds the handler: middleware outside, router inside.
+func NewServer(d Deps) http.Handler {
+	r := mux.NewRouter()
+	r.NotFoundHandler = notFound()
+	r.MethodNotAllowedHandler = methodNotAllowed()
+	r.Use(recordRoute)
+	addRoutes(r, d)
+
+	cfg := d.Config.Current().Spec.Server
+	var h http.Handler = r
+	h = limitBody(cfg.MaxBodyBytes)(h)
+	h = cors(d.Config)(h)
+	h = recoverPanics(h)
+	h = observe(newHTTPMetrics(d.Registry), web.ParsePrefixes(cfg.TrustedProxies))(h)
+	h = requestID(d.Logger)(h)
+	if d.Tracing != nil {
+		h = otelhttp.NewHandler(h, "http.server",
+			otelhttp.WithTracerProvider(d.Tracing.Provider),
+			otelhttp.WithPropagators(d.Tracing.Propagator))
+	}
+	return h
+}

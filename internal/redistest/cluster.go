@@ -1,0 +1,111 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Cluster is a Redis Cluster of real processes, created with
+// redis-cli --cluster create.
+type Cluster struct {
+	t        testing.TB
+	Nodes    []*Server
+	Password string
+}
+
+// StartCluster starts masters*(1+replicas) nodes and joins them; it returns
+// once every node reports cluster_state:ok and knows every other node.
+func StartCluster(t testing.TB, masters, replicas int, opts ...Option) *Cluster {
+	t.Helper()
+	Require(t, "redis-server", "redis-cli")
+	c := &Cluster{t: t}
+	n := masters * (1 + replicas)
+	for i := 0; i < n; i++ {
+		s := &Server{t: t, Dir: t.TempDir()}
+		for _, o := range opts {
+			o(s)
+		}
+		s.args = append(s.args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "2000", "--cluster-announce-ip", "127.0.0.1")
+		s.startOnFreePort(true)
+		c.Password = s.Password
+		c.Nodes = append(c.Nodes, s)
+	}
+	args := []string{"--cluster", "create"}
+	args = append(args, c.Addrs()...)
+	args = append(args, "--cluster-replicas", fmt.Sprint(replicas), "--cluster-yes")
+	if c.Password != "" {
+		args = append(args, "-a", c.Password, "--no-auth-warning")
+	}
+	out, err := exec.Command("redis-cli", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	c.waitHealthy(n)
+	return c
+}
+
+// Addrs lists every node's address (masters first, as created).
+func (c *Cluster) Addrs() []string {
+	out := make([]string, len(c.Nodes))
+	for i, s := range c.Nodes {
+		out[i] = s.Addr()
+	}
+	return out
+}
+
+// Client returns a go-redis cluster client for direct inspection.
+func (c *Cluster) Client() *redis.ClusterClient {
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), Password: c.Password})
+	c.t.Cleanup(func() { _ = cc.Close() })
+	return cc
+}
+
+func (c *Cluster) waitHealthy(n int) {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	want := fmt.Sprintf("cluster_known_nodes:%d", n)
+	for time.Now().Before(deadline) {
+		ok := true
+		for _, s := range c.Nodes {
+			info, err := s.clusterInfo()
+			if err != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, want) {
+				ok = false
+				break
+			}
+		}
+		if ok && c.slotsAgree() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatalf("cluster did not become healthy within 30s")
+}
+
+// slotsAgree checks that a cluster client can write a key to every master.
+func (c *Cluster) slotsAgree() bool {
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), Password: c.Password, MaxRedirects: 0})
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for i := 0; i < 16; i++ {
+		if err := cc.Set(ctx, fmt.Sprintf("redistest:probe:%d", i), "1", time.Second).Err(); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) clusterInfo() (string, error) {
+	cl := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.Password, MaxRetries: -1})
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return cl.ClusterInfo(ctx).Result()
+}

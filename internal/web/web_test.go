@@ -1,0 +1,118 @@
+package web_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/redlane/redlane/internal/web"
+)
+
+type login struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Age      int    `json:"age"`
+}
+
+func (l login) Valid() map[string]string {
+	p := map[string]string{}
+	if l.Username == "" {
+		p["username"] = "must not be empty"
+	}
+	if l.Password == "" {
+		p["password"] = "must not be empty"
+	}
+	return p
+}
+
+func TestDecodeAnswersEveryMistakeWithItsField(t *testing.T) {
+	tests := []struct {
+		name, ctype, body string
+		code              int
+		slug              string
+		fields            []string
+	}{
+		{"ok", "application/json", `{"username":"a","password":"b"}`, 200, "", nil},
+		{"no content type is fine", "", `{"username":"a","password":"b"}`, 200, "", nil},
+		{"form content type", "application/x-www-form-urlencoded", `username=a`, 415, "unsupported-media-type", nil},
+		{"empty", "application/json", ``, 400, "bad-request", nil},
+		{"malformed", "application/json", `{"username":`, 400, "malformed-json", nil},
+		{"syntax", "application/json", `{"username" "a"}`, 400, "malformed-json", nil},
+		{"unknown field", "application/json", `{"username":"a","password":"b","admin":true}`, 400, "unknown-field", []string{"admin"}},
+		{"wrong type", "application/json", `{"username":"a","password":"b","age":"x"}`, 400, "bad-request", []string{"age"}},
+		{"trailing data", "application/json", `{"username":"a","password":"b"} {}`, 400, "bad-request", nil},
+		{"not an object", "application/json", `[1]`, 400, "bad-request", nil},
+		{"invalid fields", "application/json", `{"username":"","password":""}`, 422, "validation", []string{"password", "username"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+				v, err := web.Decode[login](r)
+				if err != nil {
+					return err
+				}
+				return web.Encode(w, 200, v)
+			})
+			r := httptest.NewRequest("POST", "/auth/login", strings.NewReader(tc.body))
+			if tc.ctype != "" {
+				r.Header.Set("Content-Type", tc.ctype)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code != tc.code {
+				t.Fatalf("code %d, want %d: %s", rec.Code, tc.code, rec.Body)
+			}
+			if tc.code == 200 {
+				return
+			}
+			var p web.Problem
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+				t.Fatalf("not a problem: %s", rec.Body)
+			}
+			if rec.Header().Get("Content-Type") != "application/problem+json" || p.Type != web.ProblemBase+tc.slug || p.Status != tc.code {
+				t.Fatalf("problem = %+v (%s)", p, rec.Header().Get("Content-Type"))
+			}
+			var got []string
+			for _, f := range p.Errors {
+				got = append(got, f.Field)
+			}
+			if strings.Join(got, ",") != strings.Join(tc.fields, ",") {
+				t.Fatalf("fields = %v, want %v", got, tc.fields)
+			}
+		})
+	}
+}
+
+func TestUnknownErrorsAreGeneric500s(t *testing.T) {
+	h := web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		return &json.UnsupportedValueError{Str: "db password is hunter2"}
+	})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != 500 || strings.Contains(rec.Body.String(), "hunter2") {
+		t.Fatalf("500 = %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestClientIPTrustsOnlyConfiguredProxies(t *testing.T) {
+	trusted := web.ParsePrefixes([]string{"10.0.0.0/8"})
+	tests := []struct{ remote, xff, want string }{
+		{"203.0.113.5:1234", "1.2.3.4", "203.0.113.5"},             // untrusted peer: header ignored
+		{"10.0.0.1:1234", "1.2.3.4", "1.2.3.4"},                    // trusted proxy
+		{"10.0.0.1:1234", "6.6.6.6, 1.2.3.4, 10.0.0.2", "1.2.3.4"}, // rightmost untrusted hop
+		{"10.0.0.1:1234", "", "10.0.0.1"},
+		{"10.0.0.1:1234", "garbage", "10.0.0.1"},
+	}
+	for _, tc := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tc.remote
+		if tc.xff != "" {
+			r.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		if got := web.ClientIP(r, trusted); got != tc.want {
+			t.Errorf("ClientIP(%s, %q) = %s, want %s", tc.remote, tc.xff, got, tc.want)
+		}
+	}
+}
