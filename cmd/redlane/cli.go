@@ -125,4 +125,3 @@ Exits 0 when valid, 1 with every problem listed otherwise.`,
 	cmd.AddCommand(check, def, schema)
 	return cmd
 }
-

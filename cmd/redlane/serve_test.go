@@ -186,7 +186,9 @@ func TestConfigReloadThroughServer(t *testing.T) {
 	auth := []string{"Authorization", "Bearer " + adminToken}
 
 	writeFile(t, path, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  log: {level: debug}\n  cache: {defaultTTL: 90s}\n")
-	waitFor(t, func() bool { return bytes.Contains(s.do("GET", "/admin/config", "", auth...).Body, []byte(`"generation":2`)) })
+	waitFor(t, func() bool {
+		return bytes.Contains(s.do("GET", "/admin/config", "", auth...).Body, []byte(`"generation":2`))
+	})
 	body := string(s.do("GET", "/admin/config", "", auth...).Body)
 	if !strings.Contains(body, `"defaultTTL":"1m30s"`) || !strings.Contains(body, `"level":"debug"`) {
 		t.Fatalf("reloaded values not in effect: %s", body)
