@@ -15,6 +15,7 @@ import (
 
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/httpapi"
+	"github.com/redlane/redlane/internal/lock"
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/telemetry"
 )
@@ -110,6 +111,8 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	info := redisx.NewInfoCache(rc, cfg.Spec.Redis.InfoCacheTTL.Duration)
 	rc.RegisterMetrics(reg, info)
 
+	locks := lock.New(rc, reg)
+
 	probes := httpapi.NewProbes(time.Second)
 	probes.AddReadiness("redis", func(ctx context.Context) error { return rc.Ping(ctx, time.Second) })
 
@@ -129,6 +132,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		Probes:   probes,
 		Reload:   watcher.Reload,
 		DevMode:  rc.Embedded(),
+		Locks:    locks,
 	})
 	sc := cfg.Spec.Server
 	srv := &http.Server{
