@@ -16,6 +16,7 @@ import (
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/httpapi"
 	"github.com/redlane/redlane/internal/lock"
+	"github.com/redlane/redlane/internal/ratelimit"
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/telemetry"
 )
@@ -112,6 +113,9 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	rc.RegisterMetrics(reg, info)
 
 	locks := lock.New(rc, reg)
+	rlOpts := ratelimit.DefaultOptions()
+	rlOpts.Logger = log
+	limiter := ratelimit.New(rc, reg, rlOpts)
 
 	probes := httpapi.NewProbes(time.Second)
 	probes.AddReadiness("redis", func(ctx context.Context) error { return rc.Ping(ctx, time.Second) })
@@ -124,15 +128,16 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	}
 
 	handler := httpapi.NewServer(httpapi.Deps{
-		Config:   store,
-		Redis:    rc,
-		Logger:   log,
-		Registry: reg,
-		Tracing:  tracing,
-		Probes:   probes,
-		Reload:   watcher.Reload,
-		DevMode:  rc.Embedded(),
-		Locks:    locks,
+		Config:    store,
+		Redis:     rc,
+		Logger:    log,
+		Registry:  reg,
+		Tracing:   tracing,
+		Probes:    probes,
+		Reload:    watcher.Reload,
+		DevMode:   rc.Embedded(),
+		Locks:     locks,
+		RateLimit: ratelimit.Middleware(limiter, ratelimit.NewPolicies(store)),
 	})
 	sc := cfg.Spec.Server
 	srv := &http.Server{

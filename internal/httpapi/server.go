@@ -32,6 +32,9 @@ type Deps struct {
 
 	// Locks serves /locks (issue 6).
 	Locks *lock.Locker
+	// RateLimit is the rate-limit middleware; it runs inside the router,
+	// after route matching, so policies can match route templates.
+	RateLimit func(http.Handler) http.Handler
 }
 
 // NewServer builds the handler: middleware outside, router inside.
@@ -40,6 +43,9 @@ func NewServer(d Deps) http.Handler {
 	r.NotFoundHandler = notFound()
 	r.MethodNotAllowedHandler = methodNotAllowed()
 	r.Use(recordRoute)
+	if d.RateLimit != nil {
+		r.Use(d.RateLimit)
+	}
 	addRoutes(r, d)
 
 	cfg := d.Config.Current().Spec.Server

@@ -10,27 +10,13 @@ import (
 
 	"github.com/redlane/redlane/internal/lock"
 	"github.com/redlane/redlane/internal/redistest"
-	"github.com/redlane/redlane/internal/redisx"
 )
 
 // TestLocks runs every scenario on a standalone server and on a Cluster.
 func TestLocks(t *testing.T) {
-	backends := []struct {
-		name string
-		open func(t *testing.T) (*redisx.Client, *redisx.Client)
-	}{
-		{"standalone", func(t *testing.T) (*redisx.Client, *redisx.Client) {
-			s := redistest.Start(t)
-			return s.Redisx(t), s.Redisx(t)
-		}},
-		{"cluster", func(t *testing.T) (*redisx.Client, *redisx.Client) {
-			c := redistest.StartCluster(t, 3, 0)
-			return c.Redisx(t), c.Redisx(t)
-		}},
-	}
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			rc1, rc2 := b.open(t)
+	for _, b := range redistest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			rc1, rc2 := b.Open(t)
 			// Two Lockers on two connections pools: two Redlane pods.
 			a, bb := lock.New(rc1, nil), lock.New(rc2, nil)
 			t.Run("lifecycle", func(t *testing.T) { testLifecycle(t, a, bb) })

@@ -34,3 +34,25 @@ func openRedisx(t testing.TB, set func(*config.Redis)) *redisx.Client {
 	t.Cleanup(func() { _ = rc.Close() })
 	return rc
 }
+
+// Backend is a kind of Redis deployment that a domain package's tests run
+// on; Open starts a fresh one and returns two clients, like two Redlane pods.
+type Backend struct {
+	Name string
+	Open func(t testing.TB) (*redisx.Client, *redisx.Client)
+}
+
+// Backends are standalone and a 3-master Cluster: Lua scripts and keys that
+// work on both are Cluster-safe.
+func Backends() []Backend {
+	return []Backend{
+		{"standalone", func(t testing.TB) (*redisx.Client, *redisx.Client) {
+			s := Start(t)
+			return s.Redisx(t), s.Redisx(t)
+		}},
+		{"cluster", func(t testing.TB) (*redisx.Client, *redisx.Client) {
+			c := StartCluster(t, 3, 0)
+			return c.Redisx(t), c.Redisx(t)
+		}},
+	}
+}
