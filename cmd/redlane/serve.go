@@ -16,6 +16,7 @@ import (
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/httpapi"
 	"github.com/redlane/redlane/internal/lock"
+	"github.com/redlane/redlane/internal/queue"
 	"github.com/redlane/redlane/internal/ratelimit"
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/telemetry"
@@ -113,6 +114,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	rc.RegisterMetrics(reg, info)
 
 	locks := lock.New(rc, reg)
+	queues := queue.NewBroker(rc, reg)
 	rlOpts := ratelimit.DefaultOptions()
 	rlOpts.Logger = log
 	limiter := ratelimit.New(rc, reg, rlOpts)
@@ -137,6 +139,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		Reload:    watcher.Reload,
 		DevMode:   rc.Embedded(),
 		Locks:     locks,
+		Queues:    queues,
 		RateLimit: ratelimit.Middleware(limiter, ratelimit.NewPolicies(store)),
 	})
 	sc := cfg.Spec.Server

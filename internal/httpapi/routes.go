@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/redlane/redlane/internal/lock"
+	"github.com/redlane/redlane/internal/queue"
 	"github.com/redlane/redlane/internal/ratelimit"
 )
 
@@ -30,4 +31,16 @@ func addRoutes(r *mux.Router, d Deps) {
 	r.Handle("/locks/{name:.+}", lock.HandleExtend(d.Locks)).Methods("PUT")
 	r.Handle("/locks/{name:.+}", lock.HandleRelease(d.Locks)).Methods("DELETE")
 	r.Handle("/locks/{name:.+}", lock.HandleInspect(d.Locks)).Methods("GET")
+
+	// Task queue: at-least-once, visibility timeouts, retries, dead letters.
+	r.Handle("/queues/{name}", queue.HandleStats(d.Queues)).Methods("GET")
+	r.Handle("/queues/{name}/tasks", queue.HandleEnqueue(d.Queues)).Methods("POST")
+	r.Handle("/queues/{name}/tasks/{id}", queue.HandleGetTask(d.Queues)).Methods("GET")
+	r.Handle("/queues/{name}/claim", queue.HandleClaim(d.Queues, d.Config)).Methods("POST")
+	r.Handle("/queues/{name}/tasks/{id}/ack", queue.HandleAck(d.Queues)).Methods("POST")
+	r.Handle("/queues/{name}/tasks/{id}/nack", queue.HandleNack(d.Queues)).Methods("POST")
+	r.Handle("/queues/{name}/tasks/{id}/extend", queue.HandleExtend(d.Queues)).Methods("POST")
+	r.Handle("/queues/{name}/dead", queue.HandleListDead(d.Queues)).Methods("GET")
+	r.Handle("/queues/{name}/dead/{id}/requeue", queue.HandleRequeueDead(d.Queues)).Methods("POST")
+	r.Handle("/queues/{name}/dead/{id}", queue.HandleDeleteDead(d.Queues)).Methods("DELETE")
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/lock"
+	"github.com/redlane/redlane/internal/queue"
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/telemetry"
 	"github.com/redlane/redlane/internal/web"
@@ -32,6 +33,8 @@ type Deps struct {
 
 	// Locks serves /locks (issue 6).
 	Locks *lock.Locker
+	// Queues serves /queues (issue 6).
+	Queues *queue.Broker
 	// RateLimit is the rate-limit middleware; it runs inside the router,
 	// after route matching, so policies can match route templates.
 	RateLimit func(http.Handler) http.Handler

@@ -61,12 +61,6 @@ type leaseAnswer struct {
 	Held  bool   `json:"held"`
 }
 
-// MaxWait bounds how long a request may wait for a lock: under the server's
-// write timeout, so the answer is never cut off.
-func MaxWait(cfg *config.Store) time.Duration {
-	return min(25*time.Second, cfg.Current().Spec.Server.WriteTimeout.Duration*8/10)
-}
-
 // HandleAcquire serves POST /locks/{name} {"ttl","wait"}: 201 with token
 // and fence, or 409 (Retry-After) when still held after the wait.
 func HandleAcquire(l *Locker, cfg *config.Store) http.Handler {
@@ -85,7 +79,7 @@ func HandleAcquire(l *Locker, cfg *config.Store) http.Handler {
 		if q.TTL.Set {
 			ttl = q.TTL.Duration
 		}
-		if mw := MaxWait(cfg); q.Wait.Duration > mw {
+		if mw := cfg.Current().Spec.Server.LongPollLimit(); q.Wait.Duration > mw {
 			return web.Invalid(map[string]string{"wait": "must be at most " + mw.String()})
 		}
 		lease, err := l.Acquire(r.Context(), name, ttl, q.Wait.Duration)
