@@ -15,6 +15,7 @@ import (
 
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/httpapi"
+	"github.com/redlane/redlane/internal/leaderboard"
 	"github.com/redlane/redlane/internal/lock"
 	"github.com/redlane/redlane/internal/queue"
 	"github.com/redlane/redlane/internal/ratelimit"
@@ -115,6 +116,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 
 	locks := lock.New(rc, reg)
 	queues := queue.NewBroker(rc, reg)
+	boards := leaderboard.New(rc, reg)
 	rlOpts := ratelimit.DefaultOptions()
 	rlOpts.Logger = log
 	limiter := ratelimit.New(rc, reg, rlOpts)
@@ -130,17 +132,18 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	}
 
 	handler := httpapi.NewServer(httpapi.Deps{
-		Config:    store,
-		Redis:     rc,
-		Logger:    log,
-		Registry:  reg,
-		Tracing:   tracing,
-		Probes:    probes,
-		Reload:    watcher.Reload,
-		DevMode:   rc.Embedded(),
-		Locks:     locks,
-		Queues:    queues,
-		RateLimit: ratelimit.Middleware(limiter, ratelimit.NewPolicies(store)),
+		Config:       store,
+		Redis:        rc,
+		Logger:       log,
+		Registry:     reg,
+		Tracing:      tracing,
+		Probes:       probes,
+		Reload:       watcher.Reload,
+		DevMode:      rc.Embedded(),
+		Locks:        locks,
+		Queues:       queues,
+		Leaderboards: boards,
+		RateLimit:    ratelimit.Middleware(limiter, ratelimit.NewPolicies(store)),
 	})
 	sc := cfg.Spec.Server
 	srv := &http.Server{

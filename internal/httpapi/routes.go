@@ -4,6 +4,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/redlane/redlane/internal/leaderboard"
 	"github.com/redlane/redlane/internal/lock"
 	"github.com/redlane/redlane/internal/queue"
 	"github.com/redlane/redlane/internal/ratelimit"
@@ -43,4 +44,9 @@ func addRoutes(r *mux.Router, d Deps) {
 	r.Handle("/queues/{name}/dead", queue.HandleListDead(d.Queues)).Methods("GET")
 	r.Handle("/queues/{name}/dead/{id}/requeue", queue.HandleRequeueDead(d.Queues)).Methods("POST")
 	r.Handle("/queues/{name}/dead/{id}", queue.HandleDeleteDead(d.Queues)).Methods("DELETE")
+
+	// Leaderboards: sorted sets, deterministic ties, daily/weekly boards.
+	r.Handle("/leaderboards/{name}", leaderboard.HandleTop(d.Leaderboards)).Methods("GET")
+	r.Handle("/leaderboards/{name}/scores", leaderboard.HandleScore(d.Leaderboards)).Methods("POST")
+	r.Handle("/leaderboards/{name}/members/{member}", leaderboard.HandleMember(d.Leaderboards)).Methods("GET")
 }

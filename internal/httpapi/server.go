@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/leaderboard"
 	"github.com/redlane/redlane/internal/lock"
 	"github.com/redlane/redlane/internal/queue"
 	"github.com/redlane/redlane/internal/redisx"
@@ -35,6 +36,8 @@ type Deps struct {
 	Locks *lock.Locker
 	// Queues serves /queues (issue 6).
 	Queues *queue.Broker
+	// Leaderboards serves /leaderboards (issue 6).
+	Leaderboards *leaderboard.Boards
 	// RateLimit is the rate-limit middleware; it runs inside the router,
 	// after route matching, so policies can match route templates.
 	RateLimit func(http.Handler) http.Handler

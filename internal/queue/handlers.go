@@ -255,11 +255,11 @@ func HandleListDead(b *Broker) http.Handler {
 		if err != nil {
 			return err
 		}
-		offset, err := queryInt(r, "offset", 0, 0, 1<<31)
+		offset, err := web.QueryInt(r, "offset", 0, 0, 1<<31)
 		if err != nil {
 			return err
 		}
-		limit, err := queryInt(r, "limit", 100, 1, 1000)
+		limit, err := web.QueryInt(r, "limit", 100, 1, 1000)
 		if err != nil {
 			return err
 		}
@@ -318,18 +318,6 @@ func pathTask(r *http.Request) (string, string, error) {
 		return "", "", web.NotFound("No task %q in queue %q.", id, name)
 	}
 	return name, id, nil
-}
-
-func queryInt(r *http.Request, key string, def, lo, hi int) (int, error) {
-	s := r.URL.Query().Get(key)
-	if s == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < lo || n > hi {
-		return 0, web.BadRequest(key, key+" must be an integer "+strconv.Itoa(lo)+"-"+strconv.Itoa(hi))
-	}
-	return n, nil
 }
 
 // answerError maps queue errors to HTTP. Redis unreachable is a 503: the
