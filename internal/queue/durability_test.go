@@ -73,7 +73,7 @@ func TestWorker(t *testing.T) {
 	rs := redistest.Start(t)
 	b := queue.NewBroker(rs.Redisx(t), nil)
 	var runs, fails atomic.Int32
-	w := &queue.Worker{Broker: b, Queue: "jobs", Concurrency: 2, Visibility: time.Second, Wait: 200 * time.Millisecond,
+	w := &queue.Worker{Broker: b, Queue: "jobs", Concurrency: 2, Visibility: 2 * time.Second, Wait: 200 * time.Millisecond,
 		Handle: func(ctx context.Context, d queue.Delivery) error {
 			runs.Add(1)
 			var p struct{ Fail bool }
@@ -83,7 +83,7 @@ func TestWorker(t *testing.T) {
 				return errors.New("transient")
 			}
 			if string(d.Payload) == `"slow"` {
-				time.Sleep(1500 * time.Millisecond) // longer than the visibility: the heartbeat keeps it
+				time.Sleep(3 * time.Second) // longer than the visibility: the heartbeat keeps it
 			}
 			if string(d.Payload) == `"panic"` {
 				panic("boom")

@@ -120,6 +120,7 @@ func testWorkerDies(t *testing.T, a, b *queue.Broker) {
 func testRetriesAndDead(t *testing.T, b *queue.Broker) {
 	e := enqueue(t, b, "retry", `"x"`, queue.EnqueueOptions{MaxAttempts: 2})
 	d := claim1(t, b, "retry", time.Minute, 0)
+	nacked := time.Now()
 	res, err := b.Nack(ctx, "retry", e.ID, d.Receipt, "smtp down", nil)
 	if err != nil || res.Dead || res.RetryAfter < 800*time.Millisecond || res.RetryAfter > 1200*time.Millisecond {
 		t.Fatalf("first nack = %+v %v, want a retry after 1s±20%%", res, err)
@@ -127,10 +128,13 @@ func testRetriesAndDead(t *testing.T, b *queue.Broker) {
 	if task, _ := b.Get(ctx, "retry", e.ID); task.State != "delayed" || task.LastError != "smtp down" || task.DueAt == nil {
 		t.Fatalf("task after nack = %+v", task)
 	}
-	if claim1(t, b, "retry", time.Minute, 0) != nil {
+	d = claim1(t, b, "retry", time.Minute, 0)
+	if d != nil && time.Since(nacked) < 700*time.Millisecond {
 		t.Fatal("claimed during its backoff")
 	}
-	d = claim1(t, b, "retry", time.Minute, 10*time.Second)
+	if d == nil { // the usual case; a very slow machine may already be past the backoff
+		d = claim1(t, b, "retry", time.Minute, 10*time.Second)
+	}
 	if d == nil || d.Attempt != 2 {
 		t.Fatalf("retry delivery = %+v", d)
 	}
@@ -180,17 +184,21 @@ func testRetriesAndDead(t *testing.T, b *queue.Broker) {
 }
 
 func testDelayed(t *testing.T, b *queue.Broker) {
-	e := enqueue(t, b, "later", `1`, queue.EnqueueOptions{Delay: 400 * time.Millisecond})
+	start := time.Now()
+	e := enqueue(t, b, "later", `1`, queue.EnqueueOptions{Delay: 2 * time.Second})
 	if e.State != "delayed" {
 		t.Fatalf("enqueued = %+v", e)
 	}
 	if s := stats(t, b, "later"); s.Delayed != 1 || s.Ready != 0 {
 		t.Fatalf("stats = %+v", s)
 	}
-	if claim1(t, b, "later", time.Minute, 0) != nil {
+	d := claim1(t, b, "later", time.Minute, 0)
+	if d != nil && time.Since(start) < 2*time.Second {
 		t.Fatal("delayed task claimed early")
 	}
-	d := claim1(t, b, "later", time.Minute, 10*time.Second)
+	if d == nil {
+		d = claim1(t, b, "later", time.Minute, 10*time.Second)
+	}
 	if d == nil || d.ID != e.ID {
 		t.Fatalf("delayed task never delivered: %+v", d)
 	}
