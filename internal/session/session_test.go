@@ -387,4 +387,3 @@ func TestUnavailableFailsClosed(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-
