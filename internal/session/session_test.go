@@ -99,7 +99,7 @@ func TestSessions(t *testing.T) {
 			t.Run("only a hash is stored", func(t *testing.T) { testOnlyHashStored(t, setup(t, mode.cfg, func(*config.Sessions) {})) })
 			t.Run("idle timeout", func(t *testing.T) {
 				testIdle(t, setup(t, mode.cfg, func(s *config.Sessions) {
-					s.IdleTimeout, s.TouchInterval = config.D(time.Second), config.D(100*time.Millisecond)
+					s.IdleTimeout, s.TouchInterval = config.D(2*time.Second), config.D(100*time.Millisecond)
 				}))
 			})
 			t.Run("absolute timeout", func(t *testing.T) {
@@ -203,15 +203,15 @@ func testOnlyHashStored(t *testing.T, e *env) {
 func testIdle(t *testing.T, e *env) {
 	ctx := context.Background()
 	tok, _ := e.login("alice")
-	// Used every 300ms, the session outlives its 1s idle timeout.
-	for i := 0; i < 6; i++ {
+	// Used every 300ms, the session outlives its 2s idle timeout.
+	for i := 0; i < 10; i++ {
 		time.Sleep(300 * time.Millisecond)
 		if _, err := e.m.Lookup(ctx, tok); err != nil {
 			t.Fatalf("active session expired after %d uses: %v", i, err)
 		}
 	}
 	// Left alone, it ends.
-	time.Sleep(1300 * time.Millisecond)
+	time.Sleep(2300 * time.Millisecond)
 	if _, err := e.m.Lookup(ctx, tok); !errors.Is(err, ErrNoSession) && !errors.Is(err, ErrExpired) {
 		t.Fatalf("idle session still valid: %v", err)
 	}
