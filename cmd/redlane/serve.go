@@ -16,6 +16,7 @@ import (
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/httpapi"
 	"github.com/redlane/redlane/internal/redisx"
+	usersdb "github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/telemetry"
 )
 
@@ -110,8 +111,22 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	info := redisx.NewInfoCache(rc, cfg.Spec.Redis.InfoCacheTTL.Duration)
 	rc.RegisterMetrics(reg, info)
 
+	users, err := usersdb.Open(ctx, cfg.Spec.Database, usersdb.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer users.Close()
+	if users.Dialect() == usersdb.SQLite && cfg.Spec.Database.SQLitePath == "" {
+		log.Warn("EMBEDDED DATABASE: in-memory SQLite, lost on exit, with demo users (user1/password123). "+
+			"Use PostgreSQL with DATABASE_URL=postgres://user:pass@host:5432/db (or spec.database.url).",
+			"seed_users", *cfg.Spec.Database.SeedUsers)
+	} else {
+		log.Info("database configured", "dialect", users.Dialect())
+	}
+
 	probes := httpapi.NewProbes(time.Second)
 	probes.AddReadiness("redis", func(ctx context.Context) error { return rc.Ping(ctx, time.Second) })
+	probes.AddReadiness("database", users.Ping)
 
 	watcher := &config.Watcher{Interval: f.reloadInterval, Load: load, Store: store, Log: log}
 	for _, p := range []string{f.configFile, f.envFile} {
@@ -123,6 +138,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	handler := httpapi.NewServer(httpapi.Deps{
 		Config:   store,
 		Redis:    rc,
+		Users:    users,
 		Logger:   log,
 		Registry: reg,
 		Tracing:  tracing,

@@ -68,6 +68,13 @@ func Validate(c *Config) error {
 			v.add("spec.database.url", "must be a postgres:// URL")
 		}
 	}
+	if s.Database.MaxOpenConns < 0 {
+		v.add("spec.database.maxOpenConns", "must not be negative, got %d", s.Database.MaxOpenConns)
+	}
+	v.positive("spec.database.queryTimeout", s.Database.QueryTimeout)
+	if n := s.Database.SeedUsers; n != nil && (*n < 0 || *n > 1000000) {
+		v.add("spec.database.seedUsers", "must be 0-1000000, got %d", *n)
+	}
 	if k := s.Security.SecretKey; k != "" && len(k) < 32 {
 		v.add("spec.security.secretKey", "must be at least 32 characters, got %d", len(k))
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/telemetry"
 	"github.com/redlane/redlane/internal/web"
 )
@@ -18,6 +19,7 @@ import (
 type Deps struct {
 	Config   *config.Store
 	Redis    *redisx.Client
+	Users    *store.Store // the users database
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 	Tracing  *telemetry.Tracing // nil when tracing is off
