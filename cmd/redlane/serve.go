@@ -15,6 +15,8 @@ import (
 
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/httpapi"
+	"github.com/redlane/redlane/internal/lock"
+	"github.com/redlane/redlane/internal/ratelimit"
 	"github.com/redlane/redlane/internal/redisx"
 	usersdb "github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/telemetry"
@@ -124,6 +126,11 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		log.Info("database configured", "dialect", users.Dialect())
 	}
 
+	locks := lock.New(rc, reg)
+	rlOpts := ratelimit.DefaultOptions()
+	rlOpts.Logger = log
+	limiter := ratelimit.New(rc, reg, rlOpts)
+
 	probes := httpapi.NewProbes(time.Second)
 	probes.AddReadiness("redis", func(ctx context.Context) error { return rc.Ping(ctx, time.Second) })
 	probes.AddReadiness("database", users.Ping)
@@ -136,15 +143,17 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	}
 
 	handler := httpapi.NewServer(httpapi.Deps{
-		Config:   store,
-		Redis:    rc,
-		Users:    users,
-		Logger:   log,
-		Registry: reg,
-		Tracing:  tracing,
-		Probes:   probes,
-		Reload:   watcher.Reload,
-		DevMode:  rc.Embedded(),
+		Config:    store,
+		Redis:     rc,
+		Users:     users,
+		Logger:    log,
+		Registry:  reg,
+		Tracing:   tracing,
+		Probes:    probes,
+		Reload:    watcher.Reload,
+		DevMode:   rc.Embedded(),
+		Locks:     locks,
+		RateLimit: ratelimit.Middleware(limiter, ratelimit.NewPolicies(store)),
 	})
 	sc := cfg.Spec.Server
 	srv := &http.Server{

@@ -3,6 +3,9 @@ package httpapi
 import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/redlane/redlane/internal/lock"
+	"github.com/redlane/redlane/internal/ratelimit"
 )
 
 // addRoutes lists the entire API surface in one place.
@@ -18,4 +21,13 @@ func addRoutes(r *mux.Router, d Deps) {
 	// Admin.
 	r.Handle("/admin/config", admin(handleAdminConfig(d.Config))).Methods("GET")
 	r.Handle("/admin/config/reload", admin(handleAdminReload(d.Config, d.Reload))).Methods("POST")
+
+	// Rate limiting: the seed's demo; policies apply to any route.
+	r.Handle("/api/limited-endpoint", ratelimit.HandleLimitedEndpoint()).Methods("GET")
+
+	// Distributed locks: leases with fencing tokens.
+	r.Handle("/locks/{name:.+}", lock.HandleAcquire(d.Locks, d.Config)).Methods("POST")
+	r.Handle("/locks/{name:.+}", lock.HandleExtend(d.Locks)).Methods("PUT")
+	r.Handle("/locks/{name:.+}", lock.HandleRelease(d.Locks)).Methods("DELETE")
+	r.Handle("/locks/{name:.+}", lock.HandleInspect(d.Locks)).Methods("GET")
 }

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/lock"
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/telemetry"
@@ -30,6 +31,12 @@ type Deps struct {
 	DevMode bool
 	// AdminChecks grant admin rights besides the admin token.
 	AdminChecks []AdminCheck
+
+	// Locks serves /locks (issue 6).
+	Locks *lock.Locker
+	// RateLimit is the rate-limit middleware; it runs inside the router,
+	// after route matching, so policies can match route templates.
+	RateLimit func(http.Handler) http.Handler
 }
 
 // NewServer builds the handler: middleware outside, router inside.
@@ -38,6 +45,9 @@ func NewServer(d Deps) http.Handler {
 	r.NotFoundHandler = notFound()
 	r.MethodNotAllowedHandler = methodNotAllowed()
 	r.Use(recordRoute)
+	if d.RateLimit != nil {
+		r.Use(d.RateLimit)
+	}
 	addRoutes(r, d)
 
 	cfg := d.Config.Current().Spec.Server
