@@ -54,6 +54,15 @@ func SetDefaults(c *Config) {
 	setDur(&r.CommandTimeout, 2*time.Second)
 	setDur(&r.InfoCacheTTL, 5*time.Second)
 
+	if s.Database.MaxOpenConns == 0 {
+		s.Database.MaxOpenConns = 10
+	}
+	setDur(&s.Database.QueryTimeout, 3*time.Second)
+	if s.Database.SeedUsers == nil {
+		n := 300
+		s.Database.SeedUsers = &n
+	}
+
 	setDur(&s.Cache.DefaultTTL, 5*time.Minute)
 	setDur(&s.Sessions.IdleTimeout, 30*time.Minute)
 	setDur(&s.Sessions.AbsoluteTimeout, 24*time.Hour)

@@ -111,7 +111,11 @@ type EmbeddedRedis struct {
 
 // Database configures the users database.
 type Database struct {
-	URL string `json:"url" secret:"true" jsonschema_description:"postgres:// URL (env DATABASE_URL); empty means embedded SQLite."`
+	URL          string   `json:"url" secret:"true" jsonschema_description:"postgres:// URL (env DATABASE_URL); empty means embedded SQLite."`
+	SQLitePath   string   `json:"sqlitePath" jsonschema_description:"File of the embedded SQLite database when url is empty; empty keeps it in memory (lost on exit, nothing written to disk)."`
+	MaxOpenConns int      `json:"maxOpenConns" jsonschema_description:"Largest number of open database connections (PostgreSQL and file SQLite; in-memory SQLite uses one)."`
+	QueryTimeout Duration `json:"queryTimeout" jsonschema_description:"Deadline of one database query, so a stuck database cannot hang a request."`
+	SeedUsers    *int     `json:"seedUsers" jsonschema_description:"Demo users (user1..userN, password password123) created at start when the embedded SQLite database has no users (default 300); 0 creates none. Ignored with a url: use redlane db seed."`
 }
 
 // Security holds the process secrets.

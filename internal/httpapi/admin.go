@@ -45,6 +45,10 @@ func requireAdmin(cfg *config.Store, devMode bool, checks []AdminCheck) func(htt
 					return
 				}
 			}
+			if web.PrincipalFrom(r.Context()) != nil {
+				web.WriteProblem(w, r, web.Errorf(http.StatusForbidden, "forbidden", "This endpoint needs the admin role."))
+				return
+			}
 			if want == "" && len(checks) == 0 {
 				web.WriteProblem(w, r, web.Errorf(http.StatusForbidden, "admin-disabled",
 					"Admin endpoints are disabled: set spec.security.adminToken (env ADMIN_TOKEN)."))

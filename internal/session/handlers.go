@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -37,12 +38,12 @@ func (l loginRequest) Valid() map[string]string {
 }
 
 type loginResponse struct {
-	Token             string    `json:"session_token"`
-	TokenType         string    `json:"token_type"`
-	ExpiresAt         time.Time `json:"expires_at"`
-	AbsoluteExpiresAt time.Time `json:"absolute_expires_at"`
-	User              *User     `json:"user"`
-	Session           *Session  `json:"session"`
+	Token             string      `json:"session_token"`
+	TokenType         string      `json:"token_type"`
+	ExpiresAt         time.Time   `json:"expires_at"`
+	AbsoluteExpiresAt time.Time   `json:"absolute_expires_at"`
+	User              *store.User `json:"user"`
+	Session           *Session    `json:"session"`
 }
 
 // HandleLogin checks the password and opens a session, answering the token
@@ -163,13 +164,13 @@ func (a *Auth) HandleAnalytics() http.Handler {
 			}
 			window = d
 		}
-		interval := time.Hour
+		interval, name := time.Hour, "1h"
 		if v := q.Get("interval"); v != "" {
 			d, ok := intervals[v]
 			if !ok {
 				return web.BadRequest("interval", "must be one of 1m, 5m, 15m, 1h, 1d")
 			}
-			interval = d
+			interval, name = d, v
 		}
 		if window/interval > 2000 {
 			return web.BadRequest("interval", "gives more than 2000 buckets over the window; choose a longer interval")
@@ -177,6 +178,10 @@ func (a *Auth) HandleAnalytics() http.Handler {
 		rep, err := a.m.Analytics(r.Context(), window, interval)
 		if err != nil {
 			return web.Unavailable("The session store", err)
+		}
+		rep.Interval, rep.Window = name, q.Get("window")
+		if rep.Window == "" {
+			rep.Window = "24h"
 		}
 		return web.Encode(w, http.StatusOK, rep)
 	})

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -132,8 +133,8 @@ func (a *Auth) IsAdmin(r *http.Request) bool {
 
 func (a *Auth) admin(r *http.Request) error {
 	p := web.PrincipalFrom(r.Context())
-	u, err := a.users.Get(r.Context(), p.UserID)
-	if errors.Is(err, ErrUnknownUser) {
+	u, err := a.users.GetUser(r.Context(), p.UserID)
+	if errors.Is(err, store.ErrNotFound) {
 		return web.Errorf(http.StatusUnauthorized, "unauthorized", "The session's user no longer exists.")
 	}
 	if err != nil {

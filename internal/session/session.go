@@ -19,30 +19,21 @@ import (
 
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/store"
 )
 
-// User is what sessions need to know of a user from the users database.
-type User struct {
-	ID          int64  `json:"id"`
-	Username    string `json:"username"`
-	Email       string `json:"email"`
-	DisplayName string `json:"display_name"`
-	Role        string `json:"role"`
-}
-
-// Users is the users database, as sessions use it.
+// Users is the users database, as sessions use it (*store.Store).
 type Users interface {
-	// Authenticate checks a password. It must take the same time whether or
-	// not the user exists, and return ErrBadCredentials for either mistake.
-	Authenticate(ctx context.Context, username, password string) (*User, error)
-	// Get returns the user with id, or an error wrapping ErrUnknownUser.
-	Get(ctx context.Context, id int64) (*User, error)
+	// VerifyPassword returns the user, or store.ErrInvalidCredentials for a
+	// wrong password or an unknown user, taking the same time for both.
+	VerifyPassword(ctx context.Context, username, password string) (*store.User, error)
+	// GetUser returns the user with id, or an error wrapping store.ErrNotFound.
+	GetUser(ctx context.Context, id int64) (*store.User, error)
 }
 
 // Errors callers (and the handlers) distinguish.
 var (
-	ErrBadCredentials = errors.New("bad username or password")
-	ErrUnknownUser    = errors.New("unknown user")
+	ErrBadCredentials = store.ErrInvalidCredentials
 	ErrNoSession      = errors.New("no such session")
 	ErrExpired        = errors.New("session expired")
 	ErrCurrentSession = errors.New("that is the current session")
@@ -114,14 +105,14 @@ func unavailable(err error) error {
 }
 
 // Login checks the password and opens a new session (a new token every time).
-func (m *Manager) Login(ctx context.Context, username, password, ip, ua string) (string, *Session, *User, error) {
+func (m *Manager) Login(ctx context.Context, username, password, ip, ua string) (string, *Session, *store.User, error) {
 	sp := m.spec()
 	userHash := usernameHash(username)
 	if err := m.checkLocked(ctx, userHash, ip, sp.LoginLimits); err != nil {
 		m.m.logins.WithLabelValues(loginResult(err)).Inc()
 		return "", nil, nil, err
 	}
-	u, err := m.users.Authenticate(ctx, username, password)
+	u, err := m.users.VerifyPassword(ctx, username, password)
 	if errors.Is(err, ErrBadCredentials) {
 		m.m.logins.WithLabelValues("bad_credentials").Inc()
 		m.recordFailure(ctx, userHash, ip, sp.LoginLimits)

@@ -17,31 +17,32 @@ import (
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/redistest"
 	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/store"
 )
 
 // testUsers is the users database as these unit tests need it; the HTTP
 // tests in cmd/redlane use the real one.
-type testUsers map[string]*User
+type testUsers map[string]*store.User
 
-func (u testUsers) Authenticate(_ context.Context, name, pw string) (*User, error) {
+func (u testUsers) VerifyPassword(_ context.Context, name, pw string) (*store.User, error) {
 	if x, ok := u[name]; ok && pw == "pw-"+name {
 		return x, nil
 	}
 	return nil, ErrBadCredentials
 }
 
-func (u testUsers) Get(_ context.Context, id int64) (*User, error) {
+func (u testUsers) GetUser(_ context.Context, id int64) (*store.User, error) {
 	for _, x := range u {
 		if x.ID == id {
 			return x, nil
 		}
 	}
-	return nil, ErrUnknownUser
+	return nil, store.ErrNotFound
 }
 
 var users = testUsers{
-	"alice": {ID: 1, Username: "alice", Role: "user"},
-	"bob":   {ID: 2, Username: "bob", Role: "admin"},
+	"alice": &store.User{ID: 1, Username: "alice", Role: "user"},
+	"bob":   &store.User{ID: 2, Username: "bob", Role: "admin"},
 }
 
 type env struct {
