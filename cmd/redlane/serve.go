@@ -73,6 +73,13 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		}
 		return c, err
 	}
+	watcher := &config.Watcher{Interval: f.reloadInterval, Load: load}
+	for _, p := range []string{f.configFile, f.envFile} {
+		if p != "" {
+			watcher.Paths = append(watcher.Paths, p)
+		}
+	}
+	watcher.Prime() // before the first load, so no change slips between the two
 	cfg, err := load()
 	if err != nil {
 		if es, ok := config.AsErrors(err); ok {
@@ -140,12 +147,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	probes.AddReadiness("redis", func(ctx context.Context) error { return rc.Ping(ctx, time.Second) })
 	probes.AddReadiness("database", users.Ping)
 
-	watcher := &config.Watcher{Interval: f.reloadInterval, Load: load, Store: cfgStore, Log: log}
-	for _, p := range []string{f.configFile, f.envFile} {
-		if p != "" {
-			watcher.Paths = append(watcher.Paths, p)
-		}
-	}
+	watcher.Store, watcher.Log = cfgStore, log
 
 	handler := httpapi.NewServer(httpapi.Deps{
 		Config:      cfgStore,
