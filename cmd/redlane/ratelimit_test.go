@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redlane/redlane/internal/redistest"
 )
@@ -157,4 +158,40 @@ func TestRateLimitRedisDown(t *testing.T) {
 	}
 	rs.Restart()
 	waitFor(t, func() bool { return s.do("GET", "/api/limited-endpoint", "").Status == 200 })
+}
+
+// TestRateLimitByUser: with key "user", each signed-in user has a limit of
+// their own (the sessions middleware runs first), anonymous callers share
+// their IP's.
+func TestRateLimitByUser(t *testing.T) {
+	rs := redistest.Start(t)
+	path := filepath.Join(t.TempDir(), "redlane.yaml")
+	writeFile(t, path, `spec:
+  rateLimits:
+  - {name: peruser, match: {pathPrefix: /api/}, key: user, limit: 2, period: 1h}
+`)
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, "--config", path)
+	s.waitStatus("/readyz", 200, 10*time.Second)
+	count := func(headers ...string) (ok int) {
+		for i := 0; i < 4; i++ {
+			if s.do("GET", "/api/limited-endpoint", "", headers...).Status == 200 {
+				ok++
+			}
+		}
+		return ok
+	}
+	t1, r := login(t, s, "user1", "password123")
+	if t1 == "" {
+		t.Fatalf("login user1 = %d %s", r.Status, r.Body)
+	}
+	t2, _ := login(t, s, "user2", "password123")
+	if n := count(bearer(t1)...); n != 2 {
+		t.Fatalf("user1: %d admitted, want 2", n)
+	}
+	if n := count(bearer(t2)...); n != 2 {
+		t.Fatalf("user2 (same IP): %d admitted, want their own 2", n)
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("anonymous: %d admitted, want the IP's 2", n)
+	}
 }

@@ -69,6 +69,13 @@ func Validate(c *Config) error {
 			v.add("spec.database.url", "must be a postgres:// URL")
 		}
 	}
+	if s.Database.MaxOpenConns < 0 {
+		v.add("spec.database.maxOpenConns", "must not be negative, got %d", s.Database.MaxOpenConns)
+	}
+	v.positive("spec.database.queryTimeout", s.Database.QueryTimeout)
+	if n := s.Database.SeedUsers; n != nil && (*n < 0 || *n > 1000000) {
+		v.add("spec.database.seedUsers", "must be 0-1000000, got %d", *n)
+	}
 	if k := s.Security.SecretKey; k != "" && len(k) < 32 {
 		v.add("spec.security.secretKey", "must be at least 32 characters, got %d", len(k))
 	}
@@ -81,6 +88,20 @@ func Validate(c *Config) error {
 	if s.Sessions.IdleTimeout.Duration > s.Sessions.AbsoluteTimeout.Duration {
 		v.add("spec.sessions.idleTimeout", "must not exceed absoluteTimeout (%s)", s.Sessions.AbsoluteTimeout)
 	}
+	v.positive("spec.sessions.touchInterval", s.Sessions.TouchInterval)
+	if s.Sessions.TouchInterval.Duration >= s.Sessions.IdleTimeout.Duration {
+		v.add("spec.sessions.touchInterval", "must be shorter than idleTimeout (%s)", s.Sessions.IdleTimeout)
+	}
+	if n := s.Sessions.MaxPerUser; n < 1 || n > 1000 {
+		v.add("spec.sessions.maxPerUser", "must be 1-1000, got %d", n)
+	}
+	if s.Sessions.LoginLimits.PerUsername < 1 {
+		v.add("spec.sessions.loginLimits.perUsername", "must be at least 1, got %d", s.Sessions.LoginLimits.PerUsername)
+	}
+	if s.Sessions.LoginLimits.PerIP < 1 {
+		v.add("spec.sessions.loginLimits.perIP", "must be at least 1, got %d", s.Sessions.LoginLimits.PerIP)
+	}
+	v.positive("spec.sessions.loginLimits.window", s.Sessions.LoginLimits.Window)
 	validateRateLimits(v, s.RateLimits)
 	if len(v.errs) == 0 {
 		return nil

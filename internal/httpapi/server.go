@@ -13,6 +13,8 @@ import (
 	"github.com/redlane/redlane/internal/lock"
 	"github.com/redlane/redlane/internal/queue"
 	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/session"
+	"github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/telemetry"
 	"github.com/redlane/redlane/internal/web"
 )
@@ -21,6 +23,7 @@ import (
 type Deps struct {
 	Config   *config.Store
 	Redis    *redisx.Client
+	Users    *store.Store // the users database
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 	Tracing  *telemetry.Tracing // nil when tracing is off
@@ -32,6 +35,8 @@ type Deps struct {
 	// AdminChecks grant admin rights besides the admin token.
 	AdminChecks []AdminCheck
 
+	// Sessions authenticates requests and serves /auth (issue 4).
+	Sessions *session.Auth
 	// Locks serves /locks (issue 6).
 	Locks *lock.Locker
 	// Queues serves /queues (issue 6).
@@ -49,6 +54,9 @@ func NewServer(d Deps) http.Handler {
 	r.NotFoundHandler = notFound()
 	r.MethodNotAllowedHandler = methodNotAllowed()
 	r.Use(recordRoute)
+	if d.Sessions != nil {
+		r.Use(d.Sessions.Optional) // before rate limits: they key by user
+	}
 	if d.RateLimit != nil {
 		r.Use(d.RateLimit)
 	}

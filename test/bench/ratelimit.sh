@@ -5,10 +5,10 @@
 # alternating in the same server run, ROUNDS times each; prints the median
 # requests/s of each and their ratio. Loopback only; bounded in time.
 #
-#   bench/ratelimit-load.sh            # ROUNDS=5 DURATION=5s CONNS=32
+#   test/bench/ratelimit.sh            # ROUNDS=5 DURATION=5s CONNS=32
 set -euo pipefail
 ROUNDS=${ROUNDS:-5} DURATION=${DURATION:-5s} CONNS=${CONNS:-32}
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 work=$(mktemp -d)
 pids=()
