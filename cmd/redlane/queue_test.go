@@ -25,8 +25,9 @@ type queueStats struct {
 
 func TestQueueHTTP(t *testing.T) {
 	rs := redistest.Start(t, redistest.WithArgs("--appendonly", "yes", "--appendfsync", "always"))
-	env := map[string]string{"REDIS_URL": rs.URL()}
+	env := map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken}
 	s1, s2 := startServer(t, env), startServer(t, env)
+	admin := bearer(adminToken)
 
 	t.Run("a worker killed mid-task: delivered again after the visibility timeout", func(t *testing.T) {
 		r := s1.do("POST", "/queues/mail/tasks", `{"payload":{"to":"a@example.com"}}`)
@@ -61,22 +62,25 @@ func TestQueueHTTP(t *testing.T) {
 		if r.Status != 200 || r.JSON(t)["state"] != "dead" {
 			t.Fatalf("nack = %d %s", r.Status, r.Body)
 		}
-		l := s2.do("GET", "/queues/dlq/dead?limit=10", "")
+		if anon := s2.do("GET", "/queues/dlq/dead?limit=10", ""); anon.Status != 401 {
+			t.Fatalf("anonymous dead-letter list = %d", anon.Status)
+		}
+		l := s2.do("GET", "/queues/dlq/dead?limit=10", "", admin...)
 		if l.Status != 200 || !strings.Contains(string(l.Body), `"lastError":"bad address"`) || l.JSON(t)["total"] != float64(1) {
 			t.Fatalf("dead letters = %d %s", l.Status, l.Body)
 		}
 		if st := decodeInto[queueStats](t, s2.do("GET", "/queues/dlq", "")); st.Dead != 1 || st.Ready != 0 {
 			t.Fatalf("stats = %+v", st)
 		}
-		if r := s2.do("POST", "/queues/dlq/dead/"+id+"/requeue", ""); r.Status != 200 {
+		if r := s2.do("POST", "/queues/dlq/dead/"+id+"/requeue", "", admin...); r.Status != 200 {
 			t.Fatalf("requeue = %d %s", r.Status, r.Body)
 		}
-		if r := s2.do("DELETE", "/queues/dlq/dead/"+id, ""); r.Status != 409 {
+		if r := s2.do("DELETE", "/queues/dlq/dead/"+id, "", admin...); r.Status != 409 {
 			t.Fatalf("delete of a live task from the dead letters = %d %s", r.Status, r.Body)
 		}
 		c = decodeInto[claimed](t, s1.do("POST", "/queues/dlq/claim", `{}`))
 		_ = s1.do("POST", "/queues/dlq/tasks/"+id+"/nack", `{"receipt":"`+c.Tasks[0].Receipt+`"}`)
-		if r := s2.do("DELETE", "/queues/dlq/dead/"+id, ""); r.Status != 204 {
+		if r := s2.do("DELETE", "/queues/dlq/dead/"+id, "", admin...); r.Status != 204 {
 			t.Fatalf("delete = %d %s", r.Status, r.Body)
 		}
 		if st := decodeInto[queueStats](t, s2.do("GET", "/queues/dlq", "")); st.Dead+st.Ready+st.InFlight+st.Delayed != 0 || st.Counters["deadLettered"] != 2 {
@@ -112,7 +116,7 @@ func TestQueueHTTP(t *testing.T) {
 			{"GET", "/queues/bad/dead?offset=-1", "", 400, "offset"},
 		}
 		for _, tc := range tests {
-			r := s1.do(tc.method, tc.path, tc.body)
+			r := s1.do(tc.method, tc.path, tc.body, admin...)
 			if r.Status != tc.code || !strings.Contains(string(r.Body), `"field":"`+tc.field+`"`) {
 				t.Errorf("%s %s %.60s = %d %.300s, want %d naming %s", tc.method, tc.path, tc.body, r.Status, r.Body, tc.code, tc.field)
 			}

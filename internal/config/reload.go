@@ -120,6 +120,8 @@ func mergeValue(dst, src reflect.Value, path string, pending *[]string) {
 // Watcher reloads the document when the files it came from change. It polls
 // a checksum, which survives the atomic "..data" symlink swap Kubernetes uses
 // for ConfigMap volumes, editors that rename over files, and network mounts.
+// A change is applied once the checksum has been the same for two polls in a
+// row, so a file written in place is not read half-written.
 type Watcher struct {
 	Paths    []string // the config file and the .env file, if any
 	Interval time.Duration
@@ -144,6 +146,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 		w.Prime()
 	}
 	last := w.last
+	var candidate [32]byte
+	pending := false
 	t := time.NewTicker(w.Interval)
 	defer t.Stop()
 	for {
@@ -153,11 +157,17 @@ func (w *Watcher) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		sum := w.checksum()
-		if sum == last {
-			continue
+		switch {
+		case sum == last:
+			pending = false
+		case !pending || sum != candidate:
+			// Changed: wait one more interval for the content to settle, so a
+			// file still being written in place is never loaded half-done.
+			pending, candidate = true, sum
+		default:
+			pending, last = false, sum
+			w.Reload()
 		}
-		last = sum
-		w.Reload()
 	}
 }
 

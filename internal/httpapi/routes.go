@@ -43,7 +43,7 @@ func addRoutes(r *mux.Router, d Deps) {
 	r.Handle("/locks/{name:.+}", lock.HandleRelease(d.Locks)).Methods("DELETE")
 	r.Handle("/locks/{name:.+}", lock.HandleInspect(d.Locks)).Methods("GET")
 
-	// Task queue: at-least-once, visibility timeouts, retries, dead letters.
+	// Task queue: at-least-once, visibility timeouts, retries; dead letters are for operators (admin).
 	r.Handle("/queues/{name}", queue.HandleStats(d.Queues)).Methods("GET")
 	r.Handle("/queues/{name}/tasks", queue.HandleEnqueue(d.Queues)).Methods("POST")
 	r.Handle("/queues/{name}/tasks/{id}", queue.HandleGetTask(d.Queues)).Methods("GET")
@@ -51,9 +51,9 @@ func addRoutes(r *mux.Router, d Deps) {
 	r.Handle("/queues/{name}/tasks/{id}/ack", queue.HandleAck(d.Queues)).Methods("POST")
 	r.Handle("/queues/{name}/tasks/{id}/nack", queue.HandleNack(d.Queues)).Methods("POST")
 	r.Handle("/queues/{name}/tasks/{id}/extend", queue.HandleExtend(d.Queues)).Methods("POST")
-	r.Handle("/queues/{name}/dead", queue.HandleListDead(d.Queues)).Methods("GET")
-	r.Handle("/queues/{name}/dead/{id}/requeue", queue.HandleRequeueDead(d.Queues)).Methods("POST")
-	r.Handle("/queues/{name}/dead/{id}", queue.HandleDeleteDead(d.Queues)).Methods("DELETE")
+	r.Handle("/queues/{name}/dead", admin(queue.HandleListDead(d.Queues))).Methods("GET")
+	r.Handle("/queues/{name}/dead/{id}/requeue", admin(queue.HandleRequeueDead(d.Queues))).Methods("POST")
+	r.Handle("/queues/{name}/dead/{id}", admin(queue.HandleDeleteDead(d.Queues))).Methods("DELETE")
 
 	// Leaderboards: sorted sets, deterministic ties, daily/weekly boards.
 	r.Handle("/leaderboards/{name}", leaderboard.HandleTop(d.Leaderboards)).Methods("GET")
