@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -94,3 +95,5 @@ func Find(objs []Object, kind, nameSuffix string) []Object {
 	}
 	return out
 }
+
+func sortStrings(s []string) { sort.Strings(s) }

@@ -32,10 +32,10 @@ var chartRules = schemaRules{
 		"*.securityContext", "ingress.tls", "networkPolicy.ingressFrom",
 	},
 	enums: map[string][]string{
-		"image.pullPolicy":              {"Always", "IfNotPresent", "Never"},
-		"*.image.pullPolicy":            {"Always", "IfNotPresent", "Never"},
-		"service.type":                  {"ClusterIP", "NodePort", "LoadBalancer"},
-		"redis.architecture":            {"standalone", "cluster"},
+		"image.pullPolicy":                 {"Always", "IfNotPresent", "Never"},
+		"*.image.pullPolicy":               {"Always", "IfNotPresent", "Never"},
+		"service.type":                     {"ClusterIP", "NodePort", "LoadBalancer"},
+		"redis.architecture":               {"standalone", "cluster"},
 		"ingress.hosts[].paths[].pathType": {"Prefix", "Exact", "ImplementationSpecific"},
 		"redis.maxmemoryPolicy": {
 			"noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
