@@ -1,3 +1,0 @@
-package k8s
-
-func stopControlPlane() {}
