@@ -12,5 +12,6 @@ func TestMain(m *testing.M) {
 	stopControlPlane()
 	cleanupShared()
 	cleanupBinary()
+	cleanupSchemas()
 	os.Exit(code)
 }

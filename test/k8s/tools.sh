@@ -188,7 +188,8 @@ build_tilt() {
 	printf '\nrequire github.com/tilt-dev/tilt %s\n' "$TILT_VERSION" >>go.mod
 	cp "$tdir/go.sum" go.sum
 	chmod u+w go.mod go.sum
-	GOFLAGS="$GOFLAGS -mod=mod" gobuild "$BIN/tilt" github.com/tilt-dev/tilt/cmd/tilt
+	# Tilt's Tiltfile language server links tree-sitter, which needs cgo.
+	CGO_ENABLED=1 GOFLAGS="$GOFLAGS -mod=mod" gobuild "$BIN/tilt" github.com/tilt-dev/tilt/cmd/tilt
 }
 
 share_swagger() {
