@@ -91,7 +91,13 @@ gobuild() {
 
 # moddir PATH@VERSION: downloads a module and prints its directory.
 moddir() {
-	go mod download -json "$1" | jq -r .Dir
+	local dir
+	dir=$(go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+	[[ -n "$dir" && -d "$dir" ]] || {
+		echo "tools.sh: cannot download $1" >&2
+		return 1
+	}
+	echo "$dir"
 }
 
 # kube: kube-apiserver, kube-controller-manager, kube-scheduler and kubectl
