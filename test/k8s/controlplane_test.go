@@ -103,7 +103,7 @@ func startControlPlane(tools Tools) (_ *ControlPlane, err error) {
 	); err != nil {
 		return nil, err
 	}
-	if err := waitURL(etcdURL+"/health", "", 60*time.Second, c.procs[0]); err != nil {
+	if err := pollHTTP(etcdURL+"/health", "", 60*time.Second, c.procs[0].done); err != nil {
 		return nil, fmt.Errorf("etcd: %w", err)
 	}
 	if err := c.spawn("kube-apiserver", tools.Bin("kube-apiserver"),
@@ -120,7 +120,7 @@ func startControlPlane(tools Tools) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
-	if err := waitURL(server+"/readyz", token, 120*time.Second, c.procs[1]); err != nil {
+	if err := pollHTTP(server+"/readyz", token, 120*time.Second, c.procs[1].done); err != nil {
 		return nil, fmt.Errorf("kube-apiserver: %w", err)
 	}
 	kubeconfig := fmt.Sprintf(`apiVersion: v1
@@ -284,8 +284,9 @@ func (c *ControlPlane) logTails() string {
 	return b.String()
 }
 
-// waitURL polls url (with a bearer token) until it answers 200 "ok".
-func waitURL(url, token string, timeout time.Duration, p *proc) error {
+// pollHTTP polls url (with a bearer token, if any) until it answers 200,
+// exited is closed (the process died), or timeout passes.
+func pollHTTP(url, token string, timeout time.Duration, exited <-chan struct{}) error {
 	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // loopback, self-signed serving cert
 	}}
@@ -293,8 +294,8 @@ func waitURL(url, token string, timeout time.Duration, p *proc) error {
 	var last string
 	for time.Now().Before(deadline) {
 		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited", p.name)
+		case <-exited:
+			return fmt.Errorf("the process exited (last answer: %s)", last)
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -305,18 +306,17 @@ func waitURL(url, token string, timeout time.Duration, p *proc) error {
 		resp, err := client.Do(req)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				cancel()
-				return nil
-			}
 			last = resp.Status
 		} else {
 			last = err.Error()
 		}
 		cancel()
-		time.Sleep(250 * time.Millisecond)
+		if err == nil && resp.StatusCode == http.StatusOK {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("%s not ready within %s (last: %s)", url, timeout, last)
+	return fmt.Errorf("%s not ready within %s (last answer: %s)", url, timeout, last)
 }
 
 func writeServiceAccountKeys(dir string) error {

@@ -1,11 +1,8 @@
 package k8s
 
 import (
-	"context"
 	"fmt"
 	"io/fs"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -207,7 +204,11 @@ func TestBinaryRunsUnprivilegedReadOnly(t *testing.T) {
 			defer os.Chmod(root, 0o755)
 			before := ownedBy(t, nonroot, "/tmp", "/var/tmp", "/dev/shm")
 
-			port := freeTCPPort(t)
+			ports, err := freePorts(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			port := ports[0]
 			env := append([]string{"PATH=/usr/bin:/bin", "TMPDIR=" + tmp, "LOG_FORMAT=json"}, tc.env...)
 			cmd := exec.Command("setpriv", "--reuid=65532", "--regid=65532", "--clear-groups", "--no-new-privs", "--",
 				bin, "serve", "--address", fmt.Sprintf("127.0.0.1:%d", port), "--env-file", filepath.Join(work, ".env"))
@@ -219,26 +220,28 @@ func TestBinaryRunsUnprivilegedReadOnly(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
+			exited := make(chan struct{})
+			var waitErr error
+			go func() { waitErr = cmd.Wait(); close(exited) }()
 			defer func() {
 				_ = cmd.Process.Kill()
+				<-exited
 			}()
 
 			url := fmt.Sprintf("http://127.0.0.1:%d", port)
-			if err := waitHTTP(url+"/readyz", 200, 20*time.Second, done); err != nil {
+			if err := pollHTTP(url+"/readyz", "", 20*time.Second, exited); err != nil {
 				t.Fatalf("/readyz: %v\nlogs:\n%s", err, logs.String())
 			}
-			if err := waitHTTP(url+"/healthz", 200, 5*time.Second, done); err != nil {
+			if err := pollHTTP(url+"/healthz", "", 5*time.Second, exited); err != nil {
 				t.Fatalf("/healthz: %v", err)
 			}
 			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
 			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("exit after SIGTERM: %v\nlogs:\n%s", err, logs.String())
+			case <-exited:
+				if waitErr != nil {
+					t.Errorf("exit after SIGTERM: %v\nlogs:\n%s", waitErr, logs.String())
 				}
 			case <-time.After(30 * time.Second):
 				t.Fatalf("no exit within 30s of SIGTERM\nlogs:\n%s", logs.String())
@@ -286,45 +289,4 @@ func ownedBy(t *testing.T, uid uint32, dirs ...string) map[string]bool {
 		})
 	}
 	return out
-}
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// waitHTTP polls url until it answers status, the process exits, or the
-// timeout passes.
-func waitHTTP(url string, status int, timeout time.Duration, exited <-chan error) error {
-	deadline := time.Now().Add(timeout)
-	client := &http.Client{Timeout: 2 * time.Second}
-	var last string
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("process exited: %v (last: %s)", err, last)
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := client.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == status {
-				cancel()
-				return nil
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		cancel()
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("no %d within %s (last: %s)", status, timeout, last)
 }
