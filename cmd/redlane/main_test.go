@@ -71,6 +71,8 @@ func startServer(t *testing.T, env map[string]string, args ...string) *server {
 		}
 		select {
 		case err := <-s.done:
+			s.cancel = nil // nothing left to stop
+			cancel()
 			t.Fatalf("serve exited: %v\n%s", err, s.logs.String())
 		default:
 		}

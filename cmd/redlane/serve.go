@@ -15,8 +15,13 @@ import (
 
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/httpapi"
+	"github.com/redlane/redlane/internal/lock"
+	"github.com/redlane/redlane/internal/ratelimit"
 	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/session"
+	usersdb "github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/telemetry"
+	"github.com/redlane/redlane/internal/web"
 )
 
 type serveFlags struct {
@@ -68,6 +73,13 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		}
 		return c, err
 	}
+	watcher := &config.Watcher{Interval: f.reloadInterval, Load: load}
+	for _, p := range []string{f.configFile, f.envFile} {
+		if p != "" {
+			watcher.Paths = append(watcher.Paths, p)
+		}
+	}
+	watcher.Prime() // before the first load, so no change slips between the two
 	cfg, err := load()
 	if err != nil {
 		if es, ok := config.AsErrors(err); ok {
@@ -92,9 +104,9 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	defer shutdownWithin(5*time.Second, tracing.Shutdown)
 
 	reg := telemetry.NewRegistry(buildVersion())
-	store := config.NewStore(cfg, f.configFile)
-	store.RegisterMetrics(reg)
-	store.OnChange(func(c *config.Config) { level.Set(telemetry.ParseLevel(c.Spec.Log.Level)) })
+	cfgStore := config.NewStore(cfg, f.configFile)
+	cfgStore.RegisterMetrics(reg)
+	cfgStore.OnChange(func(c *config.Config) { level.Set(telemetry.ParseLevel(c.Spec.Log.Level)) })
 
 	redisx.SetLogger(log)
 	ropts := redisx.Options{Logger: log}
@@ -110,25 +122,47 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	info := redisx.NewInfoCache(rc, cfg.Spec.Redis.InfoCacheTTL.Duration)
 	rc.RegisterMetrics(reg, info)
 
-	probes := httpapi.NewProbes(time.Second)
-	probes.AddReadiness("redis", func(ctx context.Context) error { return rc.Ping(ctx, time.Second) })
-
-	watcher := &config.Watcher{Interval: f.reloadInterval, Load: load, Store: store, Log: log}
-	for _, p := range []string{f.configFile, f.envFile} {
-		if p != "" {
-			watcher.Paths = append(watcher.Paths, p)
-		}
+	users, err := usersdb.Open(ctx, cfg.Spec.Database, usersdb.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer users.Close()
+	if users.Dialect() == usersdb.SQLite && cfg.Spec.Database.SQLitePath == "" {
+		log.Warn("EMBEDDED DATABASE: in-memory SQLite, lost on exit, with demo users (user1/password123). "+
+			"Use PostgreSQL with DATABASE_URL=postgres://user:pass@host:5432/db (or spec.database.url).",
+			"seed_users", *cfg.Spec.Database.SeedUsers)
+	} else {
+		log.Info("database configured", "dialect", users.Dialect())
 	}
 
+	sessions := session.NewManager(rc, cfgStore, users, session.NewMetrics(reg), log)
+	auth := session.NewAuth(sessions, users, web.ParsePrefixes(cfg.Spec.Server.TrustedProxies))
+
+	locks := lock.New(rc, reg)
+	rlOpts := ratelimit.DefaultOptions()
+	rlOpts.Logger = log
+	limiter := ratelimit.New(rc, reg, rlOpts)
+
+	probes := httpapi.NewProbes(time.Second)
+	probes.AddReadiness("redis", func(ctx context.Context) error { return rc.Ping(ctx, time.Second) })
+	probes.AddReadiness("database", users.Ping)
+
+	watcher.Store, watcher.Log = cfgStore, log
+
 	handler := httpapi.NewServer(httpapi.Deps{
-		Config:   store,
-		Redis:    rc,
-		Logger:   log,
-		Registry: reg,
-		Tracing:  tracing,
-		Probes:   probes,
-		Reload:   watcher.Reload,
-		DevMode:  rc.Embedded(),
+		Config:      cfgStore,
+		Redis:       rc,
+		Users:       users,
+		Logger:      log,
+		Registry:    reg,
+		Tracing:     tracing,
+		Probes:      probes,
+		Reload:      watcher.Reload,
+		DevMode:     rc.Embedded(),
+		AdminChecks: []httpapi.AdminCheck{auth.IsAdmin},
+		Sessions:    auth,
+		Locks:       locks,
+		RateLimit:   ratelimit.Middleware(limiter, ratelimit.NewPolicies(cfgStore)),
 	})
 	sc := cfg.Spec.Server
 	srv := &http.Server{
@@ -153,6 +187,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		}
 		return nil
 	})
+	g.Go(func() error { return sessions.Run(gctx, 15*time.Second) })
 	if len(watcher.Paths) > 0 {
 		g.Go(func() error { return watcher.Run(gctx) })
 	}

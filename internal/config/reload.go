@@ -126,11 +126,24 @@ type Watcher struct {
 	Load     func() (*Config, error)
 	Store    *Store
 	Log      *slog.Logger
+
+	last   [32]byte
+	primed bool
+}
+
+// Prime records the files' current checksum. Call it before loading the
+// configuration the Store starts with, so a change made between that load
+// and Run is not missed.
+func (w *Watcher) Prime() {
+	w.last, w.primed = w.checksum(), true
 }
 
 // Run polls until ctx ends.
 func (w *Watcher) Run(ctx context.Context) error {
-	last := w.checksum()
+	if !w.primed {
+		w.Prime()
+	}
+	last := w.last
 	t := time.NewTicker(w.Interval)
 	defer t.Stop()
 	for {
