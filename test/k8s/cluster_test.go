@@ -74,7 +74,12 @@ func TestHelmLifecycle(t *testing.T) {
 				return c.Helm(t, append(args, "--namespace", ns)...).Must(t)
 			}
 			start := time.Now()
-			helm(append([]string{"install", testRelease, ChartDir(), "--wait", "--timeout", helmTimeout}, vc.Args()...)...)
+			notes := helm(append([]string{"install", testRelease, ChartDir(), "--wait", "--timeout", helmTimeout}, vc.Args()...)...)
+			for _, want := range []string{"NOTES:", "port-forward svc/rel-redlane 8000:8000", "helm test rel -n " + ns, "policy allkeys-lru"} {
+				if !strings.Contains(notes, want) {
+					t.Errorf("install output lacks %q:\n%s", want, notes)
+				}
+			}
 			t.Logf("install --wait: %s", time.Since(start).Round(time.Millisecond))
 			deploy := testRelease + "-redlane"
 			c.Kubectl("rollout", "status", "deployment/"+deploy, "-n", ns, "--timeout=60s").Must(t)

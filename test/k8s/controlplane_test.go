@@ -65,7 +65,9 @@ func requireControlPlane(t testing.TB) *ControlPlane {
 
 func stopControlPlane() {
 	if cp != nil {
+		start := time.Now()
 		cp.stop()
+		fmt.Fprintf(os.Stderr, "k8s: control plane stopped in %s\n", time.Since(start).Round(100*time.Millisecond))
 	}
 }
 
