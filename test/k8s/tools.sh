@@ -8,7 +8,7 @@
 #     share/  swagger.json (k8s.io/kubernetes api/openapi-spec), kwok-stages.yaml,
 #             crds/ (ServiceMonitor + PrometheusRule from prometheus-operator)
 #
-# Once per machine: a cold build takes about 8-10 minutes on 2 cores, a warm
+# Once per machine: a cold build takes 10-30 minutes on 2 cores, a warm
 # run returns in well under a second. Idempotent (each tool is built to a
 # temporary name and renamed into place; finished tools are not rebuilt) and
 # safe when two runs race (flock on <toolset>.lock).
