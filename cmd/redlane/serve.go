@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/docs"
 	"github.com/redlane/redlane/internal/httpapi"
 	"github.com/redlane/redlane/internal/leaderboard"
 	"github.com/redlane/redlane/internal/lock"
@@ -153,6 +154,11 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 
 	watcher.Store, watcher.Log = cfgStore, log
 
+	site, err := docs.New(buildVersion())
+	if err != nil {
+		return err
+	}
+
 	handler := httpapi.NewServer(httpapi.Deps{
 		Config:       cfgStore,
 		Redis:        rc,
@@ -168,6 +174,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		Locks:        locks,
 		Queues:       queues,
 		Leaderboards: boards,
+		Docs:         site,
 		RateLimit:    ratelimit.Middleware(limiter, ratelimit.NewPolicies(cfgStore)),
 	})
 	sc := cfg.Spec.Server

@@ -20,6 +20,14 @@ func addRoutes(r *mux.Router, d Deps) {
 	r.Handle("/readyz", handleReadiness(d.Probes)).Methods("GET")
 	r.Handle("/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})).Methods("GET")
 
+	// API docs and the browser chat demo (internal/docs), embedded in the binary.
+	if d.Docs != nil {
+		r.Handle("/openapi.json", d.Docs.HandleOpenAPI()).Methods("GET")
+		r.Handle("/docs", d.Docs.HandleDocs()).Methods("GET")
+		r.Handle("/ui/{file:.+}", d.Docs.HandleAsset()).Methods("GET")
+		r.Handle("/", d.Docs.HandleChat()).Methods("GET")
+	}
+
 	// Admin.
 	r.Handle("/admin/config", admin(handleAdminConfig(d.Config))).Methods("GET")
 	r.Handle("/admin/config/reload", admin(handleAdminReload(d.Config, d.Reload))).Methods("POST")

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/docs"
 	"github.com/redlane/redlane/internal/leaderboard"
 	"github.com/redlane/redlane/internal/lock"
 	"github.com/redlane/redlane/internal/queue"
@@ -43,13 +44,22 @@ type Deps struct {
 	Queues *queue.Broker
 	// Leaderboards serves /leaderboards (issue 6).
 	Leaderboards *leaderboard.Boards
+	// Docs serves /openapi.json, /docs and the chat demo page (issue 9).
+	Docs *docs.Site
 	// RateLimit is the rate-limit middleware; it runs inside the router,
 	// after route matching, so policies can match route templates.
 	RateLimit func(http.Handler) http.Handler
 }
 
+// Server is the whole HTTP handler; its router is kept so the route list
+// can be read (Routes), e.g. to check the OpenAPI document against it.
+type Server struct {
+	http.Handler
+	router *mux.Router
+}
+
 // NewServer builds the handler: middleware outside, router inside.
-func NewServer(d Deps) http.Handler {
+func NewServer(d Deps) *Server {
 	r := mux.NewRouter()
 	r.NotFoundHandler = notFound()
 	r.MethodNotAllowedHandler = methodNotAllowed()
@@ -74,5 +84,5 @@ func NewServer(d Deps) http.Handler {
 			otelhttp.WithTracerProvider(d.Tracing.Provider),
 			otelhttp.WithPropagators(d.Tracing.Propagator))
 	}
-	return h
+	return &Server{Handler: h, router: r}
 }
