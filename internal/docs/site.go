@@ -118,12 +118,14 @@ func (s *Site) page(name string) http.Handler {
 	})
 }
 
-// HandleAsset serves GET /ui/{file}: the pages' scripts, styles and images.
-func (s *Site) HandleAsset() http.Handler {
+// HandleAsset serves GET /ui/{file} (dir "") and GET /ui/swagger-ui/{file}
+// (dir "swagger-ui"): the pages' scripts, styles and images.
+func (s *Site) HandleAsset(dir string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a := s.files[mux.Vars(r)["file"]]
-		if a == nil {
-			web.WriteProblem(w, r, web.NotFound("No file %q in the embedded pages.", mux.Vars(r)["file"]))
+		name := path.Join(dir, mux.Vars(r)["file"])
+		a := s.files[name]
+		if a == nil || strings.Contains(mux.Vars(r)["file"], "/") {
+			web.WriteProblem(w, r, web.NotFound("No file %q in the embedded pages.", name))
 			return
 		}
 		pageHeaders(w.Header())

@@ -24,7 +24,8 @@ func addRoutes(r *mux.Router, d Deps) {
 	if d.Docs != nil {
 		r.Handle("/openapi.json", d.Docs.HandleOpenAPI()).Methods("GET")
 		r.Handle("/docs", d.Docs.HandleDocs()).Methods("GET")
-		r.Handle("/ui/{file:.+}", d.Docs.HandleAsset()).Methods("GET")
+		r.Handle("/ui/{file}", d.Docs.HandleAsset("")).Methods("GET")
+		r.Handle("/ui/swagger-ui/{file}", d.Docs.HandleAsset("swagger-ui")).Methods("GET")
 		r.Handle("/", d.Docs.HandleChat()).Methods("GET")
 	}
 

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/pb33f/libopenapi-validator/config"
+	verrors "github.com/pb33f/libopenapi-validator/errors"
+	"github.com/pb33f/libopenapi-validator/paths"
+	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
+)
+
+// contract checks real answers of a running server against the OpenAPI
+// document that server serves at /openapi.json, and records which
+// documented operations were exercised.
+type contract struct {
+	t     *testing.T
+	s     *server
+	v     validator.Validator
+	model *v3.Document
+	mu    sync.Mutex
+	seen  map[string]map[int]bool // "GET /path/{x}" -> statuses seen
+}
+
+func newContract(t *testing.T, s *server) *contract {
+	t.Helper()
+	r := s.do("GET", "/openapi.json", "")
+	if r.Status != 200 {
+		t.Fatalf("GET /openapi.json = %d", r.Status)
+	}
+	doc, err := libopenapi.NewDocument(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := doc.BuildV3Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, errs := validator.NewValidator(doc, config.WithFormatAssertions())
+	if len(errs) > 0 {
+		t.Fatalf("validator: %v", errs)
+	}
+	return &contract{t: t, s: s, v: v, model: &model.Model, seen: map[string]map[int]bool{}}
+}
+
+// call sends a request the document says is valid: the request itself is
+// validated (parameters, body, security), then the answer (status, headers,
+// body). It returns the answer.
+func (c *contract) call(method, path, body string, headers ...string) response {
+	c.t.Helper()
+	return c.exchange(true, method, path, body, headers...)
+}
+
+// bad sends a request that breaks the document on purpose (a bad
+// parameter, a missing token, malformed JSON): only the answer is
+// validated, and it must be a documented problem.
+func (c *contract) bad(method, path, body string, headers ...string) response {
+	c.t.Helper()
+	r := c.exchange(false, method, path, body, headers...)
+	if r.Status < 400 || r.Header.Get("Content-Type") != "application/problem+json" {
+		c.t.Errorf("%s %s = %d %s, want a problem", method, path, r.Status, r.Header.Get("Content-Type"))
+	}
+	return r
+}
+
+func (c *contract) exchange(validRequest bool, method, path, body string, headers ...string) response {
+	c.t.Helper()
+	newReq := func() *http.Request {
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req, err := http.NewRequest(method, c.s.URL+path, rd)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		return req
+	}
+	req := newReq()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r := response{resp.StatusCode, resp.Header, b}
+
+	what := method + " " + path
+	if validRequest {
+		if ok, errs := c.v.ValidateHttpRequest(newReq()); !ok {
+			c.t.Errorf("%s: the request breaks the document:%s", what, describe(errs))
+		}
+	}
+	check := &http.Response{StatusCode: r.Status, Header: r.Header, Body: io.NopCloser(bytes.NewReader(b)), Request: newReq()}
+	if ok, errs := c.v.ValidateHttpResponse(newReq(), check); !ok {
+		c.t.Errorf("%s = %d %s: the answer breaks the document:%s", what, r.Status, truncate(b, 300), describe(errs))
+	}
+	if item, _, tpl := paths.FindPath(newReq(), c.model, nil); item != nil {
+		key := method + " " + tpl
+		c.mu.Lock()
+		if c.seen[key] == nil {
+			c.seen[key] = map[int]bool{}
+		}
+		c.seen[key][r.Status] = true
+		c.mu.Unlock()
+	} else {
+		c.t.Errorf("%s: no documented path matches", what)
+	}
+	return r
+}
+
+// requireCoverage fails for every documented operation no call exercised.
+func (c *contract) requireCoverage() {
+	c.t.Helper()
+	var missing []string
+	for p, item := range c.model.Paths.PathItems.FromOldest() {
+		for m := range item.GetOperations().FromOldest() {
+			key := strings.ToUpper(m) + " " + p
+			if len(c.seen[key]) == 0 {
+				missing = append(missing, key)
+			}
+		}
+	}
+	sort.Strings(missing)
+	for _, k := range missing {
+		c.t.Errorf("documented operation %s was never called by the contract test", k)
+	}
+}
+
+func describe(errs []*verrors.ValidationError) string {
+	var b strings.Builder
+	for _, e := range errs {
+		b.WriteString("\n    " + e.Message)
+		if e.Reason != "" && e.Reason != e.Message {
+			b.WriteString(": " + e.Reason)
+		}
+		for _, se := range e.SchemaValidationErrors {
+			b.WriteString("\n      at " + se.FieldPath + " (" + se.KeywordLocation + "): " + se.Reason)
+		}
+	}
+	return b.String()
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
+// field reads a string field of a JSON object answer.
+func field(t *testing.T, r response, name string) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("answer is not a JSON object: %s", r.Body)
+	}
+	s, _ := m[name].(string)
+	return s
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redlane/redlane/internal/redistest"
+)
+
+// TestOpenAPIContract drives every documented operation of a real server
+// (real redis-server, demo users in SQLite) and validates each request it
+// claims is valid and every answer — status, headers, body, problems —
+// against the document the server serves. It ends with Redis down, so the
+// 503 problems are checked too, and fails if an operation was never called.
+func TestOpenAPIContract(t *testing.T) {
+	rs := redistest.Start(t)
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken})
+	s.waitStatus("/readyz", 200, 10*time.Second)
+	c := newContract(t, s)
+	admin := []string{"X-Admin-Token", adminToken}
+
+	t.Run("health and docs", func(t *testing.T) {
+		c.call("GET", "/health", "")
+		c.call("GET", "/healthz", "")
+		c.call("GET", "/readyz", "")
+		c.call("GET", "/metrics", "")
+		c.call("GET", "/openapi.json", "")
+		c.call("GET", "/docs", "")
+		c.call("GET", "/", "")
+		c.call("GET", "/ui/chat.js", "")
+		c.call("GET", "/ui/swagger-ui/swagger-ui.css", "")
+		c.call("GET", "/ui/swagger-ui/favicon-32x32.png", "")
+		c.bad("GET", "/ui/no-such-file.js", "")
+	})
+
+	var token string
+	t.Run("sessions", func(t *testing.T) {
+		c.bad("POST", "/auth/login", `{"username":"","password":""}`)
+		c.bad("POST", "/auth/login", `{"username":"user1","password":"x","extra":1}`)
+		c.bad("POST", "/auth/login", `{"username":`)
+		c.bad("POST", "/auth/login", `{"username":"user1"}`, "Content-Type", "text/plain")
+		if r := c.call("POST", "/auth/login", `{"username":"user1","password":"wrong-password"}`); r.Status != 401 {
+			t.Errorf("wrong password = %d", r.Status)
+		}
+		r := c.call("POST", "/auth/login", `{"username":"user1","password":"password123"}`)
+		token = field(t, r, "session_token")
+		if token == "" {
+			t.Fatalf("login = %d %s", r.Status, r.Body)
+		}
+		auth := bearer(token)
+		c.call("GET", "/auth/session", "", auth...)
+		c.call("GET", "/auth/session", "", "Cookie", "redlane_session="+token)
+		c.bad("GET", "/auth/session", "")
+		c.bad("GET", "/auth/session", "", "Authorization", "Bearer not-a-real-token")
+		c.call("GET", "/auth/sessions", "", auth...)
+		c.bad("DELETE", "/auth/sessions/not-hex", "", auth...)
+		c.call("DELETE", "/auth/sessions/0123456789abcdef01234567", "", auth...)
+		c.call("DELETE", "/auth/sessions", "", auth...)
+		c.call("GET", "/auth/analytics?window=1h&interval=5m", "", admin...)
+		c.bad("GET", "/auth/analytics?interval=7m", "", admin...)
+		c.bad("GET", "/auth/analytics", "")
+		if r := c.bad("GET", "/auth/analytics", "", auth...); r.Status != 403 {
+			t.Errorf("analytics as a plain user = %d, want 403", r.Status)
+		}
+	})
+
+	t.Run("admin", func(t *testing.T) {
+		c.call("GET", "/admin/config", "", admin...)
+		c.call("POST", "/admin/config/reload", "", admin...)
+		c.bad("GET", "/admin/config", "", "X-Admin-Token", "wrong")
+	})
+
+	t.Run("rate limits", func(t *testing.T) {
+		var limited bool
+		for i := 0; i < 8 && !limited; i++ {
+			r := c.call("GET", "/api/limited-endpoint", "")
+			limited = r.Status == 429
+			if !limited && r.Header.Get("RateLimit") == "" {
+				t.Errorf("allowed answer without RateLimit: %v", r.Header)
+			}
+		}
+		if !limited {
+			t.Error("8 calls within a minute were all allowed; want a 429 from the default policy")
+		}
+	})
+
+	t.Run("locks", func(t *testing.T) {
+		r := c.call("POST", "/locks/report-job", `{"ttl":30}`)
+		lockToken := field(t, r, "token")
+		if r.Status != 201 || lockToken == "" {
+			t.Fatalf("acquire = %d %s", r.Status, r.Body)
+		}
+		c.call("GET", "/locks/report-job", "")
+		c.call("PUT", "/locks/report-job", `{"token":"`+lockToken+`","ttl":"45s"}`)
+		if r := c.call("POST", "/locks/report-job", `{"wait":0}`); r.Status != 409 || r.Header.Get("Retry-After") == "" {
+			t.Errorf("second acquire = %d %v", r.Status, r.Header)
+		}
+		c.call("PUT", "/locks/report-job", `{"token":"not-the-token"}`)
+		c.call("DELETE", "/locks/report-job", `{"token":"not-the-token"}`)
+		c.call("DELETE", "/locks/report-job", "", "Lock-Token", lockToken)
+		c.call("GET", "/locks/report-job", "")
+		c.call("POST", "/locks/quick", "")
+		c.bad("POST", "/locks/bad$name", "")
+		c.bad("POST", "/locks/report-job", `{"ttl":"soon"}`)
+		c.bad("POST", "/locks/report-job", `{"ttl":1,"owner":"me"}`)
+		c.bad("POST", "/locks/report-job", `{"ttl":`+strings.Repeat("1", 2<<20)+`}`)
+		c.bad("DELETE", "/locks/report-job", `{}`)
+	})
+
+	t.Run("queue", func(t *testing.T) {
+		r := c.call("POST", "/queues/mail/tasks", `{"payload":{"to":"a@example.com"},"uniqueKey":"welcome-1"}`)
+		id := field(t, r, "id")
+		if r.Status != 201 || id == "" {
+			t.Fatalf("enqueue = %d %s", r.Status, r.Body)
+		}
+		if r := c.call("POST", "/queues/mail/tasks", `{"payload":{"to":"a@example.com"},"uniqueKey":"welcome-1"}`); r.Status != 200 {
+			t.Errorf("duplicate enqueue = %d", r.Status)
+		}
+		c.call("GET", "/queues/mail", "")
+		c.call("GET", "/queues/mail/tasks/"+id, "")
+		claim := decodeInto[claimed](t, c.call("POST", "/queues/mail/claim", `{"worker":"w1","visibilityTimeout":"1m"}`))
+		if len(claim.Tasks) != 1 {
+			t.Fatalf("claim = %+v", claim)
+		}
+		receipt := claim.Tasks[0].Receipt
+		c.call("GET", "/queues/mail/tasks/"+id, "") // in flight now
+		c.call("POST", "/queues/mail/tasks/"+id+"/extend", `{"receipt":"`+receipt+`","visibilityTimeout":120}`)
+		c.call("POST", "/queues/mail/tasks/"+id+"/ack", `{"receipt":"`+receipt+`"}`)
+		c.call("POST", "/queues/mail/tasks/"+id+"/ack", `{"receipt":"`+receipt+`"}`)
+		c.call("POST", "/queues/mail/claim", "") // empty queue
+		c.bad("POST", "/queues/mail/claim", `{"count":1000}`)
+		c.bad("POST", "/queues/bad$queue/tasks", `{"payload":1}`)
+		c.bad("POST", "/queues/mail/tasks", `{"payload":null}`)
+
+		dead := c.call("POST", "/queues/dlq/tasks", `{"payload":"x","maxAttempts":1}`)
+		deadID := field(t, dead, "id")
+		cl := decodeInto[claimed](t, c.call("POST", "/queues/dlq/claim", `{"count":1}`))
+		if len(cl.Tasks) != 1 {
+			t.Fatalf("claim = %+v", cl)
+		}
+		c.call("POST", "/queues/dlq/tasks/"+deadID+"/nack", `{"receipt":"`+cl.Tasks[0].Receipt+`","error":"smtp down"}`)
+		c.call("GET", "/queues/dlq/dead?limit=10", "", admin...)
+		c.bad("GET", "/queues/dlq/dead", "")
+		c.call("POST", "/queues/dlq/dead/"+deadID+"/requeue", "", admin...)
+		c.call("POST", "/queues/dlq/dead/"+deadID+"/requeue", "", admin...) // not dead any more: 409
+		cl = decodeInto[claimed](t, c.call("POST", "/queues/dlq/claim", `{}`))
+		if len(cl.Tasks) != 1 {
+			t.Fatalf("claim after requeue = %+v", cl)
+		}
+		c.call("POST", "/queues/dlq/tasks/"+deadID+"/nack", `{"receipt":"`+cl.Tasks[0].Receipt+`","delay":0}`)
+		c.call("DELETE", "/queues/dlq/dead/"+deadID, "", admin...)
+		c.call("DELETE", "/queues/dlq/dead/"+deadID, "", admin...)
+	})
+
+	t.Run("leaderboards", func(t *testing.T) {
+		for i, m := range []string{"alice", "bob", "carol"} {
+			c.call("POST", "/leaderboards/game1/scores", fmt.Sprintf(`{"member":%q,"score":%d,"periods":["daily","weekly"]}`, m, 100*(i+1)))
+		}
+		c.call("POST", "/leaderboards/game1/scores", `{"member":"alice","score":50,"mode":"incr"}`)
+		c.call("GET", "/leaderboards/game1?top=2", "")
+		c.call("GET", "/leaderboards/game1?period=daily", "")
+		c.call("GET", "/leaderboards/game1/members/bob?around=1", "")
+		c.call("GET", "/leaderboards/game1/members/nobody", "")
+		c.bad("GET", "/leaderboards/game1?period=monthly", "")
+		c.bad("POST", "/leaderboards/game1/scores", `{"member":"dave"}`)
+	})
+
+	t.Run("logout", func(t *testing.T) {
+		c.call("POST", "/auth/logout", "", bearer(token)...)
+		c.bad("POST", "/auth/logout", "", bearer(token)...)
+	})
+
+	t.Run("Redis down: documented 503 problems", func(t *testing.T) {
+		rs.Stop()
+		if r := c.call("GET", "/health", ""); r.Status != 503 {
+			t.Errorf("/health with Redis down = %d", r.Status)
+		}
+		if r := c.call("GET", "/readyz", ""); r.Status != 503 {
+			t.Errorf("/readyz with Redis down = %d", r.Status)
+		}
+		if r := c.call("GET", "/locks/report-job", ""); r.Status != 503 || r.Header.Get("Retry-After") == "" {
+			t.Errorf("lock with Redis down = %d %v", r.Status, r.Header)
+		}
+		c.call("POST", "/queues/mail/tasks", `{"payload":1}`)
+	})
+
+	c.requireCoverage()
+}
