@@ -8,6 +8,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 )
 
 // dir is the repository's dashboards/ directory.
@@ -238,4 +242,35 @@ func TestLegendsNameGroupedLabels(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestJSONReadsBackStrictly: the checked-in JSON parses back into the SDK's
+// dashboard model with unknown fields rejected and validates, panels and
+// Prometheus queries included (what Grafana's schema expects).
+func TestJSONReadsBackStrictly(t *testing.T) {
+	plugins.RegisterDefaultPlugins()
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d dashboard.Dashboard
+		if err := sdkErr(d.UnmarshalJSONStrict(b)); err != nil {
+			t.Errorf("%s: %v", filepath.Base(p), err)
+			continue
+		}
+		if err := sdkErr(d.Validate()); err != nil {
+			t.Errorf("%s: %v", filepath.Base(p), err)
+		}
+	}
+}
+
+// sdkErr turns the SDK's empty cog.BuildErrors (a non-nil interface holding
+// a nil slice) into nil.
+func sdkErr(err error) error {
+	if errs, ok := err.(cog.BuildErrors); ok && len(errs) == 0 {
+		return nil
+	}
+	return err
 }
