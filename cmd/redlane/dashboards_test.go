@@ -34,8 +34,11 @@ var pendingAreas = map[string]string{
 	"leaderboard": "issue 6, internal/leaderboard",
 }
 
+// dashboardsConfig is the config of the dashboards tests: INFO refreshed
+// every scrape (not every 5 s), so new keys show without waiting.
 func dashboardsConfig(cacheTTL string) string {
-	return "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  cache: {defaultTTL: " + cacheTTL + "}\n"
+	return "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n" +
+		"  redis: {infoCacheTTL: 500ms}\n  cache: {defaultTTL: " + cacheTTL + "}\n"
 }
 
 // TestDashboardsAgainstPrometheus runs Redlane on a real Redis, scraped
@@ -45,12 +48,16 @@ func dashboardsConfig(cacheTTL string) string {
 // panel query (variables set to this deployment) must return data, with
 // the labels its legend names. `promtool check metrics` must pass /metrics.
 func TestDashboardsAgainstPrometheus(t *testing.T) {
+	t.Parallel() // mostly waiting for Prometheus' first scrape
 	redistest.Require(t, "prometheus", "promtool")
 	root := filepath.Join("..", "..")
-	rs := redistest.Start(t, redistest.WithArgs("--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru"))
 	cfg := filepath.Join(t.TempDir(), "redlane.yaml")
 	writeFile(t, cfg, dashboardsConfig("5m"))
-	s, prom, vars := startScraped(t, map[string]string{"REDIS_URL": rs.URL()}, "--config", cfg)
+	var rs *redistest.Server
+	s, prom, vars := startScraped(t, func() map[string]string {
+		rs = redistest.Start(t, redistest.WithArgs("--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru"))
+		return map[string]string{"REDIS_URL": rs.URL()}
+	}, "--config", cfg)
 	vars["node"] = rs.Addr()
 
 	// Traffic through every feature this build has.
@@ -100,7 +107,7 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 				f.drive(t, s, round)
 			}
 		}
-		time.Sleep(time.Second)
+		time.Sleep(300 * time.Millisecond)
 	}
 	for _, msg := range failing {
 		t.Error(msg)
@@ -120,26 +127,28 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 	checkRules(ctx, t, root, prom)
 }
 
-// startScraped starts Redlane with env and args, and a Prometheus scraping
-// it every second with the alert rules loaded, the way the chart's
-// ServiceMonitor does (job and namespace labels). It returns the dashboard
-// variables that select this deployment.
-func startScraped(t *testing.T, env map[string]string, args ...string) (*server, *promtest.Server, map[string]string) {
+// startScraped starts a Prometheus scraping Redlane every second with the
+// alert rules loaded, with the labels the chart's ServiceMonitor gives
+// (namespace, job); then Redis (startRedis returns Redlane's environment
+// for it) and Redlane with args. Prometheus comes first because its first
+// scrape waits for target discovery (about 5 s): Redis and Redlane start
+// meanwhile. It returns the dashboard variables selecting this deployment.
+func startScraped(t *testing.T, startRedis func() map[string]string, args ...string) (*server, *promtest.Server, map[string]string) {
 	t.Helper()
-	s := startServer(t, env, args...)
-	s.waitStatus("/readyz", 200, 10*time.Second)
 	rules, err := filepath.Abs(filepath.Join("..", "..", dashboards.RulesFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	const namespace, job = "redlane-e2e", "redlane"
-	instance := strings.TrimPrefix(s.URL, "http://")
+	instance := freeAddr(t)
 	prom := promtest.Start(t, promtest.Options{
 		Job:       job,
 		Targets:   []string{instance},
 		Labels:    map[string]string{"namespace": namespace}, // as Kubernetes discovery adds it
 		RuleFiles: []string{rules},
 	})
+	s := startServerAt(t, instance, startRedis(), args...)
+	s.waitStatus("/readyz", 200, 10*time.Second)
 	return s, prom, map[string]string{
 		"namespace": namespace, "job": job, "instance": instance,
 		// Wide enough to hold every sample since Prometheus started.
@@ -151,9 +160,15 @@ func startScraped(t *testing.T, env map[string]string, args ...string) (*server,
 // drawn per node ({{node}} in its legend) has one series per master, with
 // the node variable at "All".
 func TestRedisDashboardPerClusterNode(t *testing.T) {
+	t.Parallel()
 	redistest.Require(t, "prometheus")
-	cl := redistest.StartCluster(t, 3, 0, redistest.WithArgs("--maxmemory", "256mb"))
-	s, prom, vars := startScraped(t, map[string]string{"REDIS_ADDRS": strings.Join(cl.Addrs(), ",")})
+	cfg := filepath.Join(t.TempDir(), "redlane.yaml")
+	writeFile(t, cfg, dashboardsConfig("5m"))
+	var cl *redistest.Cluster
+	s, prom, vars := startScraped(t, func() map[string]string {
+		cl = redistest.StartCluster(t, 3, 0, redistest.WithArgs("--maxmemory", "256mb"))
+		return map[string]string{"REDIS_ADDRS": strings.Join(cl.Addrs(), ",")}
+	}, "--config", cfg)
 	vars["node"] = ".*"
 	for _, k := range []string{"a", "b", "c", "d", "e", "f"} { // keys on every master
 		expect(t, "lock "+k, s.do("POST", "/locks/"+k, `{"ttl":"60s"}`), 201)
@@ -163,7 +178,7 @@ func TestRedisDashboardPerClusterNode(t *testing.T) {
 	want := cl.Addrs()
 	sort.Strings(want)
 	var failing []string
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Second) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
 		failing = failing[:0]
 		for _, c := range panelChecks(t, filepath.Join("..", ".."), "redlane-redis.json", vars) {
 			if !slices.Contains(c.legend, "node") {
