@@ -77,6 +77,7 @@ func startServerAt(t *testing.T, addr string, env map[string]string, args ...str
 		}
 		select {
 		case err := <-s.done:
+			s.cancel = nil // it has stopped: the cleanup must not wait for it again
 			t.Fatalf("serve exited: %v\n%s", err, s.logs.String())
 		default:
 		}
