@@ -150,6 +150,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	probes := httpapi.NewProbes(time.Second)
 	probes.AddReadiness("redis", func(ctx context.Context) error { return rc.Ping(ctx, time.Second) })
 	probes.AddReadiness("database", users.Ping)
+	probes.RegisterMetrics(reg)
 
 	watcher.Store, watcher.Log = cfgStore, log
 
