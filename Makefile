@@ -36,7 +36,9 @@ test-k8s: ## only the Kubernetes packaging tests (chart, kustomize, Dockerfile, 
 chart-schema: ## regenerate charts/redlane/values.schema.json (after changing values.yaml or config types)
 	$(GO) generate ./test/k8s
 
-sync-dashboards: ## copy dashboards/*.json into the chart (Helm cannot read outside it)
+sync-dashboards: ## copy dashboards/*.json and the alert rules into the chart (Helm cannot read outside it)
 	mkdir -p charts/redlane/dashboards
 	rm -f charts/redlane/dashboards/*.json
 	if ls dashboards/*.json >/dev/null 2>&1; then cp dashboards/*.json charts/redlane/dashboards/; fi
+	mkdir -p charts/redlane/alerts
+	cp dashboards/alerts/redlane.rules.yaml charts/redlane/alerts/

@@ -142,6 +142,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 
 	locks := lock.New(rc, reg)
 	queues := queue.NewBroker(rc, reg)
+	queues.RegisterDepth(reg, cfg.Spec.Redis.InfoCacheTTL.Duration)
 	boards := leaderboard.New(rc, reg)
 	rl := cfg.Spec.RateLimiter
 	rlOpts := ratelimit.Options{Timeout: rl.DecisionTimeout.Duration, TripAfter: uint32(rl.BreakerFailures), BreakerOpen: rl.BreakerOpen.Duration, Logger: log}

@@ -176,6 +176,14 @@ func TestDashboardsCopyIdentical(t *testing.T) {
 		}
 	}
 	t.Logf("%d dashboard(s) in sync", len(top))
+	rules, err := os.ReadFile(filepath.Join(RepoRoot(), "dashboards", "alerts", "redlane.rules.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyOf, err := os.ReadFile(filepath.Join(ChartDir(), "alerts", "redlane.rules.yaml"))
+	if err != nil || string(copyOf) != string(rules) {
+		t.Errorf("charts/redlane/alerts/redlane.rules.yaml is missing or differs from dashboards/alerts/redlane.rules.yaml (make sync-dashboards): %v", err)
+	}
 }
 
 func jsonFiles(t *testing.T, dir string) map[string]string {
