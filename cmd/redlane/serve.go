@@ -15,6 +15,7 @@ import (
 
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/httpapi"
+	"github.com/redlane/redlane/internal/realtime"
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/telemetry"
 )
@@ -113,6 +114,13 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	probes := httpapi.NewProbes(time.Second)
 	probes.AddReadiness("redis", func(ctx context.Context) error { return rc.Ping(ctx, time.Second) })
 
+	// Chat rooms: the hub runs until its sockets are closed at shutdown, on
+	// its own context, so members keep getting messages while draining.
+	chat := realtime.New(realtime.Options{Config: store, Redis: rc, Logger: log, Registry: reg})
+	probes.AddReadiness("realtime", chat.Ready)
+	chatCtx, stopChat := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopChat()
+
 	watcher := &config.Watcher{Interval: f.reloadInterval, Load: load, Store: store, Log: log}
 	for _, p := range []string{f.configFile, f.envFile} {
 		if p != "" {
@@ -129,6 +137,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		Probes:   probes,
 		Reload:   watcher.Reload,
 		DevMode:  rc.Embedded(),
+		Chat:     chat,
 	})
 	sc := cfg.Spec.Server
 	srv := &http.Server{
@@ -153,6 +162,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		}
 		return nil
 	})
+	g.Go(func() error { return chat.Run(chatCtx) })
 	if len(watcher.Paths) > 0 {
 		g.Go(func() error { return watcher.Run(gctx) })
 	}
@@ -163,6 +173,12 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		time.Sleep(sc.DrainDelay.Duration)
 		sctx, cancel := context.WithTimeout(context.Background(), sc.ShutdownTimeout.Duration)
 		defer cancel()
+		// Hijacked WebSockets are not tracked by srv.Shutdown: close them
+		// with 1001 so clients reconnect to another instance and resume.
+		if err := chat.Shutdown(sctx); err != nil {
+			log.Warn("chat sockets still open at shutdown deadline", "error", err.Error())
+		}
+		stopChat()
 		if err := srv.Shutdown(sctx); err != nil {
 			log.Warn("in-flight requests cut off at shutdown deadline", "error", err.Error())
 			_ = srv.Close()

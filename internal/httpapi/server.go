@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/realtime"
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/telemetry"
 	"github.com/redlane/redlane/internal/web"
@@ -28,6 +29,8 @@ type Deps struct {
 	DevMode bool
 	// AdminChecks grant admin rights besides the admin token.
 	AdminChecks []AdminCheck
+	// Chat serves WebSocket chat rooms and /chat/*; nil leaves them out.
+	Chat *realtime.Hub
 }
 
 // NewServer builds the handler: middleware outside, router inside.

@@ -1,0 +1,230 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/redlane/redlane/internal/web"
+)
+
+// Conn is one client socket. Its handler goroutine reads; writes go through
+// a bounded queue drained by a writer goroutine that exists only while
+// there is something to write, so an idle socket costs one goroutine.
+type Conn struct {
+	h         *Hub
+	ws        *websocket.Conn
+	id        string
+	sender    string
+	principal *web.Principal
+	primary   string // the URL's room, target of plain-text frames
+	queueCap  int
+	writeWait time.Duration
+
+	mu        sync.Mutex
+	queue     []item
+	writing   bool
+	closed    bool
+	closeCode int
+	closeText string
+	drained   chan struct{} // closed when the writer takes the queue
+	rooms     map[string]*member
+}
+
+// member is a socket's membership of one room, guarded by Conn.mu.
+type member struct {
+	room       string
+	recovering bool        // replaying history: live messages wait in pending
+	pending    []*envelope // live messages that arrived while recovering
+	last       streamID    // newest message delivered: older or equal ones are dropped
+	fromNow    bool        // joined without since: starts at the room's newest message
+}
+
+type item struct {
+	env   *envelope
+	frame []byte
+	ping  bool
+}
+
+// send queues a control frame (joined, ack, error...) to the client.
+func (c *Conn) send(v any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pushLocked(item{frame: mustJSON(v)})
+}
+
+// deliver hands a room message to the socket: buffered while the membership
+// is still replaying history, dropped if not newer than what it has.
+func (c *Conn) deliver(m *member, e *envelope, live bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.rooms[m.room] != m {
+		return
+	}
+	if m.recovering && live {
+		if len(m.pending) >= c.queueCap {
+			c.slowLocked()
+			return
+		}
+		m.pending = append(m.pending, e)
+		return
+	}
+	if !m.last.less(e.id) {
+		return
+	}
+	m.last = e.id
+	c.pushLocked(item{env: e})
+}
+
+// finishRecovery switches a membership to live: the joined frame, then
+// every buffered live message newer than what history delivered.
+func (c *Conn) finishRecovery(m *member, joined joinedFrame) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m.last.isZero() {
+		joined.LastID = ""
+	} else {
+		joined.LastID = m.last.String()
+	}
+	c.pushLocked(item{frame: mustJSON(joined)})
+	m.recovering = false
+	pending := m.pending
+	m.pending = nil
+	for _, e := range pending {
+		if m.last.less(e.id) {
+			m.last = e.id
+			c.pushLocked(item{env: e})
+		}
+	}
+}
+
+func (c *Conn) pushLocked(it item) {
+	if c.closed {
+		return
+	}
+	if len(c.queue) >= c.queueCap && !it.ping {
+		c.slowLocked()
+		return
+	}
+	c.queue = append(c.queue, it)
+	if !c.writing {
+		c.writing = true
+		c.h.handlers.Add(1) // the socket's handler holds the count above zero here
+		go func() {
+			defer c.h.handlers.Done()
+			c.writeLoop()
+		}()
+	}
+}
+
+func (c *Conn) slowLocked() {
+	c.h.metrics.slowDisconnects.Inc()
+	c.h.metrics.dropped.WithLabelValues("slow_consumer").Add(float64(len(c.queue) + 1))
+	c.closeLocked(CloseSlowConsumer, "slow consumer")
+}
+
+// waitRoom blocks until the queue is at most half full, so a history
+// replay fills the socket as fast as the client reads and no faster.
+func (c *Conn) waitRoom(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return errors.New("connection closed")
+		}
+		if len(c.queue) <= c.queueCap/2 {
+			c.mu.Unlock()
+			return nil
+		}
+		if c.drained == nil {
+			c.drained = make(chan struct{})
+		}
+		ch := c.drained
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (c *Conn) writeLoop() {
+	for {
+		c.mu.Lock()
+		if c.drained != nil {
+			close(c.drained)
+			c.drained = nil
+		}
+		if c.closed || len(c.queue) == 0 {
+			c.writing = false
+			c.queue = nil
+			c.mu.Unlock()
+			return
+		}
+		batch := c.queue
+		c.queue = nil
+		c.mu.Unlock()
+		for i, it := range batch {
+			if err := c.write(it); err != nil {
+				c.h.metrics.dropped.WithLabelValues("write_error").Add(float64(len(batch) - i))
+				c.mu.Lock()
+				c.closeLocked(websocket.CloseAbnormalClosure, "")
+				c.writing = false
+				c.mu.Unlock()
+				return
+			}
+		}
+	}
+}
+
+func (c *Conn) write(it item) error {
+	deadline := time.Now().Add(c.writeWait)
+	if it.ping {
+		return c.ws.WriteControl(websocket.PingMessage, nil, deadline)
+	}
+	_ = c.ws.SetWriteDeadline(deadline)
+	if it.env == nil {
+		return c.ws.WriteMessage(websocket.TextMessage, it.frame)
+	}
+	pm, err := it.env.prepared()
+	if err != nil {
+		return err
+	}
+	if err := c.ws.WritePreparedMessage(pm); err != nil {
+		return err
+	}
+	c.h.metrics.delivered.Inc()
+	if it.env.pubUS > 0 {
+		c.h.metrics.latency.Observe(float64(time.Now().UnixMicro()-it.env.pubUS) / 1e6)
+	}
+	return nil
+}
+
+// closeWith closes the socket with code (from any goroutine).
+func (c *Conn) closeWith(code int, text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeLocked(code, text)
+}
+
+// closeLocked marks the socket closed and wakes its reader, which sends the
+// close frame and tears the socket down; it never blocks the caller (often
+// the room's fan-out).
+func (c *Conn) closeLocked(code int, text string) {
+	if c.closed {
+		return
+	}
+	c.closed, c.closeCode, c.closeText = true, code, text
+	c.queue = nil
+	_ = c.ws.NetConn().SetReadDeadline(time.Now())
+}
+
+func (c *Conn) closeState() (bool, int, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed, c.closeCode, c.closeText
+}

@@ -1,0 +1,490 @@
+// Package realtime owns Redlane's chat rooms: WebSocket connections, the
+// per-instance hub that fans messages out to local members, the shared Redis
+// pub/sub subscriptions (sharded in Cluster mode), room history in Redis
+// Streams with gap-free resume, presence across instances, the HTTP
+// handlers of /ws/chat and /chat/*, and their metrics.
+package realtime
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/web"
+)
+
+// Authenticate turns a WebSocket upgrade request into the caller, nil for
+// anonymous. It is how sessions plug in; it must not read tokens from the
+// URL (URLs end up in logs).
+type Authenticate func(*http.Request) (*web.Principal, error)
+
+// Options are the Hub's dependencies.
+type Options struct {
+	Config   *config.Store
+	Redis    *redisx.Client
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+	// Authenticate identifies socket users; nil means anonymous only.
+	Authenticate Authenticate
+}
+
+// Hub is one instance's chat engine: its sockets, their rooms, and the
+// shared subscriptions that feed them.
+type Hub struct {
+	cfg     *config.Store
+	rc      *redisx.Client
+	keys    keys
+	hist    *history
+	log     *slog.Logger
+	metrics *metrics
+	broker  *broker
+	auth    Authenticate
+	pod     string
+
+	mu       sync.Mutex
+	rooms    map[string]*room
+	conns    map[*Conn]struct{}
+	closing  bool
+	handlers sync.WaitGroup // running socket handlers
+}
+
+// room is a room with local members. Its mutex is held while messages are
+// fanned out, so members get them in the order Redis published them.
+type room struct {
+	name    string
+	ready   chan struct{} // closed once subscribed (or failed)
+	once    sync.Once
+	err     error
+	mu      sync.Mutex
+	members map[*Conn]*member
+	// lastSeen is the newest message fanned out here; a live message that
+	// does not follow it means pub/sub lost some, and history fills in.
+	lastSeen streamID
+}
+
+// New builds the hub; Run must be running for rooms to work.
+func New(o Options) *Hub {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	k := newKeys(o.Redis)
+	h := &Hub{
+		cfg: o.Config, rc: o.Redis, keys: k, hist: &history{rc: o.Redis, keys: k},
+		log: o.Logger, metrics: newMetrics(o.Registry), auth: o.Authenticate,
+		pod:   randomID(6),
+		rooms: map[string]*room{}, conns: map[*Conn]struct{}{},
+	}
+	h.broker = newBroker(o.Redis, k, h.pod, o.Logger, h.metrics, h)
+	if o.Redis.Embedded() {
+		o.Logger.Info("realtime: embedded Redis: plain PUBLISH/SUBSCRIBE (no sharded pub/sub); history, resume and presence work as with a real server")
+	}
+	return h
+}
+
+// Run owns the hub's background work (subscriptions, keepalive pings,
+// presence refresh) until ctx is done. Close the sockets first (Shutdown).
+func (h *Hub) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); h.broker.run(ctx) }()
+	go func() { defer wg.Done(); h.keepalive(ctx) }()
+	go func() { defer wg.Done(); h.presenceLoop(ctx) }()
+	wg.Wait()
+	return nil
+}
+
+// Ready is the readiness check: a pub/sub round trip through this
+// instance's shared subscription.
+func (h *Hub) Ready(ctx context.Context) error {
+	return h.broker.check(ctx, randomID(8))
+}
+
+// Shutdown closes every socket with 1001 (going away), so clients reconnect
+// to another instance and resume, and waits for their handlers (or ctx).
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.closing = true
+	conns := make([]*Conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.closeWith(1001, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { h.handlers.Wait(); close(done) }()
+	select {
+	case <-done:
+		h.log.Info("realtime: all sockets closed", "count", len(conns))
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("closing %d sockets: %w", len(conns), ctx.Err())
+	}
+}
+
+// keepalive pings every socket each pingInterval from one goroutine, so an
+// idle socket needs no timer or goroutine of its own.
+func (h *Hub) keepalive(ctx context.Context) {
+	for {
+		interval := h.cfg.Current().Spec.Realtime.PingInterval.Duration
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+		h.mu.Lock()
+		conns := make([]*Conn, 0, len(h.conns))
+		for c := range h.conns {
+			conns = append(conns, c)
+		}
+		h.mu.Unlock()
+		for _, c := range conns {
+			c.mu.Lock()
+			c.pushLocked(item{ping: true})
+			c.mu.Unlock()
+		}
+	}
+}
+
+// register adds a socket; false when the hub is closing or full.
+func (h *Hub) register(c *Conn, max int) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return errClosing
+	}
+	if len(h.conns) >= max {
+		return errFull
+	}
+	h.conns[c] = struct{}{}
+	h.handlers.Add(1)
+	h.metrics.connections.Inc()
+	return nil
+}
+
+func (h *Hub) unregister(c *Conn) {
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+	h.metrics.connections.Dec()
+	h.handlers.Done()
+}
+
+var (
+	errClosing = errors.New("server is shutting down")
+	errFull    = errors.New("too many connections")
+)
+
+// joinError is a join refused for a reason the client can fix or retry.
+type joinError struct {
+	code   string // error frame code
+	detail string
+	close  int // close code when it is the URL's room
+}
+
+func (e *joinError) Error() string { return e.detail }
+
+// join makes c a member of name. With since, every message after it is
+// replayed from history before live ones (a gap frame says when history no
+// longer covers it); without, the client gets messages from now on.
+func (h *Hub) join(ctx context.Context, c *Conn, name string, since *streamID, ref string) error {
+	rt := h.cfg.Current().Spec.Realtime
+	if err := ValidRoom(name); err != nil {
+		return &joinError{code: "invalid-room", detail: "room " + err.Error(), close: 1008}
+	}
+	m := &member{room: name, recovering: true}
+	c.mu.Lock()
+	switch {
+	case c.rooms[name] != nil:
+		c.mu.Unlock()
+		return &joinError{code: "already-joined", detail: "already in room " + name, close: 1008}
+	case len(c.rooms) >= rt.MaxRoomsPerConnection:
+		c.mu.Unlock()
+		return &joinError{code: "too-many-rooms", detail: fmt.Sprintf("at most %d rooms per connection", rt.MaxRoomsPerConnection), close: 1008}
+	}
+	c.rooms[name] = m
+	c.mu.Unlock()
+
+	r, created := h.acquire(c, m, since)
+	if created {
+		h.subscribeRoom(r)
+	}
+	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	select {
+	case <-r.ready:
+	case <-wait.Done():
+		h.leave(c, name)
+		return &joinError{code: "unavailable", detail: "room subscription was not confirmed in time; try again", close: CloseTryAgain}
+	}
+	if r.err != nil {
+		h.leave(c, name)
+		return &joinError{code: "unavailable", detail: "room is unavailable: Redis did not answer; try again", close: CloseTryAgain}
+	}
+	h.presenceJoin(ctx, c, name)
+	joined := joinedFrame{Type: "joined", Room: name, Ref: ref}
+	if since != nil {
+		joined.Resumed = true
+		n, err := h.replay(ctx, c, m, *since)
+		if err != nil {
+			h.leave(c, name)
+			return &joinError{code: "unavailable", detail: "history could not be read; try again", close: CloseTryAgain}
+		}
+		joined.Missed = n
+	}
+	c.finishRecovery(m, joined)
+	return nil
+}
+
+// acquire adds c to the room, creating it when it is new here. A member
+// joining from now starts at the room's newest fanned-out message.
+func (h *Hub) acquire(c *Conn, m *member, since *streamID) (*room, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[m.room]
+	created := r == nil
+	if created {
+		r = &room{name: m.room, ready: make(chan struct{}), members: map[*Conn]*member{}}
+		h.rooms[m.room] = r
+		h.metrics.rooms.Inc()
+	}
+	r.mu.Lock()
+	c.mu.Lock()
+	if since != nil {
+		m.last = *since
+	} else {
+		m.last, m.fromNow = r.lastSeen, true
+	}
+	c.mu.Unlock()
+	r.members[c] = m
+	r.mu.Unlock()
+	return r, created
+}
+
+// subscribeRoom reads the room's newest id (the base that catch-up fills
+// from), then asks for the subscription; the broker confirms through
+// subscribed, which fills anything published in between from history.
+func (h *Hub) subscribeRoom(r *room) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	last, err := h.hist.lastID(ctx, r.name)
+	if err == nil {
+		r.mu.Lock()
+		r.lastSeen = last
+		for c, m := range r.members {
+			c.mu.Lock()
+			if m.fromNow {
+				m.last = last // joined from now: start at the newest message
+			}
+			c.mu.Unlock()
+		}
+		r.mu.Unlock()
+		h.mu.Lock()
+		if h.rooms[r.name] == r {
+			_, err = h.broker.want(h.keys.channel(r.name), true)
+		}
+		h.mu.Unlock()
+	}
+	if err != nil {
+		h.log.Warn("realtime: cannot subscribe room", "room", r.name, "error", err.Error())
+		h.failRoom(r, err)
+	}
+}
+
+func (h *Hub) failRoom(r *room, err error) {
+	h.mu.Lock()
+	if h.rooms[r.name] == r {
+		delete(h.rooms, r.name)
+		h.metrics.rooms.Dec()
+		_, _ = h.broker.want(h.keys.channel(r.name), false)
+	}
+	h.mu.Unlock()
+	r.once.Do(func() { r.err = err; close(r.ready) })
+}
+
+// leave removes c from the room; the last local member unsubscribes it.
+func (h *Hub) leave(c *Conn, name string) bool {
+	c.mu.Lock()
+	m := c.rooms[name]
+	delete(c.rooms, name)
+	c.mu.Unlock()
+	if m == nil {
+		return false
+	}
+	h.mu.Lock()
+	r := h.rooms[name]
+	if r != nil {
+		r.mu.Lock()
+		if r.members[c] == m {
+			delete(r.members, c)
+		}
+		empty := len(r.members) == 0
+		r.mu.Unlock()
+		if empty {
+			delete(h.rooms, name)
+			h.metrics.rooms.Dec()
+			if _, err := h.broker.want(h.keys.channel(name), false); err != nil {
+				h.log.Warn("realtime: unsubscribe failed", "room", name, "error", err.Error())
+			}
+		}
+	}
+	h.mu.Unlock()
+	h.presenceLeave(c, name)
+	return true
+}
+
+// replay sends c every message of the room after since, oldest first, and
+// reports a gap explicitly when history no longer reaches back to since.
+func (h *Hub) replay(ctx context.Context, c *Conn, m *member, since streamID) (int, error) {
+	const page = 200
+	n, gap := 0, false
+	last := since
+	for {
+		es, err := h.hist.after(ctx, m.room, last, page)
+		if err != nil {
+			return n, err
+		}
+		if len(es) == 0 {
+			break
+		}
+		for _, e := range es {
+			if !continuous(last, e) {
+				gap = true
+				c.send(gapFrame{Type: "gap", Room: m.room, After: idString(last), Next: e.idStr, Reason: "history-trimmed"})
+			}
+			if err := c.waitRoom(ctx); err != nil {
+				return n, err
+			}
+			c.deliver(m, e, false)
+			last = e.id
+			n++
+		}
+		if len(es) < page {
+			break
+		}
+	}
+	if n == 0 && !since.isZero() {
+		// Nothing after since in the stream: either nothing was published,
+		// or it all expired. The room's last id tells which.
+		newest, err := h.hist.lastID(ctx, m.room)
+		if err != nil {
+			return n, err
+		}
+		if newest.isZero() || since.less(newest) {
+			h.metrics.resumes.WithLabelValues("gap").Inc()
+			c.send(gapFrame{Type: "gap", Room: m.room, After: since.String(), Reason: "history-expired"})
+			return n, nil
+		}
+	}
+	if gap {
+		h.metrics.resumes.WithLabelValues("gap").Inc()
+	} else {
+		h.metrics.resumes.WithLabelValues("complete").Inc()
+	}
+	return n, nil
+}
+
+func idString(id streamID) string {
+	if id.isZero() {
+		return "0-0"
+	}
+	return id.String()
+}
+
+// deliverLive is called by a shard's receive loop for every message.
+func (h *Hub) deliverLive(name string, e *envelope) {
+	h.mu.Lock()
+	r := h.rooms[name]
+	h.mu.Unlock()
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.lastSeen.less(e.id) {
+		return // already fanned out by a catch-up
+	}
+	if !continuous(r.lastSeen, e) {
+		h.catchUpLocked(r, e)
+	}
+	h.fanoutLocked(r, e)
+}
+
+// subscribed is called when the room's subscription is confirmed, first or
+// after a reconnect: history fills whatever was published while it was not.
+func (h *Hub) subscribed(name string) {
+	h.mu.Lock()
+	r := h.rooms[name]
+	h.mu.Unlock()
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	h.catchUpLocked(r, nil)
+	r.mu.Unlock()
+	r.once.Do(func() { close(r.ready) })
+}
+
+// catchUpLocked fans out the room's messages after lastSeen from history:
+// all of them, or, when next (a live message that does not follow lastSeen)
+// is given, those before it.
+func (h *Hub) catchUpLocked(r *room, next *envelope) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for done := false; !done; {
+		es, err := h.hist.after(ctx, r.name, r.lastSeen, 500)
+		if err != nil {
+			h.log.Warn("realtime: catch-up from history failed", "room", r.name, "error", err.Error())
+			break
+		}
+		done = len(es) < 500
+		for _, e := range es {
+			if next != nil && !e.id.less(next.id) {
+				done = true
+				break
+			}
+			if !continuous(r.lastSeen, e) {
+				h.gapLocked(r, e, "history-trimmed")
+			}
+			h.metrics.catchups.Inc()
+			h.fanoutLocked(r, e)
+		}
+	}
+	if next != nil && !continuous(r.lastSeen, next) {
+		// History has nothing between lastSeen and the live message, which
+		// does not follow lastSeen: what was between is gone (Redis lost
+		// it, or it expired).
+		h.log.Warn("realtime: messages lost between pub/sub and history", "room", r.name, "after", r.lastSeen.String(), "next", next.idStr)
+		h.gapLocked(r, next, "history-lost")
+	}
+}
+
+func (h *Hub) gapLocked(r *room, next *envelope, reason string) {
+	for c := range r.members {
+		c.send(gapFrame{Type: "gap", Room: r.name, After: idString(r.lastSeen), Next: next.idStr, Reason: reason})
+	}
+}
+
+func (h *Hub) fanoutLocked(r *room, e *envelope) {
+	r.lastSeen = e.id
+	for c, m := range r.members {
+		c.deliver(m, e, true)
+	}
+}
+
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

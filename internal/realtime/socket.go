@@ -1,0 +1,279 @@
+package realtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/mux"
+	"github.com/gorilla/websocket"
+
+	"github.com/redlane/redlane/internal/web"
+)
+
+// upgrader keeps per-socket memory small: a 1 KiB read buffer instead of
+// the server's 4 KiB one, and write buffers borrowed from a pool only
+// while a frame is written (prepared messages need none).
+var writeBuffers sync.Pool
+
+func (h *Hub) upgrader() *websocket.Upgrader {
+	return &websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &writeBuffers,
+		CheckOrigin:     func(*http.Request) bool { return true }, // checked before Upgrade, with a problem+json answer
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			web.WriteProblem(w, r, web.Errorf(status, "websocket-handshake", "WebSocket handshake failed: %v.", reason))
+		},
+	}
+}
+
+// HandleSocket serves WS /ws/chat/{room} and WS /ws/chat (rooms joined by
+// frames). ?since=ID resumes the URL's room after message ID.
+func (h *Hub) HandleSocket() http.Handler {
+	up := h.upgrader()
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		rt := h.cfg.Current().Spec.Realtime
+		room := mux.Vars(r)["room"]
+		if room != "" {
+			if err := ValidRoom(room); err != nil {
+				return web.BadRequest("room", "room "+err.Error())
+			}
+		}
+		var since *streamID
+		if s := r.URL.Query().Get("since"); s != "" {
+			id, ok := parseID(s)
+			if !ok || room == "" {
+				return web.BadRequest("since", "since must be a message id such as 1700000000000-0, with a room in the path")
+			}
+			since = &id
+		}
+		p, err := h.principal(r)
+		if err != nil {
+			return err
+		}
+		if !h.originAllowed(r, rt.AllowedOrigins) {
+			return web.Errorf(http.StatusForbidden, "origin-not-allowed", "Origin %q may not open chat sockets.", r.Header.Get("Origin"))
+		}
+		if !websocket.IsWebSocketUpgrade(r) {
+			w.Header().Set("Upgrade", "websocket")
+			return web.Errorf(http.StatusUpgradeRequired, "websocket-required", "This endpoint speaks WebSocket: connect with a WebSocket client (e.g. wscat -c ws://host/ws/chat/room1).")
+		}
+		c := &Conn{h: h, id: "c" + randomID(6), principal: p, primary: room,
+			queueCap: rt.SendQueueSize, writeWait: rt.WriteTimeout.Duration, rooms: map[string]*member{}}
+		c.sender = "anon-" + c.id[1:7]
+		if p != nil {
+			c.sender = p.Username
+		}
+		if err := h.register(c, rt.MaxConnections); err != nil {
+			return web.Unavailable("Chat on this instance ("+err.Error()+")", err)
+		}
+		defer h.unregister(c)
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return nil // the upgrader answered
+		}
+		c.ws = ws
+		h.serve(context.WithoutCancel(r.Context()), c, since)
+		return nil
+	})
+}
+
+func (h *Hub) principal(r *http.Request) (*web.Principal, error) {
+	p := web.PrincipalFrom(r.Context())
+	if p == nil && h.auth != nil {
+		var err error
+		if p, err = h.auth(r); err != nil {
+			return nil, web.Errorf(http.StatusUnauthorized, "unauthorized", "The session is not valid: %v.", err)
+		}
+	}
+	if p == nil && h.cfg.Current().Spec.Realtime.RequireAuthentication {
+		return nil, web.Errorf(http.StatusUnauthorized, "unauthorized", "Chat requires a session; anonymous chat is disabled.")
+	}
+	return p, nil
+}
+
+// originAllowed lets non-browser clients (no Origin) in, and browsers from
+// the request's own host or a configured origin.
+func (h *Hub) originAllowed(r *http.Request, allowed []string) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if len(allowed) == 0 {
+		allowed = h.cfg.Current().Spec.Server.CORS.AllowedOrigins
+	}
+	if slices.Contains(allowed, "*") || slices.Contains(allowed, origin) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+// serve runs the socket until it closes: the URL's room first, then frames.
+func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
+	rt := h.cfg.Current().Spec.Realtime
+	ws := c.ws
+	ws.SetReadLimit(rt.MaxFrameBytes)
+	readWait := rt.PingInterval.Duration + rt.PongTimeout.Duration
+	extend := func() {
+		c.mu.Lock()
+		if !c.closed {
+			_ = ws.SetReadDeadline(time.Now().Add(readWait))
+		}
+		c.mu.Unlock()
+	}
+	extend()
+	ws.SetPongHandler(func(string) error { extend(); return nil })
+	c.send(welcomeFrame{Type: "welcome", Connection: c.id, Sender: c.sender, MaxRooms: rt.MaxRoomsPerConnection, MaxTextBytes: rt.MaxMessageBytes})
+	if c.primary != "" {
+		if err := h.join(ctx, c, c.primary, since, ""); err != nil {
+			var je *joinError
+			if errors.As(err, &je) {
+				c.send(errorFrame{Type: "error", Code: je.code, Detail: je.detail, Room: c.primary})
+				c.closeWith(je.close, je.detail)
+			}
+		}
+	}
+	var readErr error
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			readErr = err
+			break
+		}
+		extend()
+		h.handleFrame(ctx, c, data)
+	}
+	closed, code, text := c.closeState()
+	if !closed {
+		c.closeWith(0, "")
+		code = 0 // the peer closed, the read limit was hit (gorilla sent 1009) or the peer went silent
+		if errors.Is(readErr, websocket.ErrReadLimit) {
+			h.log.Debug("realtime: frame too big; closed with 1009", "conn", c.id)
+		}
+	}
+	c.mu.Lock()
+	rooms := make([]string, 0, len(c.rooms))
+	for name := range c.rooms {
+		rooms = append(rooms, name)
+	}
+	c.mu.Unlock()
+	for _, name := range rooms {
+		h.leave(c, name)
+	}
+	if code > 0 && code != websocket.CloseAbnormalClosure {
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+	}
+	_ = ws.Close()
+}
+
+// handleFrame answers one client frame. Mistakes get an error frame; the
+// socket stays open.
+func (h *Hub) handleFrame(ctx context.Context, c *Conn, data []byte) {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return
+	}
+	if trimmed[0] != '{' {
+		h.socketPublish(ctx, c, inFrame{Type: "message", Text: string(data)})
+		return
+	}
+	var f inFrame
+	if err := json.Unmarshal(trimmed, &f); err != nil {
+		c.send(errorFrame{Type: "error", Code: "bad-frame", Detail: "frame is not valid JSON: " + err.Error()})
+		return
+	}
+	switch f.Type {
+	case "message", "publish":
+		h.socketPublish(ctx, c, f)
+	case "join", "subscribe":
+		var since *streamID
+		if f.Since != "" {
+			id, ok := parseID(f.Since)
+			if !ok {
+				c.send(errorFrame{Type: "error", Code: "invalid-since", Detail: "since must be a message id such as 1700000000000-0", Room: f.Room, Ref: f.Ref})
+				return
+			}
+			since = &id
+		}
+		if err := h.join(ctx, c, f.Room, since, f.Ref); err != nil {
+			var je *joinError
+			if errors.As(err, &je) {
+				c.send(errorFrame{Type: "error", Code: je.code, Detail: je.detail, Room: f.Room, Ref: f.Ref})
+			}
+		}
+	case "leave", "unsubscribe":
+		if !h.leave(c, f.Room) {
+			c.send(errorFrame{Type: "error", Code: "not-joined", Detail: "not in room " + f.Room, Room: f.Room, Ref: f.Ref})
+			return
+		}
+		c.send(leftFrame{Type: "left", Room: f.Room, Ref: f.Ref})
+	case "ping":
+		c.send(map[string]string{"type": "pong", "ref": f.Ref})
+	default:
+		c.send(errorFrame{Type: "error", Code: "unknown-type", Detail: `type must be one of message, join, leave, ping; got "` + f.Type + `"`, Ref: f.Ref})
+	}
+}
+
+func (h *Hub) socketPublish(ctx context.Context, c *Conn, f inFrame) {
+	room := f.Room
+	if room == "" {
+		room = c.primary
+	}
+	text := f.Text
+	if text == "" {
+		text = f.Message
+	}
+	fail := func(code, detail string) {
+		c.send(errorFrame{Type: "error", Code: code, Detail: detail, Room: room, Ref: f.Ref})
+	}
+	c.mu.Lock()
+	joined := c.rooms[room] != nil
+	c.mu.Unlock()
+	if !joined {
+		fail("not-joined", "join a room before sending to it (room "+room+")")
+		return
+	}
+	if problem := h.checkText(text); problem != "" {
+		fail("invalid-message", "text "+problem)
+		return
+	}
+	if f.IdempotencyKey != "" && !validIdempotencyKey(f.IdempotencyKey) {
+		fail("invalid-idempotency-key", "idempotencyKey must be 1-128 printable ASCII characters")
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	res, err := h.Publish(pctx, room, c.sender, text, f.IdempotencyKey, "ws")
+	if err != nil {
+		h.log.Warn("realtime: publish from socket failed", "room", room, "error", err.Error())
+		fail("unavailable", "the message was not sent: Redis is unavailable; try again")
+		return
+	}
+	if f.Ref != "" || f.IdempotencyKey != "" {
+		c.send(ackFrame{Type: "ack", Ref: f.Ref, ID: res.ID, Room: room, Duplicate: res.Duplicate})
+	}
+}
+
+// checkText returns what is wrong with a message text, or "".
+func (h *Hub) checkText(text string) string {
+	max := h.cfg.Current().Spec.Realtime.MaxMessageBytes
+	switch {
+	case strings.TrimSpace(text) == "":
+		return "must not be empty"
+	case len(text) > max:
+		return "must be at most " + itoa(max) + " bytes"
+	case !utf8.ValidString(text):
+		return "must be valid UTF-8"
+	}
+	return ""
+}
