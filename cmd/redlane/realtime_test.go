@@ -1,17 +1,23 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/redlane/redlane/internal/redistest"
 )
@@ -33,11 +39,12 @@ func (f frame) str(k string) string { s, _ := f[k].(string); return s }
 // wsClient reads every frame into a channel, so tests can wait for frames
 // with a deadline and never block the socket.
 type wsClient struct {
-	t      *testing.T
-	c      *websocket.Conn
-	frames chan frame
-	done   chan struct{}
-	err    error // read error once done is closed
+	t       *testing.T
+	c       *websocket.Conn
+	frames  chan frame
+	done    chan struct{}
+	err     error   // read error once done is closed
+	backlog []frame // frames skipped by next, oldest first
 }
 
 func dialChat(t *testing.T, s *server, path string, headers ...string) *wsClient {
@@ -87,28 +94,32 @@ func dialChatErr(t *testing.T, s *server, path string, d *websocket.Dialer, head
 	return wc, nil
 }
 
-// next returns the next frame whose type is one of types (others are
-// skipped), failing after 10s.
+// next returns the next frame whose type is one of types, failing after
+// 10s. Frames of other types are kept, in order, for later calls.
 func (c *wsClient) next(types ...string) frame {
 	c.t.Helper()
+	match := func(f frame) bool { return slices.Contains(types, f.str("type")) }
+	for i, f := range c.backlog {
+		if match(f) {
+			c.backlog = append(c.backlog[:i:i], c.backlog[i+1:]...)
+			return f
+		}
+	}
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
 		case f := <-c.frames:
-			for _, ty := range types {
-				if f.str("type") == ty {
+			if match(f) {
+				return f
+			}
+			c.backlog = append(c.backlog, f)
+		case <-c.done:
+			select {
+			case f := <-c.frames: // what arrived before the close
+				if match(f) {
 					return f
 				}
-			}
-		case <-c.done:
-			// drain what arrived before the close
-			select {
-			case f := <-c.frames:
-				for _, ty := range types {
-					if f.str("type") == ty {
-						return f
-					}
-				}
+				c.backlog = append(c.backlog, f)
 				continue
 			default:
 			}
@@ -158,13 +169,20 @@ func (c *wsClient) closeCode() int {
 
 func (c *wsClient) assertQuiet(d time.Duration) {
 	c.t.Helper()
+	check := func(f frame) {
+		if ty := f.str("type"); ty == "message" || ty == "gap" {
+			c.t.Fatalf("unexpected %s frame: %v", ty, f)
+		}
+	}
+	for _, f := range c.backlog {
+		check(f)
+	}
 	deadline := time.After(d)
 	for {
 		select {
 		case f := <-c.frames:
-			if ty := f.str("type"); ty == "message" || ty == "gap" {
-				c.t.Fatalf("unexpected %s frame: %v", ty, f)
-			}
+			check(f)
+			c.backlog = append(c.backlog, f)
 		case <-deadline:
 			return
 		}
@@ -331,4 +349,402 @@ func TestChatSeedUsage(t *testing.T) {
 			t.Fatalf("close code %d (%v), want 1009", code, big.err)
 		}
 	})
+}
+
+// crossInstance runs two instances on one Redis (standalone or Cluster) and
+// checks that members on both get every message, from both, in one order.
+func crossInstance(t *testing.T, env map[string]string) {
+	a := startServer(t, env)
+	b := startServer(t, env)
+	a.waitStatus("/readyz", 200, 10*time.Second)
+	b.waitStatus("/readyz", 200, 10*time.Second)
+
+	rooms := []string{"alpha", "beta", "gamma", "delta"} // spread over Cluster slots
+	type member struct {
+		ws   *wsClient
+		room string
+	}
+	var members []member
+	for i, room := range rooms {
+		for _, s := range []*server{a, b} {
+			ws := dialChat(t, s, "/ws/chat/"+room)
+			ws.next("joined")
+			members = append(members, member{ws, room})
+		}
+		_ = i
+	}
+	pubA := dialChat(t, a, "/ws/chat/alpha")
+	pubA.next("joined")
+
+	const perRoom = 60
+	want := map[string][]string{}
+	for i := 0; i < perRoom; i++ {
+		for j, room := range rooms {
+			s := []*server{a, b}[(i+j)%2]
+			ans := post(t, s, room, fmt.Sprintf("%s-%d", room, i))
+			want[room] = append(want[room], ans["id"].(string))
+		}
+	}
+	// Messages sent on a socket join the same order.
+	for i := 0; i < 10; i++ {
+		pubA.sendJSON(map[string]string{"type": "message", "text": fmt.Sprintf("ws-%d", i), "ref": fmt.Sprint(i)})
+		ack := pubA.next("ack")
+		want["alpha"] = append(want["alpha"], ack.str("id"))
+	}
+	for _, m := range members {
+		got := m.ws.messages(len(want[m.room]))
+		assertOrdered(t, "room "+m.room, ids(got), want[m.room])
+		m.ws.assertQuiet(100 * time.Millisecond)
+	}
+	// Member counts cover both instances (and the publisher socket).
+	for _, s := range []*server{a, b} {
+		r := s.do("GET", "/chat/rooms", "")
+		for _, room := range rooms {
+			n := 2
+			if room == "alpha" {
+				n = 3
+			}
+			if !strings.Contains(string(r.Body), fmt.Sprintf(`{"room":"%s","members":%d}`, room, n)) {
+				t.Fatalf("GET /chat/rooms on %s = %s, want %s with %d members", s.URL, r.Body, room, n)
+			}
+		}
+	}
+}
+
+func TestChatAcrossInstancesStandalone(t *testing.T) {
+	rs := redistest.Start(t)
+	crossInstance(t, map[string]string{"REDIS_URL": rs.URL()})
+}
+
+func TestChatAcrossInstancesCluster(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 0)
+	crossInstance(t, map[string]string{"REDIS_ADDRS": strings.Join(c.Addrs(), ",")})
+	// Sharded pub/sub: the room channels are shard channels on their nodes,
+	// and nothing was broadcast with plain PUBLISH.
+	cc := c.Client()
+	ctx := context.Background()
+	var mu sync.Mutex
+	var found []string
+	_ = cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		chs, err := n.PubSubShardChannels(ctx, "redlane:chat:*").Result()
+		mu.Lock()
+		defer mu.Unlock()
+		found = append(found, chs...)
+		return err
+	})
+	for _, room := range []string{"alpha", "beta", "gamma", "delta"} {
+		if !slices.Contains(found, "redlane:chat:{"+room+"}") {
+			t.Errorf("room %s is not a shard channel on any master (found %v)", room, found)
+		}
+	}
+}
+
+func TestChatResume(t *testing.T) {
+	// Small stream nodes, so MAXLEN ~ trims at a fine grain and the test
+	// can push a room's history past its size.
+	rs := redistest.Start(t, redistest.WithArgs("--stream-node-max-entries", "2"))
+	env := map[string]string{"REDIS_URL": rs.URL()}
+	a := startServer(t, env, chatConfig(t, "historySize: 20")...)
+	b := startServer(t, env, chatConfig(t, "historySize: 20")...)
+	a.waitStatus("/readyz", 200, 5*time.Second)
+	b.waitStatus("/readyz", 200, 5*time.Second)
+
+	t.Run("reconnect with since gets what was missed, then live, once each", func(t *testing.T) {
+		ws := dialChat(t, a, "/ws/chat/lobby")
+		ws.next("joined")
+		var want []string
+		for i := 0; i < 3; i++ {
+			want = append(want, post(t, b, "lobby", fmt.Sprint("before-", i))["id"].(string))
+		}
+		seen := ids(ws.messages(3))
+		assertOrdered(t, "before disconnect", seen, want)
+		ws.c.Close()
+
+		for i := 0; i < 5; i++ {
+			want = append(want, post(t, b, "lobby", fmt.Sprint("missed-", i))["id"].(string))
+		}
+		// Publish continuously while the client resumes on the other
+		// instance, so the history -> live switch happens under traffic.
+		stop := make(chan struct{})
+		var mu sync.Mutex
+		pubDone := make(chan struct{})
+		go func() {
+			defer close(pubDone)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				b2, _ := json.Marshal(map[string]string{"room": "lobby", "message": fmt.Sprint("during-", i)})
+				resp, err := http.Post(b.URL+"/chat/message", "application/json", strings.NewReader(string(b2)))
+				if err != nil {
+					return
+				}
+				var ans map[string]any
+				_ = json.NewDecoder(resp.Body).Decode(&ans)
+				resp.Body.Close()
+				mu.Lock()
+				want = append(want, ans["id"].(string))
+				mu.Unlock()
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+		again := dialChat(t, b, "/ws/chat/lobby?since="+seen[2])
+		j := again.next("joined")
+		time.Sleep(100 * time.Millisecond)
+		close(stop)
+		<-pubDone
+		if j.str("type") != "joined" || j["resumed"] != true {
+			t.Fatalf("joined frame %v", j)
+		}
+		mu.Lock()
+		rest := append([]string{}, want[3:]...)
+		mu.Unlock()
+		got := again.messages(len(rest))
+		assertOrdered(t, "after resume", ids(got), rest)
+		again.assertQuiet(200 * time.Millisecond)
+	})
+
+	t.Run("resume by first frame on a room-less socket", func(t *testing.T) {
+		first := post(t, a, "frames", "one")["id"].(string)
+		second := post(t, a, "frames", "two")["id"].(string)
+		ws := dialChat(t, b, "/ws/chat")
+		ws.next("welcome")
+		ws.sendJSON(map[string]string{"type": "join", "room": "frames", "since": first})
+		got := ws.messages(1)
+		j := ws.next("joined")
+		if got[0].str("id") != second || j["missed"] != 1.0 || j.str("lastId") != second {
+			t.Fatalf("replayed %v, joined %v", got, j)
+		}
+	})
+
+	t.Run("a gap older than retention is reported, never silent", func(t *testing.T) {
+		first := post(t, a, "busy", "m-0")["id"].(string)
+		var last string
+		for i := 1; i < 60; i++ {
+			last = post(t, a, "busy", fmt.Sprint("m-", i))["id"].(string)
+		}
+		ws := dialChat(t, b, "/ws/chat/busy?since="+first)
+		gap := ws.next("gap", "message")
+		if gap.str("type") != "gap" || gap.str("after") != first || gap.str("reason") != "history-trimmed" {
+			t.Fatalf("first frame after a trimmed resume = %v, want a gap", gap)
+		}
+		var got []frame
+		for {
+			f := ws.next("message", "joined")
+			if f.str("type") == "joined" {
+				break
+			}
+			got = append(got, f)
+		}
+		if len(got) == 0 || len(got) >= 59 || got[0].str("id") != gap.str("next") || got[len(got)-1].str("id") != last {
+			t.Fatalf("after the gap got %d messages (first %v), want the retained tail up to %s", len(got), got[0], last)
+		}
+	})
+
+	t.Run("a quiet room resumes without a gap", func(t *testing.T) {
+		id := post(t, a, "quiet", "only")["id"].(string)
+		ws := dialChat(t, b, "/ws/chat/quiet?since="+id)
+		if j := ws.next("joined", "gap", "message"); j.str("type") != "joined" || j["missed"] != 0.0 {
+			t.Fatalf("got %v", j)
+		}
+	})
+}
+
+func TestChatSurvivesRedisRestart(t *testing.T) {
+	// appendfsync always: what Redis acknowledged survives the kill, as
+	// with a production Redis that persists.
+	rs := redistest.Start(t, redistest.WithArgs("--appendonly", "yes", "--appendfsync", "always"))
+	env := map[string]string{"REDIS_URL": rs.URL()}
+	a := startServer(t, env)
+	b := startServer(t, env)
+	a.waitStatus("/readyz", 200, 5*time.Second)
+	b.waitStatus("/readyz", 200, 5*time.Second)
+	ws := dialChat(t, a, "/ws/chat/phoenix")
+	ws.next("joined")
+
+	var acked []string
+	publish := func(n int, tag string) {
+		for i := 0; i < n; i++ {
+			b2, _ := json.Marshal(map[string]string{"room": "phoenix", "message": fmt.Sprint(tag, i)})
+			r := b.do("POST", "/chat/message", string(b2))
+			if r.Status == 200 {
+				acked = append(acked, r.JSON(t)["id"].(string))
+			} else if r.Status != 503 {
+				t.Fatalf("publish during outage = %d %s, want 200 or 503", r.Status, r.Body)
+			}
+		}
+	}
+	publish(5, "before-")
+	rs.Stop()
+	publish(3, "down-") // 503s: nothing is acknowledged while Redis is down
+	a.waitStatus("/readyz", 503, 10*time.Second)
+	rs.Restart()
+	// Publish through b as soon as it can, racing a's resubscription: what
+	// a's subscription misses must come from history.
+	deadline := time.Now().Add(15 * time.Second)
+	for len(acked) < 25 && time.Now().Before(deadline) {
+		publish(1, "after-")
+	}
+	a.waitStatus("/readyz", 200, 10*time.Second)
+	publish(5, "settled-")
+	got := ws.messages(len(acked))
+	assertOrdered(t, "across the restart", ids(got), acked)
+	ws.assertQuiet(200 * time.Millisecond)
+	m := string(a.do("GET", "/metrics", "").Body)
+	if !strings.Contains(m, "redlane_realtime_pubsub_connection_errors_total") || strings.Contains(m, "redlane_realtime_pubsub_connection_errors_total 0") {
+		t.Fatalf("the subscription never noticed the restart:\n%s", m)
+	}
+	for _, line := range strings.Split(m, "\n") {
+		if strings.HasPrefix(line, "redlane_realtime_catchup_messages_total") || strings.HasPrefix(line, "redlane_realtime_pubsub_connection_errors_total") {
+			t.Log(line)
+		}
+	}
+}
+
+func TestChatSlowConsumerIsDisconnected(t *testing.T) {
+	rs := redistest.Start(t)
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, chatConfig(t, "sendQueueSize: 32, maxMessageBytes: 8192, maxFrameBytes: 16384")...)
+	s.waitStatus("/readyz", 200, 5*time.Second)
+
+	// The slow client reads nothing and has a tiny receive buffer, so the
+	// server's socket buffer fills and its queue backs up.
+	small := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	d := &websocket.Dialer{HandshakeTimeout: 5 * time.Second, NetDialContext: small.DialContext}
+	h := http.Header{}
+	slow, _, err := d.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/ws/chat/firehose", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	fast := dialChat(t, s, "/ws/chat/firehose")
+	fast.next("joined")
+	pub := dialChat(t, s, "/ws/chat/firehose")
+	pub.next("joined")
+
+	text := strings.Repeat("x", 8000)
+	var acked []string
+	for i := 0; i < 1500 && !strings.Contains(string(s.do("GET", "/metrics", "").Body), "redlane_realtime_slow_consumer_disconnects_total 1"); i++ {
+		for j := 0; j < 20; j++ {
+			pub.sendJSON(map[string]string{"type": "message", "text": text, "ref": "r"})
+		}
+		for j := 0; j < 20; j++ {
+			acked = append(acked, pub.next("ack").str("id"))
+		}
+	}
+	metrics := string(s.do("GET", "/metrics", "").Body)
+	t.Logf("slow consumer dropped after %d messages of 8 KB", len(acked))
+	if !strings.Contains(metrics, "redlane_realtime_slow_consumer_disconnects_total 1") {
+		t.Fatalf("slow consumer not disconnected after %d messages", len(acked))
+	}
+	// The fast member got every message in order: the room did not wait.
+	got := fast.messages(len(acked))
+	assertOrdered(t, "fast member", ids(got), acked)
+	// The slow one, once it reads, finds its socket closed with 4008.
+	_ = slow.SetReadDeadline(time.Now().Add(15 * time.Second))
+	for {
+		if _, _, err := slow.ReadMessage(); err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) && ce.Code != 4008 {
+				t.Fatalf("slow consumer closed with %d, want 4008", ce.Code)
+			}
+			break
+		}
+	}
+}
+
+// tcpProxy forwards to target until cut, like a network partition.
+type tcpProxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newTCPProxy(t *testing.T, target string) *tcpProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(u, c); u.Close() }()
+			go func() { _, _ = io.Copy(c, u); c.Close() }()
+		}
+	}()
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *tcpProxy) cut() {
+	p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func TestChatPresenceOfACrashedInstanceExpires(t *testing.T) {
+	rs := redistest.Start(t)
+	cfg := chatConfig(t, "presenceTTL: 900ms")
+	a := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, cfg...)
+	// b reaches Redis through a proxy; cutting it is b dying as far as
+	// Redis can tell: it can neither refresh nor remove its entries.
+	proxy := newTCPProxy(t, rs.Addr())
+	b := startServer(t, map[string]string{"REDIS_URL": "redis://" + proxy.ln.Addr().String() + "/0"}, cfg...)
+	a.waitStatus("/readyz", 200, 5*time.Second)
+	b.waitStatus("/readyz", 200, 5*time.Second)
+
+	onA := dialChat(t, a, "/ws/chat/town")
+	onA.next("joined")
+	onB := dialChat(t, b, "/ws/chat/town")
+	onB.next("joined")
+	time.Sleep(time.Second) // several refreshes: entries stay while their instance lives
+	if r := a.do("GET", "/chat/presence?room=town", ""); r.JSON(t)["count"] != 2.0 {
+		t.Fatalf("presence with both alive = %s", r.Body)
+	}
+	proxy.cut()
+	waitFor(t, func() bool {
+		r := a.do("GET", "/chat/rooms", "")
+		return strings.Contains(string(r.Body), `{"room":"town","members":1}`)
+	})
+	p := a.do("GET", "/chat/presence?room=town", "").JSON(t)
+	if p["count"] != 1.0 {
+		t.Fatalf("presence after b died = %v", p)
+	}
+}
+
+func TestChatShutdownClosesSocketsWithGoingAway(t *testing.T) {
+	rs := redistest.Start(t)
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()})
+	s.waitStatus("/readyz", 200, 5*time.Second)
+	ws := dialChat(t, s, "/ws/chat/room1")
+	ws.next("joined")
+	idle := dialChat(t, s, "/ws/chat")
+	idle.next("welcome")
+	stopped := make(chan struct{})
+	go func() { s.stop(); close(stopped) }()
+	defer func() { <-stopped }()
+	for _, c := range []*wsClient{ws, idle} {
+		if code := c.closeCode(); code != websocket.CloseGoingAway {
+			t.Fatalf("close code %d (%v), want 1001", code, c.err)
+		}
+	}
 }
