@@ -19,14 +19,14 @@ import (
 	"github.com/redlane/redlane/internal/web"
 )
 
-// upgrader keeps per-socket memory small: a 1 KiB read buffer instead of
+// upgrader keeps per-socket memory small: a 512 B read buffer instead of
 // the server's 4 KiB one, and write buffers borrowed from a pool only
 // while a frame is written (prepared messages need none).
 var writeBuffers sync.Pool
 
 func (h *Hub) upgrader() *websocket.Upgrader {
 	return &websocket.Upgrader{
-		ReadBufferSize:  1024,
+		ReadBufferSize:  512,
 		WriteBufferSize: 1024,
 		WriteBufferPool: &writeBuffers,
 		CheckOrigin:     func(*http.Request) bool { return true }, // checked before Upgrade, with a problem+json answer
@@ -76,13 +76,20 @@ func (h *Hub) HandleSocket() http.Handler {
 		if err := h.register(c, rt.MaxConnections); err != nil {
 			return web.Unavailable("Chat on this instance ("+err.Error()+")", err)
 		}
-		defer h.unregister(c)
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
+			h.unregister(c)
 			return nil // the upgrader answered
 		}
 		c.ws = ws
-		h.serve(context.WithoutCancel(r.Context()), c, since)
+		// The socket gets a goroutine of its own and the HTTP handler
+		// returns: net/http's per-request state (its 4 KiB buffers, the
+		// request, the deep middleware stack) is then garbage instead of
+		// staying alive as long as the socket.
+		go func() {
+			defer h.unregister(c)
+			h.serve(h.baseCtx, c, since)
+		}()
 		return nil
 	})
 }
@@ -135,13 +142,21 @@ func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
 	ws.SetPongHandler(func(string) error { extend(); return nil })
 	c.send(welcomeFrame{Type: "welcome", Connection: c.id, Sender: c.sender, MaxRooms: rt.MaxRoomsPerConnection, MaxTextBytes: rt.MaxMessageBytes})
 	if c.primary != "" {
-		if err := h.join(ctx, c, c.primary, since, ""); err != nil {
-			var je *joinError
-			if errors.As(err, &je) {
-				c.send(errorFrame{Type: "error", Code: je.code, Detail: je.detail, Room: c.primary})
-				c.closeWith(je.close, je.detail)
+		// The join (Redis calls, history replay) runs on a goroutine of its
+		// own: the stack it grows is freed when it ends, and the reader,
+		// which lives as long as the socket, keeps a small one.
+		joined := make(chan struct{})
+		go func() {
+			defer close(joined)
+			if err := h.join(ctx, c, c.primary, since, ""); err != nil {
+				var je *joinError
+				if errors.As(err, &je) {
+					c.send(errorFrame{Type: "error", Code: je.code, Detail: je.detail, Room: c.primary})
+					c.closeWith(je.close, je.detail)
+				}
 			}
-		}
+		}()
+		<-joined
 	}
 	var readErr error
 	for {
