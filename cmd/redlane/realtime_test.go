@@ -748,3 +748,20 @@ func TestChatShutdownClosesSocketsWithGoingAway(t *testing.T) {
 		}
 	}
 }
+
+func TestChatOnEmbeddedRedis(t *testing.T) {
+	s := startServer(t, map[string]string{})
+	s.waitStatus("/readyz", 200, 5*time.Second)
+	ws := dialChat(t, s, "/ws/chat/room1")
+	ws.next("joined")
+	first := post(t, s, "room1", "Hello World!")["id"].(string)
+	second := post(t, s, "room1", "again")["id"].(string)
+	assertOrdered(t, "embedded", ids(ws.messages(2)), []string{first, second})
+	again := dialChat(t, s, "/ws/chat/room1?since="+first)
+	if got := again.messages(1); got[0].str("id") != second {
+		t.Fatalf("resume on embedded Redis replayed %v", got)
+	}
+	if !strings.Contains(s.logs.String(), "realtime: embedded Redis") {
+		t.Error("no log line saying how chat runs on the embedded Redis")
+	}
+}
