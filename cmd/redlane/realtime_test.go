@@ -321,8 +321,12 @@ func TestChatSeedUsage(t *testing.T) {
 			t.Fatalf("error frame %v", e)
 		}
 		ws.sendJSON(map[string]string{"type": "message", "text": "still here", "ref": "m2"})
-		if a := ws.next("ack"); a.str("ref") != "m2" || a.str("id") == "" {
+		a := ws.next("ack")
+		if a.str("ref") != "m2" || a.str("id") == "" {
 			t.Fatalf("ack %v", a)
+		}
+		if m := ws.messages(1)[0]; m.str("id") != a.str("id") || m.str("text") != "still here" {
+			t.Fatalf("message %v after ack %v", m, a)
 		}
 	})
 	t.Run("join and leave more rooms up to the limit", func(t *testing.T) {

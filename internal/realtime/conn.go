@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -23,6 +24,8 @@ type Conn struct {
 	primary   string // the URL's room, target of plain-text frames
 	queueCap  int
 	writeWait time.Duration
+
+	lastHeard atomic.Int64 // unix ns of the last frame or pong from the client
 
 	mu        sync.Mutex
 	queue     []item
@@ -227,4 +230,11 @@ func (c *Conn) closeState() (bool, int, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.closed, c.closeCode, c.closeText
+}
+
+func (c *Conn) touch() { c.lastHeard.Store(time.Now().UnixNano()) }
+
+// silentFor reports how long the client has sent nothing, not even a pong.
+func (c *Conn) silentFor(now time.Time) time.Duration {
+	return now.Sub(time.Unix(0, c.lastHeard.Load()))
 }

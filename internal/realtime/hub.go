@@ -134,15 +134,16 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 }
 
-// keepalive pings every socket each pingInterval from one goroutine, so an
-// idle socket needs no timer or goroutine of its own.
+// keepalive pings every socket each pingInterval from one goroutine, and
+// drops sockets that stayed silent (no frame, no pong) for longer than
+// pingInterval+pongTimeout, so an idle socket needs no timer of its own.
 func (h *Hub) keepalive(ctx context.Context) {
 	for {
-		interval := h.cfg.Current().Spec.Realtime.PingInterval.Duration
+		rt := h.cfg.Current().Spec.Realtime
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(interval):
+		case <-time.After(rt.PingInterval.Duration):
 		}
 		h.mu.Lock()
 		conns := make([]*Conn, 0, len(h.conns))
@@ -150,7 +151,13 @@ func (h *Hub) keepalive(ctx context.Context) {
 			conns = append(conns, c)
 		}
 		h.mu.Unlock()
+		now := time.Now()
+		limit := rt.PingInterval.Duration + rt.PongTimeout.Duration
 		for _, c := range conns {
+			if c.silentFor(now) > limit {
+				c.closeWith(0, "") // the peer is gone; no close frame will reach it
+				continue
+			}
 			c.mu.Lock()
 			c.pushLocked(item{ping: true})
 			c.mu.Unlock()

@@ -130,16 +130,11 @@ func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
 	rt := h.cfg.Current().Spec.Realtime
 	ws := c.ws
 	ws.SetReadLimit(rt.MaxFrameBytes)
-	readWait := rt.PingInterval.Duration + rt.PongTimeout.Duration
-	extend := func() {
-		c.mu.Lock()
-		if !c.closed {
-			_ = ws.SetReadDeadline(time.Now().Add(readWait))
-		}
-		c.mu.Unlock()
-	}
-	extend()
-	ws.SetPongHandler(func(string) error { extend(); return nil })
+	// No read deadline per socket: the hub's keepalive sweep drops sockets
+	// silent for longer than pingInterval+pongTimeout. A pong only stamps
+	// the time, which keeps this long-lived goroutine's stack small.
+	c.touch()
+	ws.SetPongHandler(func(string) error { c.touch(); return nil })
 	c.send(welcomeFrame{Type: "welcome", Connection: c.id, Sender: c.sender, MaxRooms: rt.MaxRoomsPerConnection, MaxTextBytes: rt.MaxMessageBytes})
 	if c.primary != "" {
 		// The join (Redis calls, history replay) runs on a goroutine of its
@@ -165,13 +160,20 @@ func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
 			readErr = err
 			break
 		}
-		extend()
-		h.handleFrame(ctx, c, data)
+		c.touch()
+		// Frames are handled on a short-lived goroutine (one at a time, in
+		// order), so the deep stack a publish needs is not kept by the reader.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			h.handleFrame(ctx, c, data)
+		}()
+		<-done
 	}
 	closed, code, text := c.closeState()
 	if !closed {
 		c.closeWith(0, "")
-		code = 0 // the peer closed, the read limit was hit (gorilla sent 1009) or the peer went silent
+		code = 0 // the peer closed, or the read limit was hit (gorilla sent 1009)
 		if errors.Is(readErr, websocket.ErrReadLimit) {
 			h.log.Debug("realtime: frame too big; closed with 1009", "conn", c.id)
 		}
