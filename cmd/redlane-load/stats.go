@@ -118,3 +118,96 @@ func readStats(ctx context.Context, target string) (serverStats, error) {
 	}
 	return s, sc.Err()
 }
+
+// serverHist is the servers' delivery latency histogram, summed over targets.
+type serverHist struct {
+	bounds []float64 // seconds, ascending; cumulative counts below
+	cum    []float64
+	count  float64
+}
+
+func readLatency(ctx context.Context, targets []string) (serverHist, error) {
+	var sum serverHist
+	for _, t := range targets {
+		h, err := readLatencyOf(ctx, t)
+		if err != nil {
+			return sum, err
+		}
+		if sum.bounds == nil {
+			sum = h
+			continue
+		}
+		for i := range sum.cum {
+			if i < len(h.cum) {
+				sum.cum[i] += h.cum[i]
+			}
+		}
+		sum.count += h.count
+	}
+	return sum, nil
+}
+
+func readLatencyOf(ctx context.Context, target string) (serverHist, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", target+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return serverHist{}, fmt.Errorf("reading %s/metrics: %w", target, err)
+	}
+	defer resp.Body.Close()
+	var h serverHist
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	const name = "redlane_realtime_delivery_latency_seconds"
+	for sc.Scan() {
+		line := sc.Text()
+		key, val, ok := strings.Cut(line, " ")
+		if !ok || !strings.HasPrefix(key, name) {
+			continue
+		}
+		v, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(key, name+`_bucket{le="`):
+			le := strings.TrimSuffix(strings.TrimPrefix(key, name+`_bucket{le="`), `"}`)
+			b, err := strconv.ParseFloat(le, 64)
+			if err != nil {
+				b = 1e9 // +Inf
+			}
+			h.bounds = append(h.bounds, b)
+			h.cum = append(h.cum, v)
+		case key == name+"_count":
+			h.count = v
+		}
+	}
+	return h, sc.Err()
+}
+
+func (h serverHist) minus(o serverHist) serverHist {
+	out := serverHist{bounds: h.bounds, cum: make([]float64, len(h.cum)), count: h.count - o.count}
+	for i := range h.cum {
+		out.cum[i] = h.cum[i]
+		if i < len(o.cum) {
+			out.cum[i] -= o.cum[i]
+		}
+	}
+	return out
+}
+
+func (h serverHist) quantile(q float64) string {
+	if h.count <= 0 {
+		return "n/a"
+	}
+	for i, c := range h.cum {
+		if c >= q*h.count {
+			if h.bounds[i] >= 1e9 {
+				return "+Inf"
+			}
+			return time.Duration(h.bounds[i] * float64(time.Second)).String()
+		}
+	}
+	return "+Inf"
+}

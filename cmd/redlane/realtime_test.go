@@ -769,3 +769,27 @@ func TestChatOnEmbeddedRedis(t *testing.T) {
 		t.Error("no log line saying how chat runs on the embedded Redis")
 	}
 }
+
+func TestChatDropsSilentClients(t *testing.T) {
+	rs := redistest.Start(t)
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, chatConfig(t, "pingInterval: 200ms, pongTimeout: 300ms")...)
+	s.waitStatus("/readyz", 200, 5*time.Second)
+	alive := dialChat(t, s, "/ws/chat/room1") // reads, so it answers pings
+	alive.next("joined")
+	// A client that never reads never answers a ping.
+	silent, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/ws/chat/room1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	waitFor(t, func() bool { // both joined
+		return s.do("GET", "/chat/presence?room=room1", "").JSON(t)["count"] == 2.0
+	})
+	waitFor(t, func() bool { // the silent one was dropped
+		return s.do("GET", "/chat/presence?room=room1", "").JSON(t)["count"] == 1.0
+	})
+	id := post(t, s, "room1", "still there?")["id"].(string)
+	if got := alive.messages(1); got[0].str("id") != id {
+		t.Fatalf("alive client got %v", got)
+	}
+}

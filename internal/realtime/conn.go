@@ -114,12 +114,44 @@ func (c *Conn) pushLocked(it item) {
 	}
 	c.queue = append(c.queue, it)
 	if !c.writing {
-		c.writing = true
-		c.h.handlers.Add(1) // the socket's handler holds the count above zero here
-		go func() {
-			defer c.h.handlers.Done()
-			c.writeLoop()
-		}()
+		c.startWriterLocked()
+	}
+}
+
+func (c *Conn) startWriterLocked() {
+	c.writing = true
+	c.h.handlers.Add(1) // the socket's handler holds the count above zero here
+	go func() {
+		defer c.h.handlers.Done()
+		c.writeLoop()
+	}()
+}
+
+// pingNow writes a ping on the caller's goroutine when no writer is
+// running (the keepalive sweep's workers), so pinging every idle socket
+// does not start a goroutine, and grow a stack, per socket.
+func (c *Conn) pingNow() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if c.writing {
+		c.pushLocked(item{ping: true})
+		c.mu.Unlock()
+		return
+	}
+	c.writing = true
+	c.mu.Unlock()
+	err := c.write(item{ping: true})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writing = false
+	switch {
+	case err != nil:
+		c.closeLocked(websocket.CloseAbnormalClosure, "")
+	case len(c.queue) > 0 && !c.closed:
+		c.startWriterLocked()
 	}
 }
 

@@ -153,17 +153,31 @@ func (h *Hub) keepalive(ctx context.Context) {
 		h.mu.Unlock()
 		now := time.Now()
 		limit := rt.PingInterval.Duration + rt.PongTimeout.Duration
+		work := make(chan *Conn)
+		var wg sync.WaitGroup
+		for i := 0; i < pingWorkers; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for c := range work {
+					c.pingNow()
+				}
+			}()
+		}
 		for _, c := range conns {
 			if c.silentFor(now) > limit {
 				c.closeWith(0, "") // the peer is gone; no close frame will reach it
 				continue
 			}
-			c.mu.Lock()
-			c.pushLocked(item{ping: true})
-			c.mu.Unlock()
+			work <- c
 		}
+		close(work)
+		wg.Wait()
 	}
 }
+
+// pingWorkers bounds the goroutines (and stacks) a keepalive sweep uses.
+const pingWorkers = 16
 
 // register adds a socket; false when the hub is closing or full.
 func (h *Hub) register(c *Conn, max int) error {
