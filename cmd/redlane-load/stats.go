@@ -84,27 +84,34 @@ func readAll(ctx context.Context, targets []string) ([]serverStats, error) {
 	return out, nil
 }
 
-func readStats(ctx context.Context, target string) (serverStats, error) {
+// scrape reads target's /metrics and calls fn with each sample line's
+// name (with labels) and value.
+func scrape(ctx context.Context, target string, fn func(key string, v float64)) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", target+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return serverStats{}, fmt.Errorf("reading %s/metrics: %w", target, err)
+		return fmt.Errorf("reading %s/metrics: %w", target, err)
 	}
 	defer resp.Body.Close()
-	var s serverStats
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
+		key, val, ok := strings.Cut(sc.Text(), " ")
 		if !ok {
 			continue
 		}
-		v, err := strconv.ParseFloat(val, 64)
-		if err != nil {
-			continue
+		if v, err := strconv.ParseFloat(val, 64); err == nil {
+			fn(key, v)
 		}
+	}
+	return sc.Err()
+}
+
+func readStats(ctx context.Context, target string) (serverStats, error) {
+	var s serverStats
+	err := scrape(ctx, target, func(name string, v float64) {
 		switch name {
 		case "go_memstats_heap_inuse_bytes":
 			s.heapInuse = v
@@ -115,8 +122,8 @@ func readStats(ctx context.Context, target string) (serverStats, error) {
 		case "go_goroutines":
 			s.goroutines = v
 		}
-	}
-	return s, sc.Err()
+	})
+	return s, err
 }
 
 // serverHist is the servers' delivery latency histogram, summed over targets.
@@ -148,28 +155,9 @@ func readLatency(ctx context.Context, targets []string) (serverHist, error) {
 }
 
 func readLatencyOf(ctx context.Context, target string) (serverHist, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", target+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return serverHist{}, fmt.Errorf("reading %s/metrics: %w", target, err)
-	}
-	defer resp.Body.Close()
-	var h serverHist
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	const name = "redlane_realtime_delivery_latency_seconds"
-	for sc.Scan() {
-		line := sc.Text()
-		key, val, ok := strings.Cut(line, " ")
-		if !ok || !strings.HasPrefix(key, name) {
-			continue
-		}
-		v, err := strconv.ParseFloat(val, 64)
-		if err != nil {
-			continue
-		}
+	var h serverHist
+	err := scrape(ctx, target, func(key string, v float64) {
 		switch {
 		case strings.HasPrefix(key, name+`_bucket{le="`):
 			le := strings.TrimSuffix(strings.TrimPrefix(key, name+`_bucket{le="`), `"}`)
@@ -182,8 +170,8 @@ func readLatencyOf(ctx context.Context, target string) (serverHist, error) {
 		case key == name+"_count":
 			h.count = v
 		}
-	}
-	return h, sc.Err()
+	})
+	return h, err
 }
 
 func (h serverHist) minus(o serverHist) serverHist {

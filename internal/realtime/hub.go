@@ -424,11 +424,15 @@ func idString(id streamID) string {
 	return id.String()
 }
 
+func (h *Hub) room(name string) *room {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.rooms[name]
+}
+
 // deliverLive is called by a shard's receive loop for every message.
 func (h *Hub) deliverLive(name string, e *envelope) {
-	h.mu.Lock()
-	r := h.rooms[name]
-	h.mu.Unlock()
+	r := h.room(name)
 	if r == nil {
 		return
 	}
@@ -446,9 +450,7 @@ func (h *Hub) deliverLive(name string, e *envelope) {
 // subscribed is called when the room's subscription is confirmed, first or
 // after a reconnect: history fills whatever was published while it was not.
 func (h *Hub) subscribed(name string) {
-	h.mu.Lock()
-	r := h.rooms[name]
-	h.mu.Unlock()
+	r := h.room(name)
 	if r == nil {
 		return
 	}

@@ -37,8 +37,39 @@ type broker struct {
 	ctx    context.Context   // set by run; nil before, done after
 	wg     sync.WaitGroup
 
-	probeMu      sync.Mutex
-	probeWaiters map[string]chan struct{}
+	probes waiters // readiness nonces published on probeCh
+}
+
+// waiters hands a one-shot signal to whoever waits for a nonce.
+type waiters struct {
+	mu sync.Mutex
+	m  map[string]chan struct{}
+}
+
+// add registers nonce; call the returned func when done waiting.
+func (w *waiters) add(nonce string) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	w.mu.Lock()
+	if w.m == nil {
+		w.m = map[string]chan struct{}{}
+	}
+	w.m[nonce] = ch
+	w.mu.Unlock()
+	return ch, func() {
+		w.mu.Lock()
+		delete(w.m, nonce)
+		w.mu.Unlock()
+	}
+}
+
+func (w *waiters) fire(nonce string) {
+	w.mu.Lock()
+	ch := w.m[nonce]
+	delete(w.m, nonce)
+	w.mu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
 }
 
 // sink receives what the shards read; the hub implements it.
@@ -60,22 +91,20 @@ type shard struct {
 	sharded bool
 	ps      *redis.PubSub
 
-	mu       sync.Mutex
-	chans    map[string]*chanState
-	dirty    map[string]bool
-	started  bool // receive loop running
-	kick     chan struct{}
-	pongs    map[string]chan struct{}
-	lastPong time.Time
+	mu      sync.Mutex
+	chans   map[string]*chanState
+	dirty   map[string]bool
+	started bool // receive loop running
+	kick    chan struct{}
+	pongs   waiters
 }
 
 func newBroker(rc *redisx.Client, k keys, pod string, log *slog.Logger, m *metrics, s sink) *broker {
 	return &broker{
 		rc: rc, keys: k, log: log, metrics: m, sink: s,
-		probeCh:      k.probe(pod),
-		shards:       map[string]*shard{},
-		routes:       map[string]*shard{},
-		probeWaiters: map[string]chan struct{}{},
+		probeCh: k.probe(pod),
+		shards:  map[string]*shard{},
+		routes:  map[string]*shard{},
 	}
 }
 
@@ -117,7 +146,7 @@ func (b *broker) shardFor(ctx context.Context, channel string) (*shard, error) {
 		return s, nil
 	}
 	s := &shard{b: b, addr: addr, chans: map[string]*chanState{}, dirty: map[string]bool{},
-		kick: make(chan struct{}, 1), pongs: map[string]chan struct{}{}}
+		kick: make(chan struct{}, 1)}
 	if cc, ok := b.rc.UniversalClient.(*redis.ClusterClient); ok {
 		s.sharded = true
 		s.ps = cc.SSubscribe(b.ctx) // no channels: connects on the first SSUBSCRIBE, to that channel's master
@@ -301,7 +330,7 @@ func (s *shard) receiveLoop(ctx context.Context) {
 		case *redis.Subscription:
 			s.subscription(m)
 		case *redis.Pong:
-			s.pong(m.Payload)
+			s.pongs.fire(m.Payload)
 		}
 	}
 }
@@ -318,7 +347,7 @@ func (s *shard) lost(err error) {
 
 func (s *shard) message(m *redis.Message) {
 	if m.Channel == s.b.probeCh {
-		s.b.probeArrived(m.Payload)
+		s.b.probes.fire(m.Payload)
 		return
 	}
 	room, ok := s.b.keys.roomOfChannel(m.Channel)
@@ -389,30 +418,14 @@ func (s *shard) confirmed(ch string) {
 	}
 }
 
-func (s *shard) pong(payload string) {
-	s.mu.Lock()
-	s.lastPong = time.Now()
-	ch := s.pongs[payload]
-	delete(s.pongs, payload)
-	s.mu.Unlock()
-	if ch != nil {
-		close(ch)
-	}
-}
-
 // ping proves the shard's connection answers: a PING through the pub/sub
 // connection whose PONG the receive loop must read.
 func (s *shard) ping(ctx context.Context, nonce string) error {
-	done := make(chan struct{})
 	s.mu.Lock()
 	started := s.started
-	s.pongs[nonce] = done
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.pongs, nonce)
-		s.mu.Unlock()
-	}()
+	done, cancel := s.pongs.add(nonce)
+	defer cancel()
 	if !started {
 		return nil // no connection yet: nothing subscribed on this shard
 	}
@@ -442,15 +455,8 @@ func (b *broker) check(ctx context.Context, nonce string) error {
 	if err != nil {
 		return err
 	}
-	got := make(chan struct{})
-	b.probeMu.Lock()
-	b.probeWaiters[nonce] = got
-	b.probeMu.Unlock()
-	defer func() {
-		b.probeMu.Lock()
-		delete(b.probeWaiters, nonce)
-		b.probeMu.Unlock()
-	}()
+	got, cancel := b.probes.add(nonce)
+	defer cancel()
 	pub := b.rc.Publish
 	if s.sharded {
 		pub = b.rc.SPublish
@@ -481,14 +487,4 @@ func (b *broker) check(ctx context.Context, nonce string) error {
 		}
 	}
 	return nil
-}
-
-func (b *broker) probeArrived(nonce string) {
-	b.probeMu.Lock()
-	ch := b.probeWaiters[nonce]
-	delete(b.probeWaiters, nonce)
-	b.probeMu.Unlock()
-	if ch != nil {
-		close(ch)
-	}
 }
