@@ -66,6 +66,10 @@ func loadTest(ctx context.Context, o options, out io.Writer) error {
 	}
 	tick.Stop()
 	fmt.Fprintf(out, "connected %d clients in %s\n", len(clients), time.Since(start).Round(time.Millisecond))
+	connected, err := readAll(ctx, o.targets)
+	if err != nil {
+		return err
+	}
 
 	select {
 	case <-ctx.Done():
@@ -84,6 +88,12 @@ func loadTest(ctx context.Context, o options, out io.Writer) error {
 			(a.heapInuse+a.stackInuse-b.heapInuse-b.stackInuse)/perTarget/1024,
 			(a.heapInuse-b.heapInuse)/perTarget/1024, (a.stackInuse-b.stackInuse)/perTarget/1024,
 			(a.rss-b.rss)/perTarget/1024, (a.goroutines-b.goroutines)/perTarget)
+		if a.gcs > connected[i].gcs { // (no GC before connecting: baseline 0, which overstates a little)
+			fmt.Fprintf(out, "  %s: live heap after a GC + stacks: %.1f KiB per connection (live heap %.1f)\n", t,
+				(a.liveHeap+a.stackInuse-b.liveHeap-b.stackInuse)/perTarget/1024, (a.liveHeap-b.liveHeap)/perTarget/1024)
+		} else {
+			fmt.Fprintf(out, "  %s: no GC ran between connecting and now (or before connecting); settle >= 2m gives the live-heap figure\n", t)
+		}
 	}
 	if o.rate == 0 {
 		return nil
@@ -112,11 +122,17 @@ var textKey = []byte(`"text":"lt:`)
 
 // read takes the publish time out of each message's text ("lt:<unix ns>:...").
 func (c *client) read(lat *histogram, received *atomic.Int64) {
+	buf := make([]byte, 4096) // reused: the tool must not be the bottleneck
 	for {
-		_, data, err := c.ws.ReadMessage()
+		_, r, err := c.ws.NextReader()
 		if err != nil {
 			return
 		}
+		n, err := io.ReadFull(r, buf)
+		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+			return
+		}
+		data := buf[:n]
 		now := time.Now().UnixNano()
 		i := bytes.Index(data, textKey)
 		if i < 0 {

@@ -70,6 +70,7 @@ func (h *histogram) max() time.Duration { return time.Duration(h.maxNS.Load()) }
 // serverStats are the process numbers read from a target's /metrics.
 type serverStats struct {
 	heapInuse, stackInuse, rss, goroutines float64
+	liveHeap, gcs                          float64 // live heap after the last GC, GCs so far
 }
 
 func readAll(ctx context.Context, targets []string) ([]serverStats, error) {
@@ -121,6 +122,10 @@ func readStats(ctx context.Context, target string) (serverStats, error) {
 			s.rss = v
 		case "go_goroutines":
 			s.goroutines = v
+		case "go_gc_heap_live_bytes":
+			s.liveHeap = v
+		case "go_gc_duration_seconds_count":
+			s.gcs = v
 		}
 	})
 	return s, err

@@ -357,9 +357,9 @@ func TestChatSeedUsage(t *testing.T) {
 
 // crossInstance runs two instances on one Redis (standalone or Cluster) and
 // checks that members on both get every message, from both, in one order.
-func crossInstance(t *testing.T, env map[string]string) {
-	a := startServer(t, env)
-	b := startServer(t, env)
+func crossInstance(t *testing.T, env map[string]string) (a, b *server, want map[string][]string) {
+	a = startServer(t, env)
+	b = startServer(t, env)
 	a.waitStatus("/readyz", 200, 10*time.Second)
 	b.waitStatus("/readyz", 200, 10*time.Second)
 
@@ -381,7 +381,7 @@ func crossInstance(t *testing.T, env map[string]string) {
 	pubA.next("joined")
 
 	const perRoom = 60
-	want := map[string][]string{}
+	want = map[string][]string{}
 	for i := 0; i < perRoom; i++ {
 		for j, room := range rooms {
 			s := []*server{a, b}[(i+j)%2]
@@ -413,6 +413,7 @@ func crossInstance(t *testing.T, env map[string]string) {
 			}
 		}
 	}
+	return a, b, want
 }
 
 func TestChatAcrossInstancesStandalone(t *testing.T) {
@@ -422,7 +423,14 @@ func TestChatAcrossInstancesStandalone(t *testing.T) {
 
 func TestChatAcrossInstancesCluster(t *testing.T) {
 	c := redistest.StartCluster(t, 3, 0)
-	crossInstance(t, map[string]string{"REDIS_ADDRS": strings.Join(c.Addrs(), ",")})
+	a, b, want := crossInstance(t, map[string]string{"REDIS_ADDRS": strings.Join(c.Addrs(), ",")})
+	// Resume and idempotency work the same on a Cluster.
+	ws := dialChat(t, b, "/ws/chat/gamma?since="+want["gamma"][9])
+	assertOrdered(t, "resume on the Cluster", ids(ws.messages(len(want["gamma"])-10)), want["gamma"][10:])
+	first := post(t, a, "delta", "once", "Idempotency-Key", "cluster-key")
+	if again := post(t, b, "delta", "once", "Idempotency-Key", "cluster-key"); again["id"] != first["id"] || again["duplicate"] != true {
+		t.Fatalf("idempotent publish on the Cluster: %v then %v", first, again)
+	}
 	// Sharded pub/sub: the room channels are shard channels on their nodes,
 	// and nothing was broadcast with plain PUBLISH.
 	cc := c.Client()
