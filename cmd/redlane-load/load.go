@@ -88,9 +88,13 @@ func loadTest(ctx context.Context, o options, out io.Writer) error {
 			(a.heapInuse+a.stackInuse-b.heapInuse-b.stackInuse)/perTarget/1024,
 			(a.heapInuse-b.heapInuse)/perTarget/1024, (a.stackInuse-b.stackInuse)/perTarget/1024,
 			(a.rss-b.rss)/perTarget/1024, (a.goroutines-b.goroutines)/perTarget)
-		if a.gcs > connected[i].gcs { // (no GC before connecting: baseline 0, which overstates a little)
+		if a.gcs > connected[i].gcs {
+			base := b.liveHeap
+			if b.gcs == 0 {
+				base = b.heapInuse // no GC yet: a fresh heap is nearly all live
+			}
 			fmt.Fprintf(out, "  %s: live heap after a GC + stacks: %.1f KiB per connection (live heap %.1f)\n", t,
-				(a.liveHeap+a.stackInuse-b.liveHeap-b.stackInuse)/perTarget/1024, (a.liveHeap-b.liveHeap)/perTarget/1024)
+				(a.liveHeap+a.stackInuse-base-b.stackInuse)/perTarget/1024, (a.liveHeap-base)/perTarget/1024)
 		} else {
 			fmt.Fprintf(out, "  %s: no GC ran between connecting and now (or before connecting); settle >= 2m gives the live-heap figure\n", t)
 		}
