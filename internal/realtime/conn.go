@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,7 @@ type Conn struct {
 	closeCode int
 	closeText string
 	drained   chan struct{} // closed when the writer takes the queue
+	idle      chan struct{} // closed when the writer stops
 	rooms     map[string]*member
 }
 
@@ -46,17 +48,26 @@ type member struct {
 	fromNow    bool        // joined without since: starts at the room's newest message
 }
 
+// item is one queued frame: a room message (shared, encoded once) or a
+// frame for this socket alone.
 type item struct {
 	env   *envelope
 	frame []byte
 	ping  bool
 }
 
+func (it item) bytes() []byte {
+	if it.env != nil {
+		return it.env.encoded()
+	}
+	return it.frame
+}
+
 // send queues a control frame (joined, ack, error...) to the client.
 func (c *Conn) send(v any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pushLocked(item{frame: mustJSON(v)})
+	c.pushLocked(item{frame: encodeFrame(opText, mustJSON(v))})
 }
 
 // deliver hands a room message to the socket: buffered while the membership
@@ -92,7 +103,7 @@ func (c *Conn) finishRecovery(m *member, joined joinedFrame) {
 	} else {
 		joined.LastID = m.last.String()
 	}
-	c.pushLocked(item{frame: mustJSON(joined)})
+	c.pushLocked(item{frame: encodeFrame(opText, mustJSON(joined))})
 	m.recovering = false
 	pending := m.pending
 	m.pending = nil
@@ -137,16 +148,20 @@ func (c *Conn) pingNow() {
 		return
 	}
 	if c.writing {
-		c.pushLocked(item{ping: true})
+		c.pushLocked(item{frame: pingFrame, ping: true})
 		c.mu.Unlock()
 		return
 	}
 	c.writing = true
 	c.mu.Unlock()
-	err := c.write(item{ping: true})
+	err := c.writeBatch([]item{{frame: pingFrame, ping: true}}, nil)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.writing = false
+	if c.idle != nil {
+		close(c.idle)
+		c.idle = nil
+	}
 	switch {
 	case err != nil:
 		c.closeLocked(websocket.CloseAbnormalClosure, "")
@@ -188,6 +203,7 @@ func (c *Conn) waitRoom(ctx context.Context) error {
 }
 
 func (c *Conn) writeLoop() {
+	var bufs net.Buffers
 	for {
 		c.mu.Lock()
 		if c.drained != nil {
@@ -197,46 +213,76 @@ func (c *Conn) writeLoop() {
 		if c.closed || len(c.queue) == 0 {
 			c.writing = false
 			c.queue = nil
+			if c.idle != nil {
+				close(c.idle)
+				c.idle = nil
+			}
 			c.mu.Unlock()
 			return
 		}
 		batch := c.queue
 		c.queue = nil
 		c.mu.Unlock()
-		for i, it := range batch {
-			if err := c.write(it); err != nil {
-				c.h.metrics.dropped.WithLabelValues("write_error").Add(float64(len(batch) - i))
-				c.mu.Lock()
-				c.closeLocked(websocket.CloseAbnormalClosure, "")
-				c.writing = false
-				c.mu.Unlock()
-				return
+		if err := c.writeBatch(batch, bufs[:0]); err != nil {
+			c.h.metrics.dropped.WithLabelValues("write_error").Add(float64(len(batch)))
+			c.mu.Lock()
+			c.closeLocked(websocket.CloseAbnormalClosure, "")
+			c.writing = false
+			if c.idle != nil {
+				close(c.idle)
+				c.idle = nil
 			}
+			c.mu.Unlock()
+			return
 		}
 	}
 }
 
-func (c *Conn) write(it item) error {
-	deadline := time.Now().Add(c.writeWait)
-	if it.ping {
-		return c.ws.WriteControl(websocket.PingMessage, nil, deadline)
+// writeBatch writes every queued frame with one writev: a socket that fell
+// behind catches up in few system calls instead of one per message.
+func (c *Conn) writeBatch(batch []item, bufs net.Buffers) error {
+	for _, it := range batch {
+		bufs = append(bufs, it.bytes())
 	}
-	_ = c.ws.SetWriteDeadline(deadline)
-	if it.env == nil {
-		return c.ws.WriteMessage(websocket.TextMessage, it.frame)
-	}
-	pm, err := it.env.prepared()
-	if err != nil {
+	nc := c.ws.NetConn()
+	_ = nc.SetWriteDeadline(time.Now().Add(c.writeWait))
+	if _, err := bufs.WriteTo(nc); err != nil {
 		return err
 	}
-	if err := c.ws.WritePreparedMessage(pm); err != nil {
-		return err
+	now := time.Now().UnixMicro()
+	delivered := 0
+	for _, it := range batch {
+		if it.env == nil {
+			continue
+		}
+		delivered++
+		if it.env.pubUS > 0 {
+			c.h.metrics.latency.Observe(float64(now-it.env.pubUS) / 1e6)
+		}
 	}
-	c.h.metrics.delivered.Inc()
-	if it.env.pubUS > 0 {
-		c.h.metrics.latency.Observe(float64(time.Now().UnixMicro()-it.env.pubUS) / 1e6)
-	}
+	c.h.metrics.delivered.Add(float64(delivered))
 	return nil
+}
+
+// waitWriterIdle waits (up to d) until no writer is running, so the caller
+// may write to the socket itself (the final close frame).
+func (c *Conn) waitWriterIdle(d time.Duration) bool {
+	c.mu.Lock()
+	if !c.writing {
+		c.mu.Unlock()
+		return true
+	}
+	if c.idle == nil {
+		c.idle = make(chan struct{})
+	}
+	ch := c.idle
+	c.mu.Unlock()
+	select {
+	case <-ch:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }
 
 // closeWith closes the socket with code (from any goroutine).

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -40,15 +39,14 @@ func encodeBody(room, sender, text string, at time.Time) string {
 // from Redis, encoded once as a WebSocket frame, and queued to every local
 // member of its room.
 type envelope struct {
-	room   string
-	idStr  string
-	id     streamID
-	prev   string // id of the message before it in the room, "" if none is known
-	pubUS  int64  // publish time, unix µs, for the delivery latency metric
-	wire   []byte
-	once   sync.Once
-	frame  *websocket.PreparedMessage
-	frameE error
+	room  string
+	idStr string
+	id    streamID
+	prev  string // id of the message before it in the room, "" if none is known
+	pubUS int64  // publish time, unix µs, for the delivery latency metric
+	wire  []byte
+	once  sync.Once
+	frame []byte
 }
 
 func newEnvelope(room, id, prev string, pubUS int64, rawBody string) (*envelope, error) {
@@ -64,10 +62,11 @@ func newEnvelope(room, id, prev string, pubUS int64, rawBody string) (*envelope,
 	return &envelope{room: room, idStr: id, id: sid, prev: prev, pubUS: pubUS, wire: wire}, nil
 }
 
-// prepared returns the frame, encoded once however many sockets get it.
-func (e *envelope) prepared() (*websocket.PreparedMessage, error) {
-	e.once.Do(func() { e.frame, e.frameE = websocket.NewPreparedMessage(websocket.TextMessage, e.wire) })
-	return e.frame, e.frameE
+// encoded returns the message as a WebSocket frame, built once however
+// many sockets get it.
+func (e *envelope) encoded() []byte {
+	e.once.Do(func() { e.frame = encodeFrame(opText, e.wire) })
+	return e.frame
 }
 
 // message decodes the envelope for JSON answers.

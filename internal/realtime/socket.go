@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,8 +22,8 @@ import (
 )
 
 // upgrader keeps per-socket memory small: a 512 B read buffer instead of
-// the server's 4 KiB one, and write buffers borrowed from a pool only
-// while a frame is written (prepared messages need none).
+// the server's 4 KiB one, and no write buffer of its own (gorilla never
+// writes after the handshake: frames are written raw, see frame.go).
 var writeBuffers sync.Pool
 
 func (h *Hub) upgrader() *websocket.Upgrader {
@@ -129,12 +131,29 @@ func (h *Hub) originAllowed(r *http.Request, allowed []string) bool {
 func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
 	rt := h.cfg.Current().Spec.Realtime
 	ws := c.ws
-	ws.SetReadLimit(rt.MaxFrameBytes)
-	// No read deadline per socket: the hub's keepalive sweep drops sockets
-	// silent for longer than pingInterval+pongTimeout. A pong only stamps
-	// the time, which keeps this long-lived goroutine's stack small.
+	// Every write to the socket goes through its writer as raw frames (see
+	// frame.go), so gorilla must never write on its own: pongs and the
+	// close echo are queued, and the frame size limit is enforced here
+	// rather than by gorilla's read limit (which would write a close frame).
+	// No read deadline either: the hub's keepalive sweep drops sockets silent
+	// for longer than pingInterval+pongTimeout, and a pong only stamps the
+	// time, which keeps this long-lived goroutine's stack small.
 	c.touch()
 	ws.SetPongHandler(func(string) error { c.touch(); return nil })
+	ws.SetPingHandler(func(data string) error {
+		c.touch()
+		c.mu.Lock()
+		c.pushLocked(item{frame: encodeFrame(opPong, []byte(data)), ping: true})
+		c.mu.Unlock()
+		return nil
+	})
+	ws.SetCloseHandler(func(code int, _ string) error {
+		if code == websocket.CloseNoStatusReceived {
+			code = websocket.CloseNormalClosure
+		}
+		c.closeWith(code, "") // echoed when the socket is torn down
+		return nil
+	})
 	c.send(welcomeFrame{Type: "welcome", Connection: c.id, Sender: c.sender, MaxRooms: rt.MaxRoomsPerConnection, MaxTextBytes: rt.MaxMessageBytes})
 	if c.primary != "" {
 		// The join (Redis calls, history replay) runs on a goroutine of its
@@ -153,11 +172,18 @@ func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
 		}()
 		<-joined
 	}
-	var readErr error
+	max := rt.MaxFrameBytes
 	for {
-		_, data, err := ws.ReadMessage()
+		_, r, err := ws.NextReader()
 		if err != nil {
-			readErr = err
+			break
+		}
+		data, err := io.ReadAll(io.LimitReader(r, max+1))
+		if err != nil {
+			break
+		}
+		if int64(len(data)) > max {
+			c.closeWith(websocket.CloseMessageTooBig, "frame larger than "+strconv.FormatInt(max, 10)+" bytes")
 			break
 		}
 		c.touch()
@@ -172,11 +198,7 @@ func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
 	}
 	closed, code, text := c.closeState()
 	if !closed {
-		c.closeWith(0, "")
-		code = 0 // the peer closed, or the read limit was hit (gorilla sent 1009)
-		if errors.Is(readErr, websocket.ErrReadLimit) {
-			h.log.Debug("realtime: frame too big; closed with 1009", "conn", c.id)
-		}
+		c.closeWith(0, "") // the connection broke or the peer vanished
 	}
 	c.mu.Lock()
 	rooms := make([]string, 0, len(c.rooms))
@@ -187,8 +209,10 @@ func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
 	for _, name := range rooms {
 		h.leave(c, name)
 	}
-	if code > 0 && code != websocket.CloseAbnormalClosure {
-		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+	if code > 0 && code != websocket.CloseAbnormalClosure && c.waitWriterIdle(time.Second) {
+		nc := ws.NetConn()
+		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = nc.Write(closeFrame(code, text))
 	}
 	_ = ws.Close()
 }
