@@ -168,6 +168,10 @@ func publish(ctx context.Context, o options, out io.Writer, lat *histogram, rece
 	if err != nil {
 		return err
 	}
+	cpuBefore, err := readAll(ctx, o.targets)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	n := int(o.duration / interval)
 	// Message i is due at start+i*interval; a late loop catches up at once,
@@ -219,6 +223,16 @@ func publish(ctx context.Context, o options, out io.Writer, lat *histogram, rece
 	if err != nil {
 		return err
 	}
+	cpuAfter, err := readAll(ctx, o.targets)
+	if err != nil {
+		return err
+	}
+	var cpu float64
+	for i := range cpuAfter {
+		cpu += cpuAfter[i].cpu - cpuBefore[i].cpu
+	}
+	fmt.Fprintf(out, "server CPU: %.2f s over both servers, %.1f µs per delivered message (%.2f cores at this rate)\n",
+		cpu, cpu/float64(max(got, 1))*1e6, cpu/elapsed.Seconds())
 	d := serverAfter.minus(serverBefore)
 	fmt.Fprintf(out, "publish-to-write latency (servers' redlane_realtime_delivery_latency_seconds, bucket upper bounds): p50 <= %s  p99 <= %s  (%d writes)\n",
 		d.quantile(0.50), d.quantile(0.99), int64(d.count))

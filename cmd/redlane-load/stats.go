@@ -71,6 +71,7 @@ func (h *histogram) max() time.Duration { return time.Duration(h.maxNS.Load()) }
 type serverStats struct {
 	heapInuse, stackInuse, rss, goroutines float64
 	liveHeap, gcs                          float64 // live heap after the last GC, GCs so far
+	cpu                                    float64 // process_cpu_seconds_total
 }
 
 func readAll(ctx context.Context, targets []string) ([]serverStats, error) {
@@ -126,6 +127,8 @@ func readStats(ctx context.Context, target string) (serverStats, error) {
 			s.liveHeap = v
 		case "go_gc_duration_seconds_count":
 			s.gcs = v
+		case "process_cpu_seconds_total":
+			s.cpu = v
 		}
 	})
 	return s, err
