@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -172,6 +173,7 @@ func publish(ctx context.Context, o options, out io.Writer, lat *histogram, rece
 	if err != nil {
 		return err
 	}
+	ownBefore := ownCPU()
 	start := time.Now()
 	n := int(o.duration / interval)
 	// Message i is due at start+i*interval; a late loop catches up at once,
@@ -231,10 +233,19 @@ func publish(ctx context.Context, o options, out io.Writer, lat *histogram, rece
 	for i := range cpuAfter {
 		cpu += cpuAfter[i].cpu - cpuBefore[i].cpu
 	}
-	fmt.Fprintf(out, "server CPU: %.2f s over both servers, %.1f µs per delivered message (%.2f cores at this rate)\n",
-		cpu, cpu/float64(max(got, 1))*1e6, cpu/elapsed.Seconds())
+	fmt.Fprintf(out, "server CPU: %.2f s over both servers, %.1f µs per delivered message (%.2f cores at this rate); this tool: %.2f cores\n",
+		cpu, cpu/float64(max(got, 1))*1e6, cpu/elapsed.Seconds(), (ownCPU()-ownBefore)/elapsed.Seconds())
 	d := serverAfter.minus(serverBefore)
 	fmt.Fprintf(out, "publish-to-write latency (servers' redlane_realtime_delivery_latency_seconds, bucket upper bounds): p50 <= %s  p99 <= %s  (%d writes)\n",
 		d.quantile(0.50), d.quantile(0.99), int64(d.count))
 	return nil
+}
+
+// ownCPU is this process's user+system CPU time in seconds.
+func ownCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
