@@ -592,6 +592,17 @@ func TestChatSurvivesRedisRestart(t *testing.T) {
 	rs.Stop()
 	publish(3, "down-") // 503s: nothing is acknowledged while Redis is down
 	a.waitStatus("/readyz", 503, 10*time.Second)
+	// A new room cannot be set up without Redis: the socket is told to retry.
+	late := dialChat(t, a, "/ws/chat/elsewhere")
+	if e := late.next("error"); e.str("code") != "unavailable" {
+		t.Fatalf("join during the outage: %v", e)
+	}
+	if code := late.closeCode(); code != 1013 {
+		t.Fatalf("close code %d (%v), want 1013", code, late.err)
+	}
+	if r := a.do("GET", "/chat/rooms", ""); r.Status != 503 {
+		t.Fatalf("GET /chat/rooms during the outage = %d %s", r.Status, r.Body)
+	}
 	rs.Restart()
 	// Publish through b as soon as it can, racing a's resubscription: what
 	// a's subscription misses must come from history.

@@ -210,7 +210,7 @@ func (c *Conn) writeLoop() {
 			close(c.drained)
 			c.drained = nil
 		}
-		if c.closed || len(c.queue) == 0 {
+		if len(c.queue) == 0 {
 			c.writing = false
 			c.queue = nil
 			if c.idle != nil {
@@ -300,7 +300,13 @@ func (c *Conn) closeLocked(code int, text string) {
 		return
 	}
 	c.closed, c.closeCode, c.closeText = true, code, text
-	c.queue = nil
+	switch code {
+	case 0, CloseSlowConsumer, websocket.CloseAbnormalClosure:
+		c.queue = nil // nobody will read it
+	default:
+		// The writer flushes what is queued (an error frame saying why,
+		// messages before a shutdown) before the close frame goes out.
+	}
 	_ = c.ws.NetConn().SetReadDeadline(time.Now())
 }
 
