@@ -34,8 +34,8 @@ type Conn struct {
 	closed    bool
 	closeCode int
 	closeText string
-	drained   chan struct{} // closed when the writer takes the queue
-	idle      chan struct{} // closed when the writer stops
+	drained   signal // fired when the writer takes the queue
+	idle      signal // fired when the writer stops
 	rooms     map[string]*member
 }
 
@@ -158,10 +158,7 @@ func (c *Conn) pingNow() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.writing = false
-	if c.idle != nil {
-		close(c.idle)
-		c.idle = nil
-	}
+	c.idle.fire()
 	switch {
 	case err != nil:
 		c.closeLocked(websocket.CloseAbnormalClosure, "")
@@ -189,10 +186,7 @@ func (c *Conn) waitRoom(ctx context.Context) error {
 			c.mu.Unlock()
 			return nil
 		}
-		if c.drained == nil {
-			c.drained = make(chan struct{})
-		}
-		ch := c.drained
+		ch := c.drained.wait()
 		c.mu.Unlock()
 		select {
 		case <-ch:
@@ -206,17 +200,11 @@ func (c *Conn) writeLoop() {
 	var bufs net.Buffers
 	for {
 		c.mu.Lock()
-		if c.drained != nil {
-			close(c.drained)
-			c.drained = nil
-		}
+		c.drained.fire()
 		if len(c.queue) == 0 {
 			c.writing = false
 			c.queue = nil
-			if c.idle != nil {
-				close(c.idle)
-				c.idle = nil
-			}
+			c.idle.fire()
 			c.mu.Unlock()
 			return
 		}
@@ -228,10 +216,7 @@ func (c *Conn) writeLoop() {
 			c.mu.Lock()
 			c.closeLocked(websocket.CloseAbnormalClosure, "")
 			c.writing = false
-			if c.idle != nil {
-				close(c.idle)
-				c.idle = nil
-			}
+			c.idle.fire()
 			c.mu.Unlock()
 			return
 		}
@@ -272,10 +257,7 @@ func (c *Conn) waitWriterIdle(d time.Duration) bool {
 		c.mu.Unlock()
 		return true
 	}
-	if c.idle == nil {
-		c.idle = make(chan struct{})
-	}
-	ch := c.idle
+	ch := c.idle.wait()
 	c.mu.Unlock()
 	select {
 	case <-ch:
@@ -321,4 +303,21 @@ func (c *Conn) touch() { c.lastHeard.Store(time.Now().UnixNano()) }
 // silentFor reports how long the client has sent nothing, not even a pong.
 func (c *Conn) silentFor(now time.Time) time.Duration {
 	return now.Sub(time.Unix(0, c.lastHeard.Load()))
+}
+
+// signal wakes everyone waiting for an event once; guarded by Conn.mu.
+type signal struct{ ch chan struct{} }
+
+func (s *signal) wait() <-chan struct{} {
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *signal) fire() {
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
 }
