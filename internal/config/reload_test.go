@@ -72,6 +72,9 @@ func TestWatcherReloadsConfigMapSwaps(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()
 	defer func() { cancel(); <-done }()
+	// Run takes its baseline checksum when it starts; a write before that
+	// would be the baseline itself (seen as a flake under load).
+	time.Sleep(10 * w.Interval)
 
 	// A good change applies.
 	cm.write("spec:\n  log: {level: debug}\n  cache: {defaultTTL: 1m}\n")
