@@ -812,3 +812,33 @@ func TestChatDropsSilentClients(t *testing.T) {
 		t.Fatalf("alive client got %v", got)
 	}
 }
+
+func TestChatWithSessions(t *testing.T) {
+	rs := redistest.Start(t)
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, chatConfig(t, "requireAuthentication: true")...)
+	s.waitStatus("/readyz", 200, 5*time.Second)
+	login := s.do("POST", "/auth/login", `{"username":"user1","password":"password123"}`)
+	if login.Status != 200 {
+		t.Fatalf("login = %d %s", login.Status, login.Body)
+	}
+	token := login.JSON(t)["session_token"].(string)
+
+	if _, err := dialChatErr(t, s, "/ws/chat/room1", nil); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("anonymous socket with requireAuthentication = %v, want 401", err)
+	}
+	if r := s.do("POST", "/chat/message", `{"room":"room1","message":"x"}`); r.Status != 401 {
+		t.Fatalf("anonymous POST = %d %s", r.Status, r.Body)
+	}
+	ws := dialChat(t, s, "/ws/chat/room1", "Authorization", "Bearer "+token)
+	if w := ws.next("welcome"); w.str("sender") != "user1" {
+		t.Fatalf("welcome %v", w)
+	}
+	ws.next("joined")
+	post(t, s, "room1", "signed in", "Authorization", "Bearer "+token)
+	if m := ws.messages(1)[0]; m.str("sender") != "user1" || m.str("text") != "signed in" {
+		t.Fatalf("message %v", m)
+	}
+	if r := s.do("GET", "/chat/presence?room=room1", ""); !strings.Contains(string(r.Body), `"sender":"user1"`) {
+		t.Fatalf("presence %s", r.Body)
+	}
+}

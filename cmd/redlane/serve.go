@@ -15,9 +15,16 @@ import (
 
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/httpapi"
+	"github.com/redlane/redlane/internal/leaderboard"
+	"github.com/redlane/redlane/internal/lock"
+	"github.com/redlane/redlane/internal/queue"
+	"github.com/redlane/redlane/internal/ratelimit"
 	"github.com/redlane/redlane/internal/realtime"
 	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/session"
+	usersdb "github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/telemetry"
+	"github.com/redlane/redlane/internal/web"
 )
 
 type serveFlags struct {
@@ -69,6 +76,13 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		}
 		return c, err
 	}
+	watcher := &config.Watcher{Interval: f.reloadInterval, Load: load}
+	for _, p := range []string{f.configFile, f.envFile} {
+		if p != "" {
+			watcher.Paths = append(watcher.Paths, p)
+		}
+	}
+	watcher.Prime() // before the first load, so no change slips between the two
 	cfg, err := load()
 	if err != nil {
 		if es, ok := config.AsErrors(err); ok {
@@ -93,9 +107,9 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	defer shutdownWithin(5*time.Second, tracing.Shutdown)
 
 	reg := telemetry.NewRegistry(buildVersion())
-	store := config.NewStore(cfg, f.configFile)
-	store.RegisterMetrics(reg)
-	store.OnChange(func(c *config.Config) { level.Set(telemetry.ParseLevel(c.Spec.Log.Level)) })
+	cfgStore := config.NewStore(cfg, f.configFile)
+	cfgStore.RegisterMetrics(reg)
+	cfgStore.OnChange(func(c *config.Config) { level.Set(telemetry.ParseLevel(c.Spec.Log.Level)) })
 
 	redisx.SetLogger(log)
 	ropts := redisx.Options{Logger: log}
@@ -111,33 +125,61 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	info := redisx.NewInfoCache(rc, cfg.Spec.Redis.InfoCacheTTL.Duration)
 	rc.RegisterMetrics(reg, info)
 
+	users, err := usersdb.Open(ctx, cfg.Spec.Database, usersdb.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer users.Close()
+	if users.Dialect() == usersdb.SQLite && cfg.Spec.Database.SQLitePath == "" {
+		log.Warn("EMBEDDED DATABASE: in-memory SQLite, lost on exit, with demo users (user1/password123). "+
+			"Use PostgreSQL with DATABASE_URL=postgres://user:pass@host:5432/db (or spec.database.url).",
+			"seed_users", *cfg.Spec.Database.SeedUsers)
+	} else {
+		log.Info("database configured", "dialect", users.Dialect())
+	}
+
+	sessions := session.NewManager(rc, cfgStore, users, session.NewMetrics(reg), log)
+	auth := session.NewAuth(sessions, users, web.ParsePrefixes(cfg.Spec.Server.TrustedProxies))
+
+	locks := lock.New(rc, reg)
+	queues := queue.NewBroker(rc, reg)
+	boards := leaderboard.New(rc, reg)
+	rl := cfg.Spec.RateLimiter
+	rlOpts := ratelimit.Options{Timeout: rl.DecisionTimeout.Duration, TripAfter: uint32(rl.BreakerFailures), BreakerOpen: rl.BreakerOpen.Duration, Logger: log}
+	limiter := ratelimit.New(rc, reg, rlOpts)
+
 	probes := httpapi.NewProbes(time.Second)
 	probes.AddReadiness("redis", func(ctx context.Context) error { return rc.Ping(ctx, time.Second) })
+	probes.AddReadiness("database", users.Ping)
 
 	// Chat rooms: the hub runs until its sockets are closed at shutdown, on
 	// its own context, so members keep getting messages while draining.
-	chat := realtime.New(realtime.Options{Config: store, Redis: rc, Logger: log, Registry: reg})
+	// Sessions.Optional (a router middleware) puts the caller in each
+	// request's context, which is how sockets and POSTs know the sender.
+	chat := realtime.New(realtime.Options{Config: cfgStore, Redis: rc, Logger: log, Registry: reg})
 	probes.AddReadiness("realtime", chat.Ready)
 	chatCtx, stopChat := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopChat()
 
-	watcher := &config.Watcher{Interval: f.reloadInterval, Load: load, Store: store, Log: log}
-	for _, p := range []string{f.configFile, f.envFile} {
-		if p != "" {
-			watcher.Paths = append(watcher.Paths, p)
-		}
-	}
+	watcher.Store, watcher.Log = cfgStore, log
 
 	handler := httpapi.NewServer(httpapi.Deps{
-		Config:   store,
-		Redis:    rc,
-		Logger:   log,
-		Registry: reg,
-		Tracing:  tracing,
-		Probes:   probes,
-		Reload:   watcher.Reload,
-		DevMode:  rc.Embedded(),
-		Chat:     chat,
+		Config:       cfgStore,
+		Redis:        rc,
+		Users:        users,
+		Logger:       log,
+		Registry:     reg,
+		Tracing:      tracing,
+		Probes:       probes,
+		Reload:       watcher.Reload,
+		DevMode:      rc.Embedded(),
+		AdminChecks:  []httpapi.AdminCheck{auth.IsAdmin},
+		Sessions:     auth,
+		Locks:        locks,
+		Queues:       queues,
+		Leaderboards: boards,
+		RateLimit:    ratelimit.Middleware(limiter, ratelimit.NewPolicies(cfgStore)),
+		Chat:         chat,
 	})
 	sc := cfg.Spec.Server
 	srv := &http.Server{
@@ -162,6 +204,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		}
 		return nil
 	})
+	g.Go(func() error { return sessions.Run(gctx, 15*time.Second) })
 	g.Go(func() error { return chat.Run(chatCtx) })
 	if len(watcher.Paths) > 0 {
 		g.Go(func() error { return watcher.Run(gctx) })

@@ -54,9 +54,35 @@ func SetDefaults(c *Config) {
 	setDur(&r.CommandTimeout, 2*time.Second)
 	setDur(&r.InfoCacheTTL, 5*time.Second)
 
+	if s.Database.MaxOpenConns == 0 {
+		s.Database.MaxOpenConns = 10
+	}
+	setDur(&s.Database.QueryTimeout, 3*time.Second)
+	if s.Database.SeedUsers == nil {
+		n := 300
+		s.Database.SeedUsers = &n
+	}
+
 	setDur(&s.Cache.DefaultTTL, 5*time.Minute)
 	setDur(&s.Sessions.IdleTimeout, 30*time.Minute)
 	setDur(&s.Sessions.AbsoluteTimeout, 24*time.Hour)
+	setDur(&s.Sessions.TouchInterval, time.Minute)
+	if s.Sessions.MaxPerUser == 0 {
+		s.Sessions.MaxPerUser = 10
+	}
+	if s.Sessions.LoginLimits.PerUsername == 0 {
+		s.Sessions.LoginLimits.PerUsername = 5
+	}
+	if s.Sessions.LoginLimits.PerIP == 0 {
+		s.Sessions.LoginLimits.PerIP = 50
+	}
+	setDur(&s.Sessions.LoginLimits.Window, 15*time.Minute)
+
+	setDur(&s.RateLimiter.DecisionTimeout, 100*time.Millisecond)
+	if s.RateLimiter.BreakerFailures == 0 {
+		s.RateLimiter.BreakerFailures = 5
+	}
+	setDur(&s.RateLimiter.BreakerOpen, 2*time.Second)
 
 	setRealtimeDefaults(&s.Realtime)
 

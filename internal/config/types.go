@@ -23,16 +23,17 @@ type Config struct {
 
 // Spec holds every setting.
 type Spec struct {
-	Server     Server            `json:"server"`
-	Log        Log               `json:"log" reload:"hot"`
-	Debug      bool              `json:"debug" jsonschema_description:"Development conveniences: debug logging and detailed error messages (env DEBUG)."`
-	Redis      Redis             `json:"redis"`
-	Database   Database          `json:"database"`
-	Security   Security          `json:"security"`
-	Cache      Cache             `json:"cache" reload:"hot"`
-	Sessions   Sessions          `json:"sessions" reload:"hot"`
-	RateLimits []RateLimitPolicy `json:"rateLimits,omitempty" reload:"hot" jsonschema_description:"Rate-limit policies; the first policy whose match fits a request applies."`
-	Realtime   Realtime          `json:"realtime" reload:"hot"`
+	Server      Server            `json:"server"`
+	Log         Log               `json:"log" reload:"hot"`
+	Debug       bool              `json:"debug" jsonschema_description:"Development conveniences: debug logging and detailed error messages (env DEBUG)."`
+	Redis       Redis             `json:"redis"`
+	Database    Database          `json:"database"`
+	Security    Security          `json:"security"`
+	Cache       Cache             `json:"cache" reload:"hot"`
+	Sessions    Sessions          `json:"sessions" reload:"hot"`
+	RateLimiter RateLimiter       `json:"rateLimiter"`
+	RateLimits  []RateLimitPolicy `json:"rateLimits,omitempty" reload:"hot" jsonschema_description:"Rate-limit policies; the first policy whose match fits a request applies."`
+	Realtime    Realtime          `json:"realtime" reload:"hot"`
 }
 
 // Server configures the HTTP listener.
@@ -112,7 +113,11 @@ type EmbeddedRedis struct {
 
 // Database configures the users database.
 type Database struct {
-	URL string `json:"url" secret:"true" jsonschema_description:"postgres:// URL (env DATABASE_URL); empty means embedded SQLite."`
+	URL          string   `json:"url" secret:"true" jsonschema_description:"postgres:// URL (env DATABASE_URL); empty means embedded SQLite."`
+	SQLitePath   string   `json:"sqlitePath" jsonschema_description:"File of the embedded SQLite database when url is empty; empty keeps it in memory (lost on exit, nothing written to disk)."`
+	MaxOpenConns int      `json:"maxOpenConns" jsonschema_description:"Largest number of open database connections (PostgreSQL and file SQLite; in-memory SQLite uses one)."`
+	QueryTimeout Duration `json:"queryTimeout" jsonschema_description:"Deadline of one database query, so a stuck database cannot hang a request."`
+	SeedUsers    *int     `json:"seedUsers" jsonschema_description:"Demo users (user1..userN, password password123) created at start when the embedded SQLite database has no users (default 300); 0 creates none. Ignored with a url: use redlane db seed."`
 }
 
 // Security holds the process secrets.
@@ -128,8 +133,26 @@ type Cache struct {
 
 // Sessions configures login sessions.
 type Sessions struct {
-	IdleTimeout     Duration `json:"idleTimeout" jsonschema_description:"Sliding idle timeout of a session (env SESSION_TTL, seconds or a duration)."`
-	AbsoluteTimeout Duration `json:"absoluteTimeout" jsonschema_description:"Hard lifetime of a session, however active."`
+	IdleTimeout     Duration    `json:"idleTimeout" jsonschema_description:"Sliding idle timeout of a session (env SESSION_TTL, seconds or a duration)."`
+	AbsoluteTimeout Duration    `json:"absoluteTimeout" jsonschema_description:"Hard lifetime of a session, however active."`
+	TouchInterval   Duration    `json:"touchInterval" jsonschema_description:"At most one last-seen write per session per interval, so authenticated reads do not each cost a Redis write; the idle timeout is exact to within this interval."`
+	MaxPerUser      int         `json:"maxPerUser" jsonschema_description:"Sessions a user may hold at once; a new login beyond it ends the oldest."`
+	LoginLimits     LoginLimits `json:"loginLimits"`
+}
+
+// LoginLimits bounds failed logins, against password guessing.
+type LoginLimits struct {
+	PerUsername int      `json:"perUsername" jsonschema_description:"Failed logins allowed per username within window before logins for it are refused with 429."`
+	PerIP       int      `json:"perIP" jsonschema_description:"Failed logins allowed per client IP within window."`
+	Window      Duration `json:"window" jsonschema_description:"Window over which failed logins are counted (from the first failure)."`
+}
+
+// RateLimiter tunes how fast a rate-limit decision gives up on Redis; the
+// policies themselves are in rateLimits.
+type RateLimiter struct {
+	DecisionTimeout Duration `json:"decisionTimeout" jsonschema_description:"Deadline of one decision's Redis round trip; past it the policy's failOpen decides."`
+	BreakerFailures int      `json:"breakerFailures" jsonschema_description:"Consecutive failed decisions that open the circuit breaker (decisions then skip Redis)."`
+	BreakerOpen     Duration `json:"breakerOpen" jsonschema_description:"How long the breaker stays open before one trial decision asks Redis again."`
 }
 
 // RateLimitPolicy limits requests that match it.

@@ -9,8 +9,13 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/leaderboard"
+	"github.com/redlane/redlane/internal/lock"
+	"github.com/redlane/redlane/internal/queue"
 	"github.com/redlane/redlane/internal/realtime"
 	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/session"
+	"github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/telemetry"
 	"github.com/redlane/redlane/internal/web"
 )
@@ -19,6 +24,7 @@ import (
 type Deps struct {
 	Config   *config.Store
 	Redis    *redisx.Client
+	Users    *store.Store // the users database
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 	Tracing  *telemetry.Tracing // nil when tracing is off
@@ -29,7 +35,19 @@ type Deps struct {
 	DevMode bool
 	// AdminChecks grant admin rights besides the admin token.
 	AdminChecks []AdminCheck
-	// Chat serves WebSocket chat rooms and /chat/*; nil leaves them out.
+
+	// Sessions authenticates requests and serves /auth (issue 4).
+	Sessions *session.Auth
+	// Locks serves /locks (issue 6).
+	Locks *lock.Locker
+	// Queues serves /queues (issue 6).
+	Queues *queue.Broker
+	// Leaderboards serves /leaderboards (issue 6).
+	Leaderboards *leaderboard.Boards
+	// RateLimit is the rate-limit middleware; it runs inside the router,
+	// after route matching, so policies can match route templates.
+	RateLimit func(http.Handler) http.Handler
+	// Chat serves WebSocket chat rooms and /chat/* (issue 5); nil leaves them out.
 	Chat *realtime.Hub
 }
 
@@ -39,6 +57,12 @@ func NewServer(d Deps) http.Handler {
 	r.NotFoundHandler = notFound()
 	r.MethodNotAllowedHandler = methodNotAllowed()
 	r.Use(recordRoute)
+	if d.Sessions != nil {
+		r.Use(d.Sessions.Optional) // before rate limits: they key by user
+	}
+	if d.RateLimit != nil {
+		r.Use(d.RateLimit)
+	}
 	addRoutes(r, d)
 
 	cfg := d.Config.Current().Spec.Server
