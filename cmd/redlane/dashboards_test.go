@@ -28,8 +28,7 @@ import (
 // appear in /metrics and TestDashboardsAgainstPrometheus fails until its
 // area is deleted here; from then on its panels must return data.
 var pendingAreas = map[string]string{
-	"cache":    "issue 3, internal/cache",
-	"realtime": "issue 5, internal/realtime",
+	"cache": "issue 3, internal/cache",
 }
 
 // dashboardsConfig is the config of the dashboards tests: INFO refreshed

@@ -12,6 +12,7 @@ import (
 	"github.com/redlane/redlane/internal/leaderboard"
 	"github.com/redlane/redlane/internal/lock"
 	"github.com/redlane/redlane/internal/queue"
+	"github.com/redlane/redlane/internal/realtime"
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/session"
 	"github.com/redlane/redlane/internal/store"
@@ -46,6 +47,8 @@ type Deps struct {
 	// RateLimit is the rate-limit middleware; it runs inside the router,
 	// after route matching, so policies can match route templates.
 	RateLimit func(http.Handler) http.Handler
+	// Chat serves WebSocket chat rooms and /chat/* (issue 5); nil leaves them out.
+	Chat *realtime.Hub
 }
 
 // NewServer builds the handler: middleware outside, router inside.
