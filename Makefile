@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: help run build test vet fmt-check lint k8s-tools test-k8s chart-schema sync-dashboards
+.PHONY: help run build test vet fmt-check lint k8s-tools test-k8s chart-schema sync-dashboards dashboards
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -13,6 +13,9 @@ run: ## run the service with embedded Redis (no setup needed)
 
 build: ## build bin/redlane
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/redlane ./cmd/redlane
+
+dashboards: ## regenerate dashboards/*.json from the Go code in internal/dashboards
+	$(GO) generate ./internal/dashboards
 
 vet: ## go vet
 	$(GO) vet ./...
@@ -33,7 +36,9 @@ test-k8s: ## only the Kubernetes packaging tests (chart, kustomize, Dockerfile, 
 chart-schema: ## regenerate charts/redlane/values.schema.json (after changing values.yaml or config types)
 	$(GO) generate ./test/k8s
 
-sync-dashboards: ## copy dashboards/*.json into the chart (Helm cannot read outside it)
+sync-dashboards: ## copy dashboards/*.json and the alert rules into the chart (Helm cannot read outside it)
 	mkdir -p charts/redlane/dashboards
 	rm -f charts/redlane/dashboards/*.json
 	if ls dashboards/*.json >/dev/null 2>&1; then cp dashboards/*.json charts/redlane/dashboards/; fi
+	mkdir -p charts/redlane/alerts
+	cp dashboards/alerts/redlane.rules.yaml charts/redlane/alerts/

@@ -55,7 +55,13 @@ func freeAddr(t *testing.T) string {
 // /readyz (or, with wantReady false, for /healthz).
 func startServer(t *testing.T, env map[string]string, args ...string) *server {
 	t.Helper()
-	addr := freeAddr(t)
+	return startServerAt(t, freeAddr(t), env, args...)
+}
+
+// startServerAt is startServer on a chosen address (one a scraper already
+// watches).
+func startServerAt(t *testing.T, addr string, env map[string]string, args ...string) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &server{t: t, URL: "http://" + addr, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
 	argv := append([]string{"redlane", "serve", "--address", addr, "--env-file", filepath.Join(t.TempDir(), "none.env"), "--reload-interval", "50ms"}, args...)

@@ -20,6 +20,7 @@ import (
 	"github.com/redlane/redlane/internal/lock"
 	"github.com/redlane/redlane/internal/queue"
 	"github.com/redlane/redlane/internal/ratelimit"
+	"github.com/redlane/redlane/internal/realtime"
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/session"
 	usersdb "github.com/redlane/redlane/internal/store"
@@ -143,6 +144,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 
 	locks := lock.New(rc, reg)
 	queues := queue.NewBroker(rc, reg)
+	queues.RegisterDepth(reg, cfg.Spec.Redis.InfoCacheTTL.Duration)
 	boards := leaderboard.New(rc, reg)
 	rl := cfg.Spec.RateLimiter
 	rlOpts := ratelimit.Options{Timeout: rl.DecisionTimeout.Duration, TripAfter: uint32(rl.BreakerFailures), BreakerOpen: rl.BreakerOpen.Duration, Logger: log}
@@ -151,6 +153,16 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	probes := httpapi.NewProbes(time.Second)
 	probes.AddReadiness("redis", func(ctx context.Context) error { return rc.Ping(ctx, time.Second) })
 	probes.AddReadiness("database", users.Ping)
+	probes.RegisterMetrics(reg)
+
+	// Chat rooms: the hub runs until its sockets are closed at shutdown, on
+	// its own context, so members keep getting messages while draining.
+	// Sessions.Optional (a router middleware) puts the caller in each
+	// request's context, which is how sockets and POSTs know the sender.
+	chat := realtime.New(realtime.Options{Config: cfgStore, Redis: rc, Logger: log, Registry: reg})
+	probes.AddReadiness("realtime", chat.Ready)
+	chatCtx, stopChat := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopChat()
 
 	watcher.Store, watcher.Log = cfgStore, log
 
@@ -176,6 +188,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		Leaderboards: boards,
 		Docs:         site,
 		RateLimit:    ratelimit.Middleware(limiter, ratelimit.NewPolicies(cfgStore)),
+		Chat:         chat,
 	})
 	sc := cfg.Spec.Server
 	srv := &http.Server{
@@ -201,6 +214,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		return nil
 	})
 	g.Go(func() error { return sessions.Run(gctx, 15*time.Second) })
+	g.Go(func() error { return chat.Run(chatCtx) })
 	if len(watcher.Paths) > 0 {
 		g.Go(func() error { return watcher.Run(gctx) })
 	}
@@ -211,6 +225,12 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		time.Sleep(sc.DrainDelay.Duration)
 		sctx, cancel := context.WithTimeout(context.Background(), sc.ShutdownTimeout.Duration)
 		defer cancel()
+		// Hijacked WebSockets are not tracked by srv.Shutdown: close them
+		// with 1001 so clients reconnect to another instance and resume.
+		if err := chat.Shutdown(sctx); err != nil {
+			log.Warn("chat sockets still open at shutdown deadline", "error", err.Error())
+		}
+		stopChat()
 		if err := srv.Shutdown(sctx); err != nil {
 			log.Warn("in-flight requests cut off at shutdown deadline", "error", err.Error())
 			_ = srv.Close()

@@ -83,6 +83,9 @@ func SetDefaults(c *Config) {
 		s.RateLimiter.BreakerFailures = 5
 	}
 	setDur(&s.RateLimiter.BreakerOpen, 2*time.Second)
+
+	setRealtimeDefaults(&s.Realtime)
+
 	if s.RateLimits == nil {
 		s.RateLimits = []RateLimitPolicy{{
 			Name:   "api",
@@ -103,5 +106,29 @@ func setStr(p *string, v string) {
 func setDur(p *Duration, v time.Duration) {
 	if p.Duration == 0 {
 		p.Duration = v
+	}
+}
+
+func setRealtimeDefaults(rt *Realtime) {
+	setInt(&rt.MaxConnections, 50000)
+	setInt(&rt.MaxRoomsPerConnection, 16)
+	setInt(&rt.MaxMessageBytes, 4096)
+	if rt.MaxFrameBytes == 0 {
+		rt.MaxFrameBytes = 16 << 10
+	}
+	setInt(&rt.SendQueueSize, 256)
+	setDur(&rt.PingInterval, 25*time.Second)
+	setDur(&rt.PongTimeout, 20*time.Second)
+	setDur(&rt.WriteTimeout, 10*time.Second)
+	setInt(&rt.HistorySize, 1000)
+	setDur(&rt.HistoryRetention, 24*time.Hour)
+	setInt(&rt.HistoryPageMax, 200)
+	setDur(&rt.IdempotencyTTL, 10*time.Minute)
+	setDur(&rt.PresenceTTL, 30*time.Second)
+}
+
+func setInt(p *int, v int) {
+	if *p == 0 {
+		*p = v
 	}
 }

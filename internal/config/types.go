@@ -33,6 +33,7 @@ type Spec struct {
 	Sessions    Sessions          `json:"sessions" reload:"hot"`
 	RateLimiter RateLimiter       `json:"rateLimiter"`
 	RateLimits  []RateLimitPolicy `json:"rateLimits,omitempty" reload:"hot" jsonschema_description:"Rate-limit policies; the first policy whose match fits a request applies."`
+	Realtime    Realtime          `json:"realtime" reload:"hot"`
 }
 
 // Server configures the HTTP listener.
@@ -170,4 +171,25 @@ type RateLimitMatch struct {
 	PathPrefix string   `json:"pathPrefix" jsonschema_description:"Request path prefix, e.g. /api/."`
 	Route      string   `json:"route" jsonschema_description:"Route template, e.g. /users/{id}."`
 	Methods    []string `json:"methods,omitempty" jsonschema_description:"HTTP methods; empty matches every method."`
+}
+
+// Realtime configures chat rooms over WebSocket (WS /ws/chat/{room}).
+// Every field is read on use, so all of them reload live; already-open
+// sockets keep the queue they were given.
+type Realtime struct {
+	RequireAuthentication bool     `json:"requireAuthentication" jsonschema_description:"Refuse anonymous chat: sockets and POST /chat/message need an authenticated session. Off by default, so anonymous wscat works."`
+	AllowedOrigins        []string `json:"allowedOrigins,omitempty" jsonschema_description:"Browser origins allowed to open a socket (\"*\" any). Empty: same host as the request, or spec.server.cors.allowedOrigins. Clients without an Origin header (wscat, servers) are always allowed."`
+	MaxConnections        int      `json:"maxConnections" jsonschema_description:"Sockets one instance accepts; further upgrades get 503."`
+	MaxRoomsPerConnection int      `json:"maxRoomsPerConnection" jsonschema_description:"Rooms one socket may be in at once (the URL room plus joined ones)."`
+	MaxMessageBytes       int      `json:"maxMessageBytes" jsonschema_description:"Largest chat message text in bytes (UTF-8); larger ones are refused (422 or an error frame)."`
+	MaxFrameBytes         int64    `json:"maxFrameBytes" jsonschema_description:"Largest WebSocket frame a client may send; a larger one closes the socket with 1009."`
+	SendQueueSize         int      `json:"sendQueueSize" jsonschema_description:"Messages queued per socket before the client counts as a slow consumer and is disconnected with close code 4008."`
+	PingInterval          Duration `json:"pingInterval" jsonschema_description:"How often the server pings each socket."`
+	PongTimeout           Duration `json:"pongTimeout" jsonschema_description:"How long after a ping a socket may stay silent before it is dropped."`
+	WriteTimeout          Duration `json:"writeTimeout" jsonschema_description:"Deadline of one write to a socket; a client that does not read for this long is disconnected."`
+	HistorySize           int      `json:"historySize" jsonschema_description:"Messages kept per room (stream MAXLEN, approximate)."`
+	HistoryRetention      Duration `json:"historyRetention" jsonschema_description:"How long messages are kept (stream MINID trim, and the history key expires after this long idle)."`
+	HistoryPageMax        int      `json:"historyPageMax" jsonschema_description:"Largest limit accepted by GET /chat/history."`
+	IdempotencyTTL        Duration `json:"idempotencyTTL" jsonschema_description:"How long an idempotency key remembers the message it published."`
+	PresenceTTL           Duration `json:"presenceTTL" jsonschema_description:"Presence entries expire this long after their instance last refreshed them (refresh every third of it), so a crashed instance's members vanish."`
 }

@@ -108,6 +108,7 @@ func Validate(c *Config) error {
 	}
 	v.positive("spec.rateLimiter.breakerOpen", s.RateLimiter.BreakerOpen)
 	validateRateLimits(v, s.RateLimits)
+	validateRealtime(v, &s.Realtime)
 	if len(v.errs) == 0 {
 		return nil
 	}
@@ -245,5 +246,43 @@ func validateRateLimits(v *validator, ps []RateLimitPolicy) {
 		if p.Burst < 0 || p.Burst > maxRateLimit {
 			v.add(path+".burst", "must be 0-%d, got %d", maxRateLimit, p.Burst)
 		}
+	}
+}
+
+func validateRealtime(v *validator, rt *Realtime) {
+	const p = "spec.realtime."
+	for i, o := range rt.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			v.add(fmt.Sprintf("%sallowedOrigins[%d]", p, i), "must be an origin like https://app.example.com, got %q", o)
+		}
+	}
+	atLeast := func(name string, n, min int64) {
+		if n < min {
+			v.add(p+name, "must be at least %d, got %d", min, n)
+		}
+	}
+	atLeast("maxConnections", int64(rt.MaxConnections), 1)
+	atLeast("maxRoomsPerConnection", int64(rt.MaxRoomsPerConnection), 1)
+	atLeast("maxMessageBytes", int64(rt.MaxMessageBytes), 1)
+	atLeast("maxFrameBytes", rt.MaxFrameBytes, 512)
+	atLeast("sendQueueSize", int64(rt.SendQueueSize), 1)
+	atLeast("historySize", int64(rt.HistorySize), 1)
+	atLeast("historyPageMax", int64(rt.HistoryPageMax), 1)
+	if rt.MaxFrameBytes < int64(rt.MaxMessageBytes)+256 {
+		v.add(p+"maxFrameBytes", "must leave room for a frame around maxMessageBytes (at least %d), got %d", rt.MaxMessageBytes+256, rt.MaxFrameBytes)
+	}
+	v.positive(p+"pingInterval", rt.PingInterval)
+	v.positive(p+"pongTimeout", rt.PongTimeout)
+	v.positive(p+"writeTimeout", rt.WriteTimeout)
+	v.positive(p+"idempotencyTTL", rt.IdempotencyTTL)
+	if rt.HistoryRetention.Duration < time.Second {
+		v.add(p+"historyRetention", "must be at least 1s, got %s", rt.HistoryRetention)
+	}
+	if rt.PresenceTTL.Duration < 300*time.Millisecond {
+		v.add(p+"presenceTTL", "must be at least 300ms, got %s", rt.PresenceTTL)
 	}
 }

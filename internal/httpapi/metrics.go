@@ -1,6 +1,10 @@
 package httpapi
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // httpMetrics are the request metrics, labelled by route template (never by
 // raw path, which would explode cardinality).
@@ -28,4 +32,48 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	}
 	reg.MustRegister(m.requests, m.duration, m.inFlight)
 	return m
+}
+
+// readinessCollector exports readiness as /readyz would answer it now:
+// redlane_ready (0 while any check fails or the server drains) and one
+// redlane_ready_check_ok per check. The checks run at scrape time (each
+// bounded by the probe timeout), so the value is fresh even where nothing
+// polls /readyz, and alerts can see a pod that is up but not ready.
+type readinessCollector struct {
+	p       *Probes
+	ready   *prometheus.Desc
+	checkOK *prometheus.Desc
+}
+
+// RegisterMetrics registers redlane_ready and redlane_ready_check_ok.
+func (p *Probes) RegisterMetrics(reg prometheus.Registerer) {
+	reg.MustRegister(&readinessCollector{
+		p: p,
+		ready: prometheus.NewDesc("redlane_ready",
+			"Whether this instance is ready (1) or not (0): every readiness check passes and it is not draining, as GET /readyz answers.", nil, nil),
+		checkOK: prometheus.NewDesc("redlane_ready_check_ok",
+			"Whether each readiness check (redis, database) passes (1) or fails (0).", []string{"check"}, nil),
+	})
+}
+
+// Describe implements prometheus.Collector.
+func (c *readinessCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.ready
+	ch <- c.checkOK
+}
+
+// Collect implements prometheus.Collector.
+func (c *readinessCollector) Collect(ch chan<- prometheus.Metric) {
+	ok, checks := c.p.Ready(context.Background())
+	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, b2f(ok))
+	for name, res := range checks {
+		ch <- prometheus.MustNewConstMetric(c.checkOK, prometheus.GaugeValue, b2f(res == "ok"), name)
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -20,6 +20,16 @@ func addRoutes(r *mux.Router, d Deps) {
 	r.Handle("/readyz", handleReadiness(d.Probes)).Methods("GET")
 	r.Handle("/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})).Methods("GET")
 
+	// Real-time chat (internal/realtime).
+	if d.Chat != nil {
+		r.Handle("/ws/chat/{room}", d.Chat.HandleSocket()).Methods("GET")
+		r.Handle("/ws/chat", d.Chat.HandleSocket()).Methods("GET")
+		r.Handle("/chat/message", d.Chat.HandlePostMessage()).Methods("POST")
+		r.Handle("/chat/rooms", d.Chat.HandleRooms()).Methods("GET")
+		r.Handle("/chat/history", d.Chat.HandleHistory()).Methods("GET")
+		r.Handle("/chat/presence", d.Chat.HandlePresence()).Methods("GET")
+	}
+
 	// API docs and the browser chat demo (internal/docs), embedded in the binary.
 	if d.Docs != nil {
 		r.Handle("/openapi.json", d.Docs.HandleOpenAPI()).Methods("GET")

@@ -13,6 +13,7 @@ import (
 	"github.com/redlane/redlane/internal/leaderboard"
 	"github.com/redlane/redlane/internal/lock"
 	"github.com/redlane/redlane/internal/queue"
+	"github.com/redlane/redlane/internal/realtime"
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/session"
 	"github.com/redlane/redlane/internal/store"
@@ -49,6 +50,8 @@ type Deps struct {
 	// RateLimit is the rate-limit middleware; it runs inside the router,
 	// after route matching, so policies can match route templates.
 	RateLimit func(http.Handler) http.Handler
+	// Chat serves WebSocket chat rooms and /chat/* (issue 5); nil leaves them out.
+	Chat *realtime.Hub
 }
 
 // Server is the whole HTTP handler; its router is kept so the route list

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -64,6 +65,7 @@ type Broker struct {
 	rc      *redisx.Client
 	keys    keys
 	metrics *metrics
+	seen    sync.Map // queue names this process has registered
 	// Poll paces a waiting Claim: exponential backoff with jitter, never
 	// sleeping past the next scheduled event (a due delayed task or an
 	// expiring visibility timeout).
@@ -115,6 +117,7 @@ func (b *Broker) Enqueue(ctx context.Context, queue string, payload json.RawMess
 	if !e.Duplicate {
 		b.metrics.enqueued.Inc()
 	}
+	b.register(ctx, queue)
 	return e, nil
 }
 

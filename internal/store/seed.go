@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // DemoPassword is the password of every seeded demo user.
@@ -13,6 +14,11 @@ const DemoPassword = "password123"
 // seedBatch is how many rows one INSERT carries (8 columns each, well under
 // SQLite's and PostgreSQL's parameter limits).
 const seedBatch = 500
+
+// seedTimeout bounds one seeding batch: an INSERT of up to seedBatch rows is
+// far heavier than the queries spec.database.queryTimeout is sized for, and
+// took over 3 s with SQLite under the race detector on a loaded machine.
+const seedTimeout = 30 * time.Second
 
 // Seed creates demo users user1..userN (role user, password DemoPassword),
 // skipping usernames that exist, and returns how many it created. One real
@@ -43,9 +49,7 @@ func (s *Store) Seed(ctx context.Context, n int) (int, error) {
 			args = append(args, name, name+"@example.com", "Demo User "+strconv.Itoa(i), hash, t, t)
 		}
 		b.WriteString(" ON CONFLICT (username) DO NOTHING")
-		// A batch is one statement of seedBatch rows: give it more than the
-		// per-query timeout, which is sized for single-row queries.
-		qctx, cancel := context.WithTimeout(ctx, 10*s.timeout)
+		qctx, cancel := context.WithTimeout(ctx, max(s.timeout, seedTimeout))
 		res, err := s.db.ExecContext(qctx, b.String(), args...)
 		cancel()
 		if err != nil {

@@ -176,6 +176,14 @@ func TestDashboardsCopyIdentical(t *testing.T) {
 		}
 	}
 	t.Logf("%d dashboard(s) in sync", len(top))
+	rules, err := os.ReadFile(filepath.Join(RepoRoot(), "dashboards", "alerts", "redlane.rules.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyOf, err := os.ReadFile(filepath.Join(ChartDir(), "alerts", "redlane.rules.yaml"))
+	if err != nil || string(copyOf) != string(rules) {
+		t.Errorf("charts/redlane/alerts/redlane.rules.yaml is missing or differs from dashboards/alerts/redlane.rules.yaml (make sync-dashboards): %v", err)
+	}
 }
 
 func jsonFiles(t *testing.T, dir string) map[string]string {
@@ -201,7 +209,7 @@ func TestDashboardConfigMaps(t *testing.T) {
 	tools := RequireTools(t)
 	chart := copyChart(t)
 	dash := `{"title": "Redlane test", "panels": []}`
-	if err := os.WriteFile(filepath.Join(chart, "dashboards", "redlane_overview.json"), []byte(dash), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(chart, "dashboards", "redlane_test_board.json"), []byte(dash), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out := tools.Helm(t, "template", testRelease, chart, "--kube-version", kubeVersion).Must(t)
@@ -209,7 +217,7 @@ func TestDashboardConfigMaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cms := Find(objs, "ConfigMap", "-dashboard-redlane-overview")
+	cms := Find(objs, "ConfigMap", "-test-board-dashboard")
 	if len(cms) != 1 {
 		t.Fatalf("want one dashboard ConfigMap, got %d", len(cms))
 	}
@@ -217,7 +225,7 @@ func TestDashboardConfigMaps(t *testing.T) {
 	if cm.Str("metadata", "labels", "grafana_dashboard") != "1" {
 		t.Errorf("dashboard ConfigMap lacks grafana_dashboard: \"1\": %v", cm.Map("metadata", "labels"))
 	}
-	if got := cm.Str("data", "redlane_overview.json"); got != dash {
+	if got := cm.Str("data", "redlane_test_board.json"); got != dash {
 		t.Errorf("dashboard JSON changed on the way: %q", got)
 	}
 	out = tools.Helm(t, "template", testRelease, chart, "--kube-version", kubeVersion, "--set", "monitoring.grafanaDashboards.enabled=false").Must(t)

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// client is one load socket; it counts and times every message it reads.
+type client struct {
+	ws *websocket.Conn
+}
+
+func loadTest(ctx context.Context, o options, out io.Writer) error {
+	before, err := readAll(ctx, o.targets)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "targets: %s\nclients: %d over %d room(s)\n", strings.Join(o.targets, ", "), o.clients, o.rooms)
+
+	lat := newHistogram()
+	var received atomic.Int64
+	var wg sync.WaitGroup
+	clients := make([]*client, 0, o.clients)
+	defer func() {
+		for _, c := range clients {
+			c.ws.Close()
+		}
+		wg.Wait()
+	}()
+	dialer := &websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}
+	tick := time.NewTicker(time.Second / time.Duration(o.dialRate))
+	start := time.Now()
+	for i := 0; i < o.clients; i++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		target := o.targets[i%len(o.targets)]
+		room := fmt.Sprintf("load-%d", i%o.rooms)
+		ws, _, err := dialer.DialContext(ctx, "ws"+strings.TrimPrefix(target, "http")+"/ws/chat/"+room, nil)
+		if err != nil {
+			return fmt.Errorf("client %d: %w", i, err)
+		}
+		if err := waitJoined(ws); err != nil {
+			return fmt.Errorf("client %d: %w", i, err)
+		}
+		c := &client{ws: ws}
+		clients = append(clients, c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.read(lat, &received)
+		}()
+	}
+	tick.Stop()
+	fmt.Fprintf(out, "connected %d clients in %s\n", len(clients), time.Since(start).Round(time.Millisecond))
+	connected, err := readAll(ctx, o.targets)
+	if err != nil {
+		return err
+	}
+
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(o.settle):
+	}
+	after, err := readAll(ctx, o.targets)
+	if err != nil {
+		return err
+	}
+	perTarget := float64(o.clients) / float64(len(o.targets))
+	fmt.Fprintln(out, "\nmemory per idle connection (server side, delta from before connecting / connections on that server):")
+	for i, t := range o.targets {
+		b, a := before[i], after[i]
+		fmt.Fprintf(out, "  %s: heap+stack %.1f KiB (heap %.1f, stacks %.1f), RSS %.1f KiB, goroutines %.2f per connection\n", t,
+			(a.heapInuse+a.stackInuse-b.heapInuse-b.stackInuse)/perTarget/1024,
+			(a.heapInuse-b.heapInuse)/perTarget/1024, (a.stackInuse-b.stackInuse)/perTarget/1024,
+			(a.rss-b.rss)/perTarget/1024, (a.goroutines-b.goroutines)/perTarget)
+		if a.gcs > connected[i].gcs {
+			base := b.liveHeap
+			if b.gcs == 0 {
+				base = b.heapInuse // no GC yet: a fresh heap is nearly all live
+			}
+			fmt.Fprintf(out, "  %s: live heap after a GC + stacks: %.1f KiB per connection (live heap %.1f)\n", t,
+				(a.liveHeap+a.stackInuse-base-b.stackInuse)/perTarget/1024, (a.liveHeap-base)/perTarget/1024)
+		} else {
+			fmt.Fprintf(out, "  %s: no GC ran between connecting and now (or before connecting); settle >= 2m gives the live-heap figure\n", t)
+		}
+	}
+	if o.rate == 0 {
+		return nil
+	}
+	return publish(ctx, o, out, lat, &received)
+}
+
+func waitJoined(ws *websocket.Conn) error {
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	defer ws.SetReadDeadline(time.Time{})
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(data, []byte(`"type":"joined"`)) {
+			return nil
+		}
+		if bytes.Contains(data, []byte(`"type":"error"`)) {
+			return fmt.Errorf("join refused: %s", data)
+		}
+	}
+}
+
+var textKey = []byte(`"text":"lt:`)
+
+// read takes the publish time out of each message's text ("lt:<unix ns>:...").
+func (c *client) read(lat *histogram, received *atomic.Int64) {
+	buf := make([]byte, 4096) // reused: the tool must not be the bottleneck
+	for {
+		_, r, err := c.ws.NextReader()
+		if err != nil {
+			return
+		}
+		n, err := io.ReadFull(r, buf)
+		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+			return
+		}
+		data := buf[:n]
+		now := time.Now().UnixNano()
+		i := bytes.Index(data, textKey)
+		if i < 0 {
+			continue
+		}
+		rest := data[i+len(textKey):]
+		j := bytes.IndexByte(rest, ':')
+		if j < 0 {
+			continue
+		}
+		sent, err := strconv.ParseInt(string(rest[:j]), 10, 64)
+		if err != nil {
+			continue
+		}
+		received.Add(1)
+		lat.add(time.Duration(now - sent))
+	}
+}
+
+func publish(ctx context.Context, o options, out io.Writer, lat *histogram, received *atomic.Int64) error {
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	lat.reset()
+	received.Store(0)
+	interval := time.Second / time.Duration(o.rate)
+	var sent, failed atomic.Int64
+	var wg sync.WaitGroup
+	pad := strings.Repeat("x", o.size)
+	serverBefore, err := readLatency(ctx, o.targets)
+	if err != nil {
+		return err
+	}
+	cpuBefore, err := readAll(ctx, o.targets)
+	if err != nil {
+		return err
+	}
+	ownBefore := ownCPU()
+	start := time.Now()
+	n := int(o.duration / interval)
+	// Message i is due at start+i*interval; a late loop catches up at once,
+	// so a busy machine does not quietly lower the rate.
+	for i := 0; i < n; i++ {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
+		}
+		target := o.targets[i%len(o.targets)]
+		room := fmt.Sprintf("load-%d", i%o.rooms)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			text := fmt.Sprintf("lt:%d:%d:", time.Now().UnixNano(), i)
+			text += pad[:o.size-len(text)]
+			body, _ := json.Marshal(map[string]string{"room": room, "message": text})
+			resp, err := hc.Post(target+"/chat/message", "application/json", bytes.NewReader(body))
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				failed.Add(1)
+				return
+			}
+			sent.Add(1)
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	// Let in-flight deliveries land.
+	expected := sent.Load() * int64(o.clients) / int64(o.rooms)
+	deadline := time.Now().Add(5 * time.Second)
+	for received.Load() < expected && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	got := received.Load()
+	fmt.Fprintf(out, "\npublished %d messages in %s (%.1f/s), %d failed\n", sent.Load(), elapsed.Round(time.Millisecond), float64(sent.Load())/elapsed.Seconds(), failed.Load())
+	fmt.Fprintf(out, "delivered %d of %d expected (%.2f%%), %.0f messages/s\n", got, expected, 100*float64(got)/float64(max(expected, 1)), float64(got)/elapsed.Seconds())
+	fmt.Fprintf(out, "publish-to-receive latency (at the clients): p50 %s  p90 %s  p99 %s  max %s\n",
+		lat.quantile(0.50), lat.quantile(0.90), lat.quantile(0.99), lat.max())
+	serverAfter, err := readLatency(ctx, o.targets)
+	if err != nil {
+		return err
+	}
+	cpuAfter, err := readAll(ctx, o.targets)
+	if err != nil {
+		return err
+	}
+	var cpu float64
+	for i := range cpuAfter {
+		cpu += cpuAfter[i].cpu - cpuBefore[i].cpu
+	}
+	fmt.Fprintf(out, "server CPU: %.2f s over both servers, %.1f µs per delivered message (%.2f cores at this rate); this tool: %.2f cores\n",
+		cpu, cpu/float64(max(got, 1))*1e6, cpu/elapsed.Seconds(), (ownCPU()-ownBefore)/elapsed.Seconds())
+	d := serverAfter.minus(serverBefore)
+	fmt.Fprintf(out, "publish-to-write latency (servers' redlane_realtime_delivery_latency_seconds, bucket upper bounds): p50 <= %s  p99 <= %s  (%d writes)\n",
+		d.quantile(0.50), d.quantile(0.99), int64(d.count))
+	return nil
+}
+
+// ownCPU is this process's user+system CPU time in seconds.
+func ownCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}

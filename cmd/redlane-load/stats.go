@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// histogram counts latencies in 50 µs buckets up to 10 s, lock-free, so a
+// thousand readers can record without contending.
+type histogram struct {
+	buckets [200001]atomic.Int64
+	maxNS   atomic.Int64
+}
+
+const bucketWidth = 50 * time.Microsecond
+
+func newHistogram() *histogram { return &histogram{} }
+
+func (h *histogram) add(d time.Duration) {
+	i := int(d / bucketWidth)
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(h.buckets) {
+		i = len(h.buckets) - 1
+	}
+	h.buckets[i].Add(1)
+	for {
+		m := h.maxNS.Load()
+		if int64(d) <= m || h.maxNS.CompareAndSwap(m, int64(d)) {
+			return
+		}
+	}
+}
+
+func (h *histogram) reset() {
+	for i := range h.buckets {
+		h.buckets[i].Store(0)
+	}
+	h.maxNS.Store(0)
+}
+
+func (h *histogram) quantile(q float64) time.Duration {
+	var total int64
+	for i := range h.buckets {
+		total += h.buckets[i].Load()
+	}
+	if total == 0 {
+		return 0
+	}
+	rank := int64(q * float64(total))
+	var seen int64
+	for i := range h.buckets {
+		seen += h.buckets[i].Load()
+		if seen > rank {
+			return time.Duration(i+1) * bucketWidth
+		}
+	}
+	return h.max()
+}
+
+func (h *histogram) max() time.Duration { return time.Duration(h.maxNS.Load()) }
+
+// serverStats are the process numbers read from a target's /metrics.
+type serverStats struct {
+	heapInuse, stackInuse, rss, goroutines float64
+	liveHeap, gcs                          float64 // live heap after the last GC, GCs so far
+	cpu                                    float64 // process_cpu_seconds_total
+}
+
+func readAll(ctx context.Context, targets []string) ([]serverStats, error) {
+	out := make([]serverStats, len(targets))
+	for i, t := range targets {
+		s, err := readStats(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// scrape reads target's /metrics and calls fn with each sample line's
+// name (with labels) and value.
+func scrape(ctx context.Context, target string, fn func(key string, v float64)) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", target+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reading %s/metrics: %w", target, err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		key, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		if v, err := strconv.ParseFloat(val, 64); err == nil {
+			fn(key, v)
+		}
+	}
+	return sc.Err()
+}
+
+func readStats(ctx context.Context, target string) (serverStats, error) {
+	var s serverStats
+	err := scrape(ctx, target, func(name string, v float64) {
+		switch name {
+		case "go_memstats_heap_inuse_bytes":
+			s.heapInuse = v
+		case "go_memstats_stack_inuse_bytes":
+			s.stackInuse = v
+		case "process_resident_memory_bytes":
+			s.rss = v
+		case "go_goroutines":
+			s.goroutines = v
+		case "go_gc_heap_live_bytes":
+			s.liveHeap = v
+		case "go_gc_duration_seconds_count":
+			s.gcs = v
+		case "process_cpu_seconds_total":
+			s.cpu = v
+		}
+	})
+	return s, err
+}
+
+// serverHist is the servers' delivery latency histogram, summed over targets.
+type serverHist struct {
+	bounds []float64 // seconds, ascending; cumulative counts below
+	cum    []float64
+	count  float64
+}
+
+func readLatency(ctx context.Context, targets []string) (serverHist, error) {
+	var sum serverHist
+	for _, t := range targets {
+		h, err := readLatencyOf(ctx, t)
+		if err != nil {
+			return sum, err
+		}
+		if sum.bounds == nil {
+			sum = h
+			continue
+		}
+		for i := range sum.cum {
+			if i < len(h.cum) {
+				sum.cum[i] += h.cum[i]
+			}
+		}
+		sum.count += h.count
+	}
+	return sum, nil
+}
+
+func readLatencyOf(ctx context.Context, target string) (serverHist, error) {
+	const name = "redlane_realtime_delivery_latency_seconds"
+	var h serverHist
+	err := scrape(ctx, target, func(key string, v float64) {
+		switch {
+		case strings.HasPrefix(key, name+`_bucket{le="`):
+			le := strings.TrimSuffix(strings.TrimPrefix(key, name+`_bucket{le="`), `"}`)
+			b, err := strconv.ParseFloat(le, 64)
+			if err != nil {
+				b = 1e9 // +Inf
+			}
+			h.bounds = append(h.bounds, b)
+			h.cum = append(h.cum, v)
+		case key == name+"_count":
+			h.count = v
+		}
+	})
+	return h, err
+}
+
+func (h serverHist) minus(o serverHist) serverHist {
+	out := serverHist{bounds: h.bounds, cum: make([]float64, len(h.cum)), count: h.count - o.count}
+	for i := range h.cum {
+		out.cum[i] = h.cum[i]
+		if i < len(o.cum) {
+			out.cum[i] -= o.cum[i]
+		}
+	}
+	return out
+}
+
+func (h serverHist) quantile(q float64) string {
+	if h.count <= 0 {
+		return "n/a"
+	}
+	for i, c := range h.cum {
+		if c >= q*h.count {
+			if h.bounds[i] >= 1e9 {
+				return "+Inf"
+			}
+			return time.Duration(h.bounds[i] * float64(time.Second)).String()
+		}
+	}
+	return "+Inf"
+}

@@ -1,0 +1,37 @@
+// Command gen writes Redlane's Grafana dashboards as JSON files into a
+// directory (dashboards/ at the repository root, via go generate).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/redlane/redlane/internal/dashboards"
+)
+
+func main() {
+	out := flag.String("out", "dashboards", "directory to write the dashboard JSON files into")
+	flag.Parse()
+	if err := write(*out); err != nil {
+		fmt.Fprintln(os.Stderr, "gen:", err)
+		os.Exit(1)
+	}
+}
+
+func write(dir string) error {
+	files, err := dashboards.Render()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, f.Name), f.JSON, 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", f.Name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,152 @@
+package dashboards
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
+	"github.com/grafana/grafana-foundation-sdk/go/common"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
+	"github.com/grafana/grafana-foundation-sdk/go/stat"
+	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+)
+
+// ds points every panel and variable at the dashboard's datasource variable,
+// so one import works against any Prometheus.
+var ds = common.DataSourceRef{Type: cog.ToPtr("prometheus"), Uid: cog.ToPtr("${datasource}")}
+
+// scope is the matchers every Redlane series is filtered by: the namespace,
+// job and instance variables. With "All" they are ".*", which also matches
+// a series without the label (a Prometheus outside Kubernetes has no
+// namespace label).
+const scope = `namespace=~"$namespace", job=~"$job", instance=~"$instance"`
+
+// nodeScope adds the Redis dashboard's node variable, for INFO series.
+const nodeScope = scope + `, node=~"$node"`
+
+// sel is metric{scope, matchers...}.
+func sel(metric string, matchers ...string) string { return selIn(scope, metric, matchers...) }
+
+// nodeSel is metric{nodeScope, matchers...}.
+func nodeSel(metric string, matchers ...string) string { return selIn(nodeScope, metric, matchers...) }
+
+func selIn(scope, metric string, matchers ...string) string {
+	return metric + "{" + strings.Join(append([]string{scope}, matchers...), ", ") + "}"
+}
+
+// rate is rate(metric{scope, matchers...}[$__rate_interval]).
+func rate(metric string, matchers ...string) string { return rateOf(sel(metric, matchers...)) }
+
+func rateOf(selector string) string { return "rate(" + selector + "[$__rate_interval])" }
+
+// sumRate is sum by (by) (rate(...)); by may be empty.
+func sumRate(by, metric string, matchers ...string) string {
+	return sumBy(by) + "(" + rate(metric, matchers...) + ")"
+}
+
+func sumBy(by string) string {
+	if by == "" {
+		return "sum"
+	}
+	return "sum by (" + by + ") "
+}
+
+// ratio is part/whole of two counters' rates, grouped by `by`. Groups with
+// traffic but no part series show 0 rather than vanishing (part or 0*whole),
+// so a healthy system draws a flat zero instead of "No data".
+func ratio(by, metric string, part, whole []string) string {
+	w := sumRate(by, metric, whole...)
+	return "(" + sumRate(by, metric, part...) + " or 0 * " + w + ") / " + w
+}
+
+// quantile is the q-quantile of a histogram over $__rate_interval, by labels.
+func quantile(q float64, by, histogram string, matchers ...string) string {
+	le := "le"
+	if by != "" {
+		le += ", " + by
+	}
+	return fmt.Sprintf("histogram_quantile(%s, sum by (%s) (%s))",
+		strconv.FormatFloat(q, 'f', -1, 64), le, rate(histogram+"_bucket", matchers...))
+}
+
+// query is one PromQL target and its legend.
+type query struct {
+	expr, legend string
+}
+
+func q(expr, legend string) query { return query{expr, legend} }
+
+func targets(qs []query) []cog.Builder[variants.Dataquery] {
+	out := make([]cog.Builder[variants.Dataquery], len(qs))
+	for i, x := range qs {
+		out[i] = prometheus.NewDataqueryBuilder().
+			Datasource(ds).
+			Expr(x.expr).
+			LegendFormat(x.legend).
+			RefId(string(rune('A' + i))).
+			Range()
+	}
+	return out
+}
+
+// graph is a time series panel, half a row wide.
+func graph(title, unit, description string, qs ...query) *timeseries.PanelBuilder {
+	return timeseries.NewPanelBuilder().
+		Title(title).
+		Description(description).
+		Datasource(ds).
+		Unit(unit).
+		Targets(targets(qs)).
+		Span(12).
+		Height(8).
+		FillOpacity(10).
+		ShowPoints(common.VisibilityModeNever).
+		Legend(common.NewVizLegendOptionsBuilder().
+			ShowLegend(true).
+			DisplayMode(common.LegendDisplayModeList).
+			Placement(common.LegendPlacementBottom)).
+		Tooltip(common.NewVizTooltipOptionsBuilder().
+			Mode(common.TooltipDisplayModeMulti).
+			Sort(common.SortOrderDescending))
+}
+
+// single is a stat panel showing the last value of each series, a quarter
+// row wide.
+func single(title, unit, description string, qs ...query) *stat.PanelBuilder {
+	return stat.NewPanelBuilder().
+		Title(title).
+		Description(description).
+		Datasource(ds).
+		Unit(unit).
+		Targets(targets(qs)).
+		Span(6).
+		Height(4).
+		GraphMode(common.BigValueGraphModeArea).
+		ColorMode(common.BigValueColorModeValue).
+		TextMode(common.BigValueTextModeAuto).
+		Orientation(common.VizOrientationAuto).
+		ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}).Values(false))
+}
+
+// steps are thresholds: base colour, then colour from each value up.
+func steps(base string, at ...any) *dashboard.ThresholdsConfigBuilder {
+	s := []dashboard.Threshold{{Value: nil, Color: base}}
+	for i := 0; i+1 < len(at); i += 2 {
+		v := at[i].(float64)
+		s = append(s, dashboard.Threshold{Value: &v, Color: at[i+1].(string)})
+	}
+	return dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps(s)
+}
+
+// states maps exact values to a text and colour ("1", "UP", "green", ...).
+func states(kv ...string) []dashboard.ValueMapping {
+	opts := map[string]dashboard.ValueMappingResult{}
+	for i := 0; i+2 < len(kv); i += 3 {
+		idx := int32(i / 3)
+		opts[kv[i]] = dashboard.ValueMappingResult{Text: cog.ToPtr(kv[i+1]), Color: cog.ToPtr(kv[i+2]), Index: &idx}
+	}
+	return []dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{Type: dashboard.MappingTypeValueToText, Options: opts}}}
+}

@@ -1,0 +1,323 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/redlane/redlane/internal/web"
+)
+
+// Conn is one client socket. Its handler goroutine reads; writes go through
+// a bounded queue drained by a writer goroutine that exists only while
+// there is something to write, so an idle socket costs one goroutine.
+type Conn struct {
+	h         *Hub
+	ws        *websocket.Conn
+	id        string
+	sender    string
+	principal *web.Principal
+	primary   string // the URL's room, target of plain-text frames
+	queueCap  int
+	writeWait time.Duration
+
+	lastHeard atomic.Int64 // unix ns of the last frame or pong from the client
+
+	mu        sync.Mutex
+	queue     []item
+	writing   bool
+	closed    bool
+	closeCode int
+	closeText string
+	drained   signal // fired when the writer takes the queue
+	idle      signal // fired when the writer stops
+	rooms     map[string]*member
+}
+
+// member is a socket's membership of one room, guarded by Conn.mu.
+type member struct {
+	room       string
+	recovering bool        // replaying history: live messages wait in pending
+	pending    []*envelope // live messages that arrived while recovering
+	last       streamID    // newest message delivered: older or equal ones are dropped
+	fromNow    bool        // joined without since: starts at the room's newest message
+}
+
+// item is one queued frame: a room message (shared, encoded once) or a
+// frame for this socket alone.
+type item struct {
+	env   *envelope
+	frame []byte
+	ping  bool
+}
+
+func (it item) bytes() []byte {
+	if it.env != nil {
+		return it.env.encoded()
+	}
+	return it.frame
+}
+
+// send queues a control frame (joined, ack, error...) to the client.
+func (c *Conn) send(v any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pushLocked(item{frame: encodeFrame(opText, mustJSON(v))})
+}
+
+// deliver hands a room message to the socket: buffered while the membership
+// is still replaying history, dropped if not newer than what it has.
+func (c *Conn) deliver(m *member, e *envelope, live bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.rooms[m.room] != m {
+		return
+	}
+	if m.recovering && live {
+		if len(m.pending) >= c.queueCap {
+			c.slowLocked()
+			return
+		}
+		m.pending = append(m.pending, e)
+		return
+	}
+	if !m.last.less(e.id) {
+		return
+	}
+	m.last = e.id
+	c.pushLocked(item{env: e})
+}
+
+// finishRecovery switches a membership to live: the joined frame, then
+// every buffered live message newer than what history delivered.
+func (c *Conn) finishRecovery(m *member, joined joinedFrame) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m.last.isZero() {
+		joined.LastID = ""
+	} else {
+		joined.LastID = m.last.String()
+	}
+	c.pushLocked(item{frame: encodeFrame(opText, mustJSON(joined))})
+	m.recovering = false
+	pending := m.pending
+	m.pending = nil
+	for _, e := range pending {
+		if m.last.less(e.id) {
+			m.last = e.id
+			c.pushLocked(item{env: e})
+		}
+	}
+}
+
+func (c *Conn) pushLocked(it item) {
+	if c.closed {
+		return
+	}
+	if len(c.queue) >= c.queueCap && !it.ping {
+		c.slowLocked()
+		return
+	}
+	c.queue = append(c.queue, it)
+	if !c.writing {
+		c.startWriterLocked()
+	}
+}
+
+func (c *Conn) startWriterLocked() {
+	c.writing = true
+	c.h.handlers.Add(1) // the socket's handler holds the count above zero here
+	go func() {
+		defer c.h.handlers.Done()
+		c.writeLoop()
+	}()
+}
+
+// pingNow writes a ping on the caller's goroutine when no writer is
+// running (the keepalive sweep's workers), so pinging every idle socket
+// does not start a goroutine, and grow a stack, per socket.
+func (c *Conn) pingNow() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if c.writing {
+		c.pushLocked(item{frame: pingFrame, ping: true})
+		c.mu.Unlock()
+		return
+	}
+	c.writing = true
+	c.mu.Unlock()
+	err := c.writeBatch([]item{{frame: pingFrame, ping: true}}, nil)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writing = false
+	c.idle.fire()
+	switch {
+	case err != nil:
+		c.closeLocked(websocket.CloseAbnormalClosure, "")
+	case len(c.queue) > 0 && !c.closed:
+		c.startWriterLocked()
+	}
+}
+
+func (c *Conn) slowLocked() {
+	c.h.metrics.slowDisconnects.Inc()
+	c.h.metrics.dropped.WithLabelValues("slow_consumer").Add(float64(len(c.queue) + 1))
+	c.closeLocked(CloseSlowConsumer, "slow consumer")
+}
+
+// waitRoom blocks until the queue is at most half full, so a history
+// replay fills the socket as fast as the client reads and no faster.
+func (c *Conn) waitRoom(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return errors.New("connection closed")
+		}
+		if len(c.queue) <= c.queueCap/2 {
+			c.mu.Unlock()
+			return nil
+		}
+		ch := c.drained.wait()
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (c *Conn) writeLoop() {
+	var bufs net.Buffers
+	for {
+		c.mu.Lock()
+		c.drained.fire()
+		if len(c.queue) == 0 {
+			c.writing = false
+			c.queue = nil
+			c.idle.fire()
+			c.mu.Unlock()
+			return
+		}
+		batch := c.queue
+		c.queue = nil
+		c.mu.Unlock()
+		if err := c.writeBatch(batch, bufs[:0]); err != nil {
+			c.h.metrics.dropped.WithLabelValues("write_error").Add(float64(len(batch)))
+			c.mu.Lock()
+			c.closeLocked(websocket.CloseAbnormalClosure, "")
+			c.writing = false
+			c.idle.fire()
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+// writeBatch writes every queued frame with one writev: a socket that fell
+// behind catches up in few system calls instead of one per message.
+func (c *Conn) writeBatch(batch []item, bufs net.Buffers) error {
+	for _, it := range batch {
+		bufs = append(bufs, it.bytes())
+	}
+	nc := c.ws.NetConn()
+	_ = nc.SetWriteDeadline(time.Now().Add(c.writeWait))
+	if _, err := bufs.WriteTo(nc); err != nil {
+		return err
+	}
+	now := time.Now().UnixMicro()
+	delivered := 0
+	for _, it := range batch {
+		if it.env == nil {
+			continue
+		}
+		delivered++
+		if it.env.pubUS > 0 {
+			c.h.metrics.latency.Observe(float64(now-it.env.pubUS) / 1e6)
+		}
+	}
+	c.h.metrics.delivered.Add(float64(delivered))
+	return nil
+}
+
+// waitWriterIdle waits (up to d) until no writer is running, so the caller
+// may write to the socket itself (the final close frame).
+func (c *Conn) waitWriterIdle(d time.Duration) bool {
+	c.mu.Lock()
+	if !c.writing {
+		c.mu.Unlock()
+		return true
+	}
+	ch := c.idle.wait()
+	c.mu.Unlock()
+	select {
+	case <-ch:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// closeWith closes the socket with code (from any goroutine).
+func (c *Conn) closeWith(code int, text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeLocked(code, text)
+}
+
+// closeLocked marks the socket closed and wakes its reader, which sends the
+// close frame and tears the socket down; it never blocks the caller (often
+// the room's fan-out).
+func (c *Conn) closeLocked(code int, text string) {
+	if c.closed {
+		return
+	}
+	c.closed, c.closeCode, c.closeText = true, code, text
+	switch code {
+	case 0, CloseSlowConsumer, websocket.CloseAbnormalClosure:
+		c.queue = nil // nobody will read it
+	default:
+		// The writer flushes what is queued (an error frame saying why,
+		// messages before a shutdown) before the close frame goes out.
+	}
+	_ = c.ws.NetConn().SetReadDeadline(time.Now())
+}
+
+func (c *Conn) closeState() (bool, int, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed, c.closeCode, c.closeText
+}
+
+func (c *Conn) touch() { c.lastHeard.Store(time.Now().UnixNano()) }
+
+// silentFor reports how long the client has sent nothing, not even a pong.
+func (c *Conn) silentFor(now time.Time) time.Duration {
+	return now.Sub(time.Unix(0, c.lastHeard.Load()))
+}
+
+// signal wakes everyone waiting for an event once; guarded by Conn.mu.
+type signal struct{ ch chan struct{} }
+
+func (s *signal) wait() <-chan struct{} {
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *signal) fire() {
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
+}

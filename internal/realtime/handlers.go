@@ -1,0 +1,178 @@
+package realtime
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/web"
+)
+
+// Publish sends text to room as sender: one atomic Redis step that appends
+// to history and publishes. A repeated idempotency key returns the first
+// message's id and publishes nothing.
+func (h *Hub) Publish(ctx context.Context, room, sender, text, idemKey, via string) (published, error) {
+	res, err := h.hist.publish(ctx, h.cfg.Current().Spec.Realtime, room, sender, text, idemKey)
+	if err == nil && !res.Duplicate {
+		h.metrics.published.WithLabelValues(via).Inc()
+	}
+	return res, err
+}
+
+type postMessage struct {
+	Room           string `json:"room"`
+	Message        string `json:"message"`
+	IdempotencyKey string `json:"idempotencyKey,omitempty"`
+}
+
+func (p postMessage) Valid() map[string]string {
+	bad := map[string]string{}
+	if err := ValidRoom(p.Room); err != nil {
+		bad["room"] = err.Error()
+	}
+	if strings.TrimSpace(p.Message) == "" {
+		bad["message"] = "must not be empty"
+	}
+	if p.IdempotencyKey != "" && !validIdempotencyKey(p.IdempotencyKey) {
+		bad["idempotencyKey"] = "must be 1-128 printable ASCII characters"
+	}
+	return bad
+}
+
+type postAnswer struct {
+	Status string `json:"status"`
+	Message
+	Duplicate bool `json:"duplicate"`
+}
+
+// HandlePostMessage serves POST /chat/message {"room","message"}; an
+// Idempotency-Key header (or idempotencyKey field) makes retries safe.
+func (h *Hub) HandlePostMessage() http.Handler {
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		p, err := h.principal(r)
+		if err != nil {
+			return err
+		}
+		in, err := web.Decode[postMessage](r)
+		if err != nil {
+			return err
+		}
+		if problem := h.checkText(in.Message); problem != "" {
+			return web.Invalid(map[string]string{"message": problem})
+		}
+		if k := r.Header.Get("Idempotency-Key"); k != "" && in.IdempotencyKey == "" {
+			if !validIdempotencyKey(k) {
+				return web.BadRequest("Idempotency-Key", "must be 1-128 printable ASCII characters")
+			}
+			in.IdempotencyKey = k
+		}
+		sender := "anonymous"
+		if p != nil {
+			sender = p.Username
+		}
+		res, err := h.Publish(r.Context(), in.Room, sender, in.Message, in.IdempotencyKey, "http")
+		if err != nil {
+			return unavailable(err)
+		}
+		e, err := newEnvelope(in.Room, res.ID, "", res.PubUS, res.Body)
+		if err != nil {
+			return err
+		}
+		return web.Encode(w, http.StatusOK, postAnswer{Status: "sent", Message: e.message(), Duplicate: res.Duplicate})
+	})
+}
+
+// HandleRooms serves GET /chat/rooms: rooms with members on any instance.
+func (h *Hub) HandleRooms() http.Handler {
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		limit, err := intParam(r, "limit", 1000, 1, 10000)
+		if err != nil {
+			return err
+		}
+		rooms, err := h.Rooms(r.Context(), int64(limit))
+		if err != nil {
+			return unavailable(err)
+		}
+		return web.Encode(w, http.StatusOK, map[string]any{"rooms": rooms, "count": len(rooms)})
+	})
+}
+
+// HandleHistory serves GET /chat/history?room=R&limit=N&before=ID: up to N
+// messages older than ID (newest when absent), oldest first; nextBefore
+// pages further back.
+func (h *Hub) HandleHistory() http.Handler {
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		q := r.URL.Query()
+		room := q.Get("room")
+		if err := ValidRoom(room); err != nil {
+			return web.BadRequest("room", "room "+err.Error())
+		}
+		max := h.cfg.Current().Spec.Realtime.HistoryPageMax
+		limit, err := intParam(r, "limit", min(50, max), 1, max)
+		if err != nil {
+			return err
+		}
+		before := q.Get("before")
+		if before != "" {
+			if _, ok := parseID(before); !ok {
+				return web.BadRequest("before", "before must be a message id such as 1700000000000-0")
+			}
+		}
+		es, err := h.hist.before(r.Context(), room, before, int64(limit)+1)
+		if err != nil {
+			return unavailable(err)
+		}
+		more := len(es) > limit
+		if more {
+			es = es[:limit]
+		}
+		msgs := make([]Message, len(es))
+		for i, e := range es {
+			msgs[len(es)-1-i] = e.message()
+		}
+		out := map[string]any{"room": room, "messages": msgs, "count": len(msgs)}
+		if more {
+			out["nextBefore"] = msgs[0].ID
+		}
+		return web.Encode(w, http.StatusOK, out)
+	})
+}
+
+// HandlePresence serves GET /chat/presence?room=R: who is in the room on
+// any instance.
+func (h *Hub) HandlePresence() http.Handler {
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		room := r.URL.Query().Get("room")
+		if err := ValidRoom(room); err != nil {
+			return web.BadRequest("room", "room "+err.Error())
+		}
+		ms, err := h.Presence(r.Context(), room)
+		if err != nil {
+			return unavailable(err)
+		}
+		return web.Encode(w, http.StatusOK, map[string]any{"room": room, "members": ms, "count": len(ms)})
+	})
+}
+
+func unavailable(err error) error {
+	if redisx.IsUnavailable(err) {
+		return web.Unavailable("Redis", err)
+	}
+	return err
+}
+
+func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, web.BadRequest(name, name+" must be an integer from "+itoa(lo)+" to "+itoa(hi))
+	}
+	return n, nil
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

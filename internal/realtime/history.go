@@ -1,0 +1,127 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/redisx"
+)
+
+// lastIDTTL is how long a room remembers its newest message id after the
+// last publish: far longer than any history retention, so a client that
+// comes back to a quiet room days later is told "nothing missed" rather
+// than "gap".
+const lastIDTTL = 30 * 24 * time.Hour
+
+// history reads and writes rooms' streams.
+type history struct {
+	rc   *redisx.Client
+	keys keys
+}
+
+// published is the result of one publish.
+type published struct {
+	ID        string
+	Duplicate bool
+	Body      string
+	PubUS     int64
+}
+
+func (h *history) publish(ctx context.Context, rt config.Realtime, room, sender, text, idemKey string) (published, error) {
+	now := time.Now()
+	b := encodeBody(room, sender, text, now)
+	us := now.UnixMicro()
+	ks := []string{h.keys.stream(room), h.keys.last(room)}
+	if idemKey != "" {
+		ks = append(ks, h.keys.idem(room, idemKey))
+	}
+	cmd := "PUBLISH"
+	if h.rc.IsCluster() {
+		cmd = "SPUBLISH"
+	}
+	res, err := publishScript.Run(ctx, h.rc, ks,
+		h.keys.channel(room), b, us, rt.HistorySize, rt.HistoryRetention.Milliseconds(),
+		rt.IdempotencyTTL.Milliseconds(), cmd, lastIDTTL.Milliseconds()).Slice()
+	if err != nil {
+		return published{}, fmt.Errorf("publishing to room %s: %w", room, err)
+	}
+	if len(res) != 2 {
+		return published{}, fmt.Errorf("publishing to room %s: unexpected script reply %v", room, res)
+	}
+	id, _ := res[0].(string)
+	dup, _ := res[1].(int64)
+	return published{ID: id, Duplicate: dup == 1, Body: b, PubUS: us}, nil
+}
+
+// after returns up to count messages with ids greater than since, oldest first.
+func (h *history) after(ctx context.Context, room string, since streamID, count int64) ([]*envelope, error) {
+	xs, err := h.rc.XRangeN(ctx, h.keys.stream(room), "("+since.String(), "+", count).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading history of room %s: %w", room, err)
+	}
+	return decodeEntries(room, xs)
+}
+
+// before returns up to count messages older than before ("" = newest),
+// newest first.
+func (h *history) before(ctx context.Context, room, before string, count int64) ([]*envelope, error) {
+	end := "+"
+	if before != "" {
+		end = "(" + before
+	}
+	xs, err := h.rc.XRevRangeN(ctx, h.keys.stream(room), end, "-", count).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading history of room %s: %w", room, err)
+	}
+	return decodeEntries(room, xs)
+}
+
+// lastID returns the room's newest message id, zero when it has none.
+func (h *history) lastID(ctx context.Context, room string) (streamID, error) {
+	s, err := h.rc.Get(ctx, h.keys.last(room)).Result()
+	if errors.Is(err, redis.Nil) {
+		return streamID{}, nil
+	}
+	if err != nil {
+		return streamID{}, fmt.Errorf("reading last id of room %s: %w", room, err)
+	}
+	id, ok := parseID(s)
+	if !ok {
+		return streamID{}, fmt.Errorf("room %s: malformed last id %s", room, strconv.Quote(s))
+	}
+	return id, nil
+}
+
+func decodeEntries(room string, xs []redis.XMessage) ([]*envelope, error) {
+	out := make([]*envelope, 0, len(xs))
+	for _, x := range xs {
+		e, err := decodeEntry(room, x)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// continuous reports whether e directly follows last: its recorded
+// predecessor is last. Zero last means "from the very beginning", which
+// only the room's first message (no predecessor) satisfies.
+func continuous(last streamID, e *envelope) bool {
+	if e.prev == "" {
+		return last.isZero() || !last.less(e.id) // first message ever (or a made-up since)
+	}
+	p, ok := parseID(e.prev)
+	if !ok {
+		return false
+	}
+	// A predecessor at or before last means nothing between last and e was
+	// ever published (last may be an id the client made up).
+	return !last.less(p)
+}

@@ -1,0 +1,98 @@
+package realtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Message is a chat message as clients see it, on the socket (with
+// "type":"message") and in GET /chat/history.
+type Message struct {
+	ID        string `json:"id"`
+	Room      string `json:"room"`
+	Sender    string `json:"sender"`
+	Text      string `json:"text"`
+	Timestamp string `json:"timestamp"`
+}
+
+// body is what the publish script stores and publishes; the id is added by
+// Redis (XADD), so it is spliced in front when the frame is built.
+type body struct {
+	Room      string `json:"room"`
+	Sender    string `json:"sender"`
+	Text      string `json:"text"`
+	Timestamp string `json:"timestamp"`
+}
+
+func encodeBody(room, sender, text string, at time.Time) string {
+	b, _ := json.Marshal(body{Room: room, Sender: sender, Text: text, Timestamp: at.UTC().Format("2006-01-02T15:04:05.000Z07:00")})
+	return string(b)
+}
+
+// envelope is one message inside an instance: parsed once when it arrives
+// from Redis, encoded once as a WebSocket frame, and queued to every local
+// member of its room.
+type envelope struct {
+	room  string
+	idStr string
+	id    streamID
+	prev  string // id of the message before it in the room, "" if none is known
+	pubUS int64  // publish time, unix µs, for the delivery latency metric
+	wire  []byte
+	once  sync.Once
+	frame []byte
+}
+
+func newEnvelope(room, id, prev string, pubUS int64, rawBody string) (*envelope, error) {
+	sid, ok := parseID(id)
+	if !ok || len(rawBody) < 2 || rawBody[0] != '{' {
+		return nil, fmt.Errorf("malformed message %q in room %s", id, room)
+	}
+	wire := make([]byte, 0, len(rawBody)+len(id)+32)
+	wire = append(wire, `{"type":"message","id":"`...)
+	wire = append(wire, id...)
+	wire = append(wire, `",`...)
+	wire = append(wire, rawBody[1:]...)
+	return &envelope{room: room, idStr: id, id: sid, prev: prev, pubUS: pubUS, wire: wire}, nil
+}
+
+// encoded returns the message as a WebSocket frame, built once however
+// many sockets get it.
+func (e *envelope) encoded() []byte {
+	e.once.Do(func() { e.frame = encodeFrame(opText, e.wire) })
+	return e.frame
+}
+
+// message decodes the envelope for JSON answers.
+func (e *envelope) message() Message {
+	var m Message
+	_ = json.Unmarshal(e.wire, &m)
+	return m
+}
+
+// encodePayload is the pub/sub payload the script publishes (built in Lua;
+// this is its Go twin, for tests).
+func encodePayload(id, prev string, pubUS int64, rawBody string) string {
+	return id + "\n" + prev + "\n" + strconv.FormatInt(pubUS, 10) + "\n" + rawBody
+}
+
+func decodePayload(room, payload string) (*envelope, error) {
+	parts := strings.SplitN(payload, "\n", 4)
+	if len(parts) != 4 {
+		return nil, fmt.Errorf("malformed pub/sub payload in room %s", room)
+	}
+	us, _ := strconv.ParseInt(parts[2], 10, 64)
+	return newEnvelope(room, parts[0], parts[1], us, parts[3])
+}
+
+func decodeEntry(room string, x redis.XMessage) (*envelope, error) {
+	str := func(k string) string { s, _ := x.Values[k].(string); return s }
+	us, _ := strconv.ParseInt(str("t"), 10, 64)
+	return newEnvelope(room, x.ID, str("p"), us, str("b"))
+}

@@ -1,0 +1,63 @@
+package realtime
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the chat metrics of one instance (redlane_realtime_*).
+type metrics struct {
+	connections     prometheus.Gauge
+	rooms           prometheus.Gauge
+	published       *prometheus.CounterVec
+	delivered       prometheus.Counter
+	dropped         *prometheus.CounterVec
+	slowDisconnects prometheus.Counter
+	latency         prometheus.Histogram
+	resumes         *prometheus.CounterVec
+	pubsubErrors    prometheus.Counter
+	catchups        prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "redlane_realtime_connections", Help: "Open chat WebSocket connections on this instance.",
+		}),
+		rooms: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "redlane_realtime_rooms", Help: "Rooms with at least one member on this instance (each one subscribed in Redis).",
+		}),
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "redlane_realtime_messages_published_total", Help: "Messages published by this instance, by entry point (http or ws); idempotent replays are not counted.",
+		}, []string{"via"}),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "redlane_realtime_messages_delivered_total", Help: "Message frames written to sockets (one per member).",
+		}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "redlane_realtime_messages_dropped_total", Help: "Messages not delivered to a member, by reason (slow_consumer: its queue was full and it was disconnected; write_error: the socket failed).",
+		}, []string{"reason"}),
+		slowDisconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "redlane_realtime_slow_consumer_disconnects_total", Help: "Sockets closed with 4008 because they did not keep up with their rooms.",
+		}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "redlane_realtime_delivery_latency_seconds",
+			Help:    "Time from publish (on any instance) to the frame written to a socket on this one.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
+		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "redlane_realtime_resumes_total", Help: "Joins that resumed from a message id, by result (complete, or gap when history no longer covered it).",
+		}, []string{"result"}),
+		pubsubErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "redlane_realtime_pubsub_connection_errors_total", Help: "Times a shared pub/sub connection failed and was re-established.",
+		}),
+		catchups: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "redlane_realtime_catchup_messages_total", Help: "Messages this instance read from history because pub/sub did not bring them (after a reconnect or a race with a subscription).",
+		}),
+	}
+	m.published.WithLabelValues("http")
+	m.published.WithLabelValues("ws")
+	m.dropped.WithLabelValues("slow_consumer")
+	m.dropped.WithLabelValues("write_error")
+	m.resumes.WithLabelValues("complete")
+	m.resumes.WithLabelValues("gap")
+	reg.MustRegister(m.connections, m.rooms, m.published, m.delivered, m.dropped, m.slowDisconnects,
+		m.latency, m.resumes, m.pubsubErrors, m.catchups)
+	return m
+}

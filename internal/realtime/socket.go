@@ -1,0 +1,320 @@
+package realtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/mux"
+	"github.com/gorilla/websocket"
+
+	"github.com/redlane/redlane/internal/web"
+)
+
+// upgrader keeps per-socket memory small: a 512 B read buffer instead of
+// the server's 4 KiB one, and no write buffer of its own (gorilla never
+// writes after the handshake: frames are written raw, see frame.go).
+var writeBuffers sync.Pool
+
+func (h *Hub) upgrader() *websocket.Upgrader {
+	return &websocket.Upgrader{
+		ReadBufferSize:  512,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &writeBuffers,
+		CheckOrigin:     func(*http.Request) bool { return true }, // checked before Upgrade, with a problem+json answer
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			web.WriteProblem(w, r, web.Errorf(status, "websocket-handshake", "WebSocket handshake failed: %v.", reason))
+		},
+	}
+}
+
+// HandleSocket serves WS /ws/chat/{room} and WS /ws/chat (rooms joined by
+// frames). ?since=ID resumes the URL's room after message ID.
+func (h *Hub) HandleSocket() http.Handler {
+	up := h.upgrader()
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		rt := h.cfg.Current().Spec.Realtime
+		room := mux.Vars(r)["room"]
+		if room != "" {
+			if err := ValidRoom(room); err != nil {
+				return web.BadRequest("room", "room "+err.Error())
+			}
+		}
+		var since *streamID
+		if s := r.URL.Query().Get("since"); s != "" {
+			id, ok := parseID(s)
+			if !ok || room == "" {
+				return web.BadRequest("since", "since must be a message id such as 1700000000000-0, with a room in the path")
+			}
+			since = &id
+		}
+		p, err := h.principal(r)
+		if err != nil {
+			return err
+		}
+		if !h.originAllowed(r, rt.AllowedOrigins) {
+			return web.Errorf(http.StatusForbidden, "origin-not-allowed", "Origin %q may not open chat sockets.", r.Header.Get("Origin"))
+		}
+		if !websocket.IsWebSocketUpgrade(r) {
+			w.Header().Set("Upgrade", "websocket")
+			return web.Errorf(http.StatusUpgradeRequired, "websocket-required", "This endpoint speaks WebSocket: connect with a WebSocket client (e.g. wscat -c ws://host/ws/chat/room1).")
+		}
+		c := &Conn{h: h, id: "c" + randomID(6), principal: p, primary: room,
+			queueCap: rt.SendQueueSize, writeWait: rt.WriteTimeout.Duration, rooms: map[string]*member{}}
+		c.sender = "anon-" + c.id[1:7]
+		if p != nil {
+			c.sender = p.Username
+		}
+		if err := h.register(c, rt.MaxConnections); err != nil {
+			return web.Unavailable("Chat on this instance ("+err.Error()+")", err)
+		}
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			h.unregister(c)
+			return nil // the upgrader answered
+		}
+		c.ws = ws
+		// The socket gets a goroutine of its own and the HTTP handler
+		// returns: net/http's per-request state (its 4 KiB buffers, the
+		// request, the deep middleware stack) is then garbage instead of
+		// staying alive as long as the socket.
+		go func() {
+			defer h.unregister(c)
+			h.serve(h.baseCtx, c, since)
+		}()
+		return nil
+	})
+}
+
+func (h *Hub) principal(r *http.Request) (*web.Principal, error) {
+	p := web.PrincipalFrom(r.Context())
+	if p == nil && h.auth != nil {
+		var err error
+		if p, err = h.auth(r); err != nil {
+			return nil, web.Errorf(http.StatusUnauthorized, "unauthorized", "The session is not valid: %v.", err)
+		}
+	}
+	if p == nil && h.cfg.Current().Spec.Realtime.RequireAuthentication {
+		return nil, web.Errorf(http.StatusUnauthorized, "unauthorized", "Chat requires a session; anonymous chat is disabled.")
+	}
+	return p, nil
+}
+
+// originAllowed lets non-browser clients (no Origin) in, and browsers from
+// the request's own host or a configured origin.
+func (h *Hub) originAllowed(r *http.Request, allowed []string) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if len(allowed) == 0 {
+		allowed = h.cfg.Current().Spec.Server.CORS.AllowedOrigins
+	}
+	if slices.Contains(allowed, "*") || slices.Contains(allowed, origin) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+// serve runs the socket until it closes: the URL's room first, then frames.
+func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
+	rt := h.cfg.Current().Spec.Realtime
+	ws := c.ws
+	// Every write to the socket goes through its writer as raw frames (see
+	// frame.go), so gorilla must never write on its own: pongs and the
+	// close echo are queued, and the frame size limit is enforced here
+	// rather than by gorilla's read limit (which would write a close frame).
+	// No read deadline either: the hub's keepalive sweep drops sockets silent
+	// for longer than pingInterval+pongTimeout, and a pong only stamps the
+	// time, which keeps this long-lived goroutine's stack small.
+	c.touch()
+	ws.SetPongHandler(func(string) error { c.touch(); return nil })
+	ws.SetPingHandler(func(data string) error {
+		c.touch()
+		c.mu.Lock()
+		c.pushLocked(item{frame: encodeFrame(opPong, []byte(data)), ping: true})
+		c.mu.Unlock()
+		return nil
+	})
+	ws.SetCloseHandler(func(code int, _ string) error {
+		if code == websocket.CloseNoStatusReceived {
+			code = websocket.CloseNormalClosure
+		}
+		c.closeWith(code, "") // echoed when the socket is torn down
+		return nil
+	})
+	c.send(welcomeFrame{Type: "welcome", Connection: c.id, Sender: c.sender, MaxRooms: rt.MaxRoomsPerConnection, MaxTextBytes: rt.MaxMessageBytes})
+	if c.primary != "" {
+		// The join (Redis calls, history replay) runs on a goroutine of its
+		// own: the stack it grows is freed when it ends, and the reader,
+		// which lives as long as the socket, keeps a small one.
+		joined := make(chan struct{})
+		go func() {
+			defer close(joined)
+			if err := h.join(ctx, c, c.primary, since, ""); err != nil {
+				var je *joinError
+				if errors.As(err, &je) {
+					c.send(errorFrame{Type: "error", Code: je.code, Detail: je.detail, Room: c.primary})
+					c.closeWith(je.close, je.detail)
+				}
+			}
+		}()
+		<-joined
+	}
+	max := rt.MaxFrameBytes
+	for {
+		_, r, err := ws.NextReader()
+		if err != nil {
+			break
+		}
+		data, err := io.ReadAll(io.LimitReader(r, max+1))
+		if err != nil {
+			break
+		}
+		if int64(len(data)) > max {
+			c.closeWith(websocket.CloseMessageTooBig, "frame larger than "+strconv.FormatInt(max, 10)+" bytes")
+			break
+		}
+		c.touch()
+		// Frames are handled on a short-lived goroutine (one at a time, in
+		// order), so the deep stack a publish needs is not kept by the reader.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			h.handleFrame(ctx, c, data)
+		}()
+		<-done
+	}
+	closed, code, text := c.closeState()
+	if !closed {
+		c.closeWith(0, "") // the connection broke or the peer vanished
+	}
+	c.mu.Lock()
+	rooms := make([]string, 0, len(c.rooms))
+	for name := range c.rooms {
+		rooms = append(rooms, name)
+	}
+	c.mu.Unlock()
+	for _, name := range rooms {
+		h.leave(c, name)
+	}
+	if code > 0 && code != websocket.CloseAbnormalClosure && c.waitWriterIdle(time.Second) {
+		nc := ws.NetConn()
+		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = nc.Write(closeFrame(code, text))
+	}
+	_ = ws.Close()
+}
+
+// handleFrame answers one client frame. Mistakes get an error frame; the
+// socket stays open.
+func (h *Hub) handleFrame(ctx context.Context, c *Conn, data []byte) {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return
+	}
+	if trimmed[0] != '{' {
+		h.socketPublish(ctx, c, inFrame{Type: "message", Text: string(data)})
+		return
+	}
+	var f inFrame
+	if err := json.Unmarshal(trimmed, &f); err != nil {
+		c.send(errorFrame{Type: "error", Code: "bad-frame", Detail: "frame is not valid JSON: " + err.Error()})
+		return
+	}
+	switch f.Type {
+	case "message", "publish":
+		h.socketPublish(ctx, c, f)
+	case "join", "subscribe":
+		var since *streamID
+		if f.Since != "" {
+			id, ok := parseID(f.Since)
+			if !ok {
+				c.send(errorFrame{Type: "error", Code: "invalid-since", Detail: "since must be a message id such as 1700000000000-0", Room: f.Room, Ref: f.Ref})
+				return
+			}
+			since = &id
+		}
+		if err := h.join(ctx, c, f.Room, since, f.Ref); err != nil {
+			var je *joinError
+			if errors.As(err, &je) {
+				c.send(errorFrame{Type: "error", Code: je.code, Detail: je.detail, Room: f.Room, Ref: f.Ref})
+			}
+		}
+	case "leave", "unsubscribe":
+		if !h.leave(c, f.Room) {
+			c.send(errorFrame{Type: "error", Code: "not-joined", Detail: "not in room " + f.Room, Room: f.Room, Ref: f.Ref})
+			return
+		}
+		c.send(leftFrame{Type: "left", Room: f.Room, Ref: f.Ref})
+	case "ping":
+		c.send(map[string]string{"type": "pong", "ref": f.Ref})
+	default:
+		c.send(errorFrame{Type: "error", Code: "unknown-type", Detail: `type must be one of message, join, leave, ping; got "` + f.Type + `"`, Ref: f.Ref})
+	}
+}
+
+func (h *Hub) socketPublish(ctx context.Context, c *Conn, f inFrame) {
+	room := f.Room
+	if room == "" {
+		room = c.primary
+	}
+	text := f.Text
+	if text == "" {
+		text = f.Message
+	}
+	fail := func(code, detail string) {
+		c.send(errorFrame{Type: "error", Code: code, Detail: detail, Room: room, Ref: f.Ref})
+	}
+	c.mu.Lock()
+	joined := c.rooms[room] != nil
+	c.mu.Unlock()
+	if !joined {
+		fail("not-joined", "join a room before sending to it (room "+room+")")
+		return
+	}
+	if problem := h.checkText(text); problem != "" {
+		fail("invalid-message", "text "+problem)
+		return
+	}
+	if f.IdempotencyKey != "" && !validIdempotencyKey(f.IdempotencyKey) {
+		fail("invalid-idempotency-key", "idempotencyKey must be 1-128 printable ASCII characters")
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	res, err := h.Publish(pctx, room, c.sender, text, f.IdempotencyKey, "ws")
+	if err != nil {
+		h.log.Warn("realtime: publish from socket failed", "room", room, "error", err.Error())
+		fail("unavailable", "the message was not sent: Redis is unavailable; try again")
+		return
+	}
+	if f.Ref != "" || f.IdempotencyKey != "" {
+		c.send(ackFrame{Type: "ack", Ref: f.Ref, ID: res.ID, Room: room, Duplicate: res.Duplicate})
+	}
+}
+
+// checkText returns what is wrong with a message text, or "".
+func (h *Hub) checkText(text string) string {
+	max := h.cfg.Current().Spec.Realtime.MaxMessageBytes
+	switch {
+	case strings.TrimSpace(text) == "":
+		return "must not be empty"
+	case len(text) > max:
+		return "must be at most " + itoa(max) + " bytes"
+	case !utf8.ValidString(text):
+		return "must be valid UTF-8"
+	}
+	return ""
+}
