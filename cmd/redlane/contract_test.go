@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gorilla/websocket"
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/pb33f/libopenapi-validator/config"
@@ -109,18 +110,49 @@ func (c *contract) exchange(validRequest bool, method, path, body string, header
 	if ok, errs := c.v.ValidateHttpResponse(newReq(), check); !ok {
 		c.t.Errorf("%s = %d %s: the answer breaks the document:%s", what, r.Status, truncate(b, 300), describe(errs))
 	}
-	if item, _, tpl := paths.FindPath(newReq(), c.model, nil); item != nil {
-		key := method + " " + tpl
-		c.mu.Lock()
-		if c.seen[key] == nil {
-			c.seen[key] = map[int]bool{}
-		}
-		c.seen[key][r.Status] = true
-		c.mu.Unlock()
-	} else {
-		c.t.Errorf("%s: no documented path matches", what)
-	}
+	c.record(newReq(), r.Status)
 	return r
+}
+
+// websocket opens a WebSocket and validates the handshake's answer (101,
+// or the problem that refused it) like any other; the caller closes the
+// connection.
+func (c *contract) websocket(path string, headers ...string) (*websocket.Conn, response) {
+	c.t.Helper()
+	h := http.Header{}
+	for i := 0; i+1 < len(headers); i += 2 {
+		h.Set(headers[i], headers[i+1])
+	}
+	url := "ws" + strings.TrimPrefix(c.s.URL, "http") + path
+	ws, resp, err := websocket.DefaultDialer.Dial(url, h)
+	if resp == nil {
+		c.t.Fatalf("WS %s: %v", path, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	r := response{resp.StatusCode, resp.Header, b}
+	req, _ := http.NewRequest("GET", c.s.URL+path, nil)
+	check := &http.Response{StatusCode: r.Status, Header: r.Header, Body: io.NopCloser(bytes.NewReader(b)), Request: req}
+	if ok, errs := c.v.ValidateHttpResponse(req, check); !ok {
+		c.t.Errorf("WS %s = %d %s: the answer breaks the document:%s", path, r.Status, truncate(b, 300), describe(errs))
+	}
+	c.record(req, r.Status)
+	return ws, r
+}
+
+func (c *contract) record(req *http.Request, status int) {
+	c.t.Helper()
+	item, _, tpl := paths.FindPath(req, c.model, nil)
+	if item == nil {
+		c.t.Errorf("%s %s: no documented path matches", req.Method, req.URL.Path)
+		return
+	}
+	key := req.Method + " " + tpl
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen[key] == nil {
+		c.seen[key] = map[int]bool{}
+	}
+	c.seen[key][status] = true
 }
 
 // requireCoverage fails for every documented operation no call exercised.

@@ -167,6 +167,44 @@ func TestOpenAPIContract(t *testing.T) {
 		c.bad("POST", "/leaderboards/game1/scores", `{"member":"dave"}`)
 	})
 
+	t.Run("chat", func(t *testing.T) {
+		ws, r := c.websocket("/ws/chat/contract?since=0-0", "Origin", s.URL)
+		if r.Status != 101 {
+			t.Fatalf("WS handshake = %d %s", r.Status, r.Body)
+		}
+		defer ws.Close()
+		ws2, r := c.websocket("/ws/chat", "Cookie", "redlane_session="+token)
+		if r.Status != 101 {
+			t.Fatalf("WS handshake without a room = %d %s", r.Status, r.Body)
+		}
+		ws2.Close()
+		c.bad("GET", "/ws/chat/contract?since=yesterday", "")
+		c.bad("GET", "/ws/chat/bad!room", "")
+		c.bad("GET", "/ws/chat/contract", "", "Origin", "http://evil.example")
+		if r := c.call("GET", "/ws/chat/contract", ""); r.Status != 426 {
+			t.Errorf("plain GET of the socket = %d", r.Status)
+		}
+		c.call("GET", "/ws/chat", "")
+		c.call("POST", "/chat/message", `{"room":"contract","message":"hello"}`)
+		c.call("POST", "/chat/message", `{"room":"contract","message":"as user1"}`, bearer(token)...)
+		for range 2 {
+			c.call("POST", "/chat/message", `{"room":"contract","message":"once"}`, "Idempotency-Key", "contract-1")
+		}
+		c.bad("POST", "/chat/message", `{"room":"no spaces","message":"x"}`)
+		c.bad("POST", "/chat/message", `{"room":"contract","message":"`+strings.Repeat("x", 5000)+`"}`)
+		c.call("GET", "/chat/rooms", "")
+		h := c.call("GET", "/chat/history?room=contract&limit=2", "")
+		if before := field(t, h, "nextBefore"); before != "" {
+			c.call("GET", "/chat/history?room=contract&limit=2&before="+before, "")
+		} else {
+			t.Errorf("history of 4 messages in pages of 2 has no nextBefore: %s", h.Body)
+		}
+		c.call("GET", "/chat/history?room=empty-room", "")
+		c.bad("GET", "/chat/history?room=contract&before=x", "")
+		c.call("GET", "/chat/presence?room=contract", "")
+		c.bad("GET", "/chat/presence", "")
+	})
+
 	t.Run("logout", func(t *testing.T) {
 		c.call("POST", "/auth/logout", "", bearer(token)...)
 		c.bad("POST", "/auth/logout", "", bearer(token)...)
