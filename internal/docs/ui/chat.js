@@ -47,12 +47,18 @@
     return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
   }
 
+  // api calls this server; a network failure is status 0, never a throw,
+  // so timers and handlers need no catch.
   async function api(path, opts) {
-    const res = await fetch(path, Object.assign({ credentials: "same-origin", headers: { Accept: "application/json" } }, opts));
-    let body = null;
-    const type = res.headers.get("Content-Type") || "";
-    if (type.includes("json")) body = await res.json();
-    return { ok: res.ok, status: res.status, body };
+    try {
+      const res = await fetch(path, Object.assign({ credentials: "same-origin", headers: { Accept: "application/json" } }, opts));
+      let body = null;
+      const type = res.headers.get("Content-Type") || "";
+      if (type.includes("json")) body = await res.json();
+      return { ok: res.ok, status: res.status, body };
+    } catch (e) {
+      return { ok: false, status: 0, body: { detail: "the server is unreachable" } };
+    }
   }
 
   function problemText(r) {
@@ -208,7 +214,8 @@
   // plain HTTP answers a problem that says (origin, authentication, ...).
   async function explainHandshake(gen) {
     const r = await api("/ws/chat/" + encodeURIComponent(state.room));
-    if (gen !== state.generation || r.status === 426) return; // 426: the endpoint is fine
+    // 426: the endpoint is fine (the server went away meanwhile); 0: down.
+    if (gen !== state.generation || r.status === 426 || r.status === 0) return;
     notice("Cannot connect: " + problemText(r), "bad");
   }
 
@@ -382,6 +389,14 @@
     const room = decodeURIComponent(location.hash.slice(1));
     if (room && room !== state.room) openRoom(room);
   });
+  // Leaving the page closes the socket, so the room stops listing us at
+  // once, even if the browser keeps the page in its back/forward cache; coming
+  // back from that cache resumes after the last message shown.
+  window.addEventListener("pagehide", () => {
+    clearTimeout(state.retryTimer);
+    if (state.ws) { const ws = state.ws; state.ws = null; ws.close(1000, "page hidden"); }
+  });
+  window.addEventListener("pageshow", (e) => { if (e.persisted && state.room) reconnectNow(); });
   window.addEventListener("online", () => { if (!state.ws && state.room) reconnectNow(); });
   setInterval(() => { if (state.joined && !document.hidden) refreshPresence(); }, 5000);
   setInterval(() => { if (!document.hidden) refreshRooms(); }, 10000);
