@@ -30,13 +30,6 @@ func tryItOut(tb *tab, op string) string {
 	return eval[string](tb, `document.querySelector(`+js(op+" .live-responses-table .response .response-col_status")+`).innerText.trim()`)
 }
 
-// showResponse scrolls the operation's live response into the middle of
-// the viewport, for the screenshot.
-func (tb *tab) showResponse(op string) {
-	tb.t.Helper()
-	eval[bool](tb, `(document.querySelector(`+js(op+" .live-responses-table")+`).scrollIntoView({block: "center"}), true)`)
-}
-
 // TestBrowserAPIExplorer opens /docs in headless Chromium: Swagger UI loads
 // the document from /openapi.json without violating the page's CSP, "Try it
 // out" on GET /health answers 200, and an authenticated call works after
@@ -58,18 +51,7 @@ func TestBrowserAPIExplorer(t *testing.T) {
 	tb.screenshot("docs")
 
 	// Try it out: GET /health.
-	{
-		op := opSelector("health", "health")
-		if got := tryItOut(tb, op); got != "200" {
-			t.Fatalf("GET /health from the explorer = %s", got)
-		}
-		body := eval[string](tb, `document.querySelector(`+js(op+" .live-responses-table .response .response-col_description")+`).innerText`)
-		if !contains(body, `"healthy"`) {
-			t.Errorf("response body shown: %s", body)
-		}
-		tb.showResponse(op)
-		tb.screenshot("docs-try-health")
-	}
+	tryItOutAndSee(tb, opSelector("health", "health"), `"healthy"`, "docs-try-health")
 
 	// An authorized call: GET /auth/session with a bearer token.
 	{
@@ -98,17 +80,22 @@ func TestBrowserAPIExplorer(t *testing.T) {
 			chromedp.Click(chromedp.CSS(".modal-ux .close-modal")),
 		)
 		tb.wait(`!document.querySelector(".modal-ux")`, 10*time.Second)
-		if got := tryItOut(tb, op); got != "200" {
-			t.Fatalf("GET /auth/session from the explorer = %s", got)
-		}
-		body := eval[string](tb, `document.querySelector(`+js(op+" .live-responses-table .response .response-col_description")+`).innerText`)
-		if !contains(body, `"user1"`) {
-			t.Errorf("response body shown: %s", body)
-		}
-		tb.showResponse(op)
-		tb.screenshot("docs-authorized")
+		tryItOutAndSee(tb, op, `"user1"`, "docs-authorized")
 	}
 	tb.checkNoProblems() // no CSP violation or script error on the way
 }
 
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
+// tryItOutAndSee runs "Try it out" on op, requires a 200 whose shown body
+// contains want, and screenshots the response.
+func tryItOutAndSee(tb *tab, op, want, shot string) {
+	tb.t.Helper()
+	if got := tryItOut(tb, op); got != "200" {
+		tb.t.Fatalf("%s from the explorer = %s", op, got)
+	}
+	body := eval[string](tb, `document.querySelector(`+js(op+" .live-responses-table .response .response-col_description")+`).innerText`)
+	if !strings.Contains(body, want) {
+		tb.t.Errorf("%s: response body shown: %s", op, body)
+	}
+	eval[bool](tb, `(document.querySelector(`+js(op+" .live-responses-table")+`).scrollIntoView({block: "center"}), true)`)
+	tb.screenshot(shot)
+}

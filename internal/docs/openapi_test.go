@@ -256,3 +256,13 @@ func TestSpecFileNames(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// BenchmarkNew measures what the docs cost at startup: merging the
+// document and indexing the embedded files.
+func BenchmarkNew(b *testing.B) {
+	for b.Loop() {
+		if _, err := New("bench"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
