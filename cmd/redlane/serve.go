@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/redlane/redlane/internal/cache"
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/httpapi"
 	"github.com/redlane/redlane/internal/redisx"
@@ -124,6 +125,9 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		log.Info("database configured", "dialect", users.Dialect())
 	}
 
+	cc := cache.New(rc, store, cache.Options{Logger: log, Info: info, Registry: reg})
+	usersAPI := cache.NewUsersAPI(cc, users)
+
 	probes := httpapi.NewProbes(time.Second)
 	probes.AddReadiness("redis", func(ctx context.Context) error { return rc.Ping(ctx, time.Second) })
 	probes.AddReadiness("database", users.Ping)
@@ -139,6 +143,8 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		Config:   store,
 		Redis:    rc,
 		Users:    users,
+		Cache:    cc,
+		UsersAPI: usersAPI,
 		Logger:   log,
 		Registry: reg,
 		Tracing:  tracing,
@@ -169,6 +175,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		}
 		return nil
 	})
+	g.Go(func() error { return cc.Run(gctx) })
 	if len(watcher.Paths) > 0 {
 		g.Go(func() error { return watcher.Run(gctx) })
 	}

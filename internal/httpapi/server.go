@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
+	"github.com/redlane/redlane/internal/cache"
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/store"
@@ -20,6 +21,8 @@ type Deps struct {
 	Config   *config.Store
 	Redis    *redisx.Client
 	Users    *store.Store // the users database
+	Cache    *cache.Cache
+	UsersAPI *cache.UsersAPI // /users through the cache
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 	Tracing  *telemetry.Tracing // nil when tracing is off
