@@ -26,10 +26,10 @@ func (c *Cache) GetMany(ctx context.Context, ns *Namespace, ids []string) ([]Res
 			continue
 		}
 		if s.Near.Enabled {
-			if ne, ok := c.near.get(s.Near.Size, logical, now); ok {
+			if ne, ok := c.near.get(s.Near.Size, nearKey{ns.name, id}, now); ok {
 				ns.stats.add(cHits)
 				ns.stats.add(cNearHits)
-				res[i] = Result{Found: ne.e.found, Body: ne.e.body, ETag: ne.etag, Status: NearHit}
+				res[i] = Result{Found: ne.e.found, Body: ne.e.body, ETag: ne.etag[0], etagHdr: ne.etag, Status: NearHit}
 				continue
 			}
 		}
@@ -57,7 +57,7 @@ func (c *Cache) GetMany(ctx context.Context, ns *Namespace, ids []string) ([]Res
 					if now.Before(e.freshUntil) {
 						ns.stats.add(cHits)
 						if s.Near.Enabled {
-							c.near.put(s.Near.Size, ns.name+":"+ids[i], e, s.Near.TTL.Duration, seq)
+							c.near.put(s.Near.Size, nearKey{ns.name, ids[i]}, e, s.Near.TTL.Duration, seq)
 						}
 						res[i] = Result{Found: e.found, Body: e.body, ETag: e.etag(), Status: Hit}
 						continue
@@ -171,7 +171,7 @@ func (c *Cache) loadMany(ctx context.Context, ns *Namespace, ids []string, miss 
 			i := order[j]
 			res[i].Status = Miss
 			if s.Near.Enabled {
-				c.near.put(s.Near.Size, ns.name+":"+ids[i], entries[i], s.Near.TTL.Duration, seq)
+				c.near.put(s.Near.Size, nearKey{ns.name, ids[i]}, entries[i], s.Near.TTL.Duration, seq)
 			}
 		}
 	}

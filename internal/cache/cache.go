@@ -55,6 +55,7 @@ type Cache struct {
 	m     *metrics
 
 	pending pendingSet
+	record  func(error) // c.brk.record, made once (a method value allocates)
 	bg      background
 	keyStat keyCounter
 	warm    *warmer
@@ -77,6 +78,7 @@ func New(rc *redisx.Client, cfg *config.Store, o Options) *Cache {
 	}
 	c := &Cache{rc: rc, cfg: cfg, log: o.Logger, info: o.Info, k: keys{prefix: rc.Prefix}, stats: newStatsSet()}
 	c.bg.init()
+	c.record = c.brk.record
 	c.m = newMetrics(c)
 	if o.Registry != nil {
 		o.Registry.MustRegister(c.m)
@@ -138,7 +140,11 @@ func (c *Cache) redisCtx(ctx context.Context) (context.Context, context.CancelFu
 // allow asks the breaker whether Redis may be called; done reports the outcome.
 func (c *Cache) allow() (done func(error), ok bool) {
 	s := c.spec()
-	d, err := c.brk.get(s.BreakerFailures, s.BreakerOpenFor.Duration).Allow()
+	cb := c.brk.get(s.BreakerFailures, s.BreakerOpenFor.Duration)
+	if !c.brk.notClosed.Load() {
+		return c.record, true
+	}
+	d, err := cb.Allow()
 	if err != nil {
 		return nil, false
 	}

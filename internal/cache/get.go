@@ -31,6 +31,7 @@ type Result struct {
 	ETag     string
 	Status   Status
 	StaleFor time.Duration // how far past freshness a Stale entry is
+	etagHdr  []string      // ETag as a header value, kept with near-cache entries
 }
 
 type fillResult struct {
@@ -42,19 +43,19 @@ type fillResult struct {
 // Errors are the database's (Redis trouble falls back to the database).
 func (c *Cache) Get(ctx context.Context, ns *Namespace, id string) (Result, error) {
 	s := c.spec()
-	logical := ns.name + ":" + id
 	now := time.Now()
-	pending := c.pending.has(logical)
+	pending := c.pending.n.Load() > 0 && c.pending.has(ns.name+":"+id)
 	if s.Near.Enabled && !pending {
-		if ne, ok := c.near.get(s.Near.Size, logical, now); ok {
+		if ne, ok := c.near.get(s.Near.Size, nearKey{ns.name, id}, now); ok {
 			ns.stats.add(cHits)
 			ns.stats.add(cNearHits)
-			return Result{Found: ne.e.found, Body: ne.e.body, ETag: ne.etag, Status: NearHit}, nil
+			return Result{Found: ne.e.found, Body: ne.e.body, ETag: ne.etag[0], etagHdr: ne.etag, Status: NearHit}, nil
 		}
 	}
 	if pending {
-		return c.direct(ctx, ns, id, logical)
+		return c.direct(ctx, ns, id, ns.name+":"+id)
 	}
+	logical := ns.name + ":" + id
 	done, ok := c.allow()
 	if !ok {
 		return c.direct(ctx, ns, id, logical)
@@ -81,7 +82,7 @@ func (c *Cache) Get(ctx context.Context, ns *Namespace, id string) (Result, erro
 				}
 				ns.stats.add(cHits)
 				if s.Near.Enabled {
-					c.near.put(s.Near.Size, logical, e, s.Near.TTL.Duration, seq)
+					c.near.put(s.Near.Size, nearKey{ns.name, id}, e, s.Near.TTL.Duration, seq)
 				}
 				return Result{Found: e.found, Body: e.body, ETag: e.etag(), Status: Hit}, nil
 			}
@@ -149,14 +150,22 @@ func (c *Cache) fill(ctx context.Context, ns *Namespace, id, logical string, seq
 	}
 	tok := token()
 	rctx, cancel := c.redisCtx(ctx)
-	got, err := c.rc.SetNX(rctx, c.k.lease(logical), tok, s.LeaseTTL.Duration).Result()
+	reply, err := leaseScript.Run(rctx, c.rc, []string{c.k.entry(logical), c.k.lease(logical)}, tok, s.LeaseTTL.Duration.Milliseconds()).Slice()
 	cancel()
 	done(err)
-	if err != nil {
+	if err != nil || len(reply) == 0 {
 		e, err := c.load(ctx, ns, id)
 		return fillResult{e, Bypass}, err
 	}
-	if got {
+	if code, _ := reply[0].(int64); code == 1 && len(reply) == 2 {
+		// Stored by another caller between our GET and now.
+		if raw, ok := reply[1].(string); ok {
+			if e, err := decodeEntry([]byte(raw)); err == nil {
+				return fillResult{e, Collapsed}, nil
+			}
+		}
+	}
+	if code, _ := reply[0].(int64); code == 2 {
 		e, err := c.load(ctx, ns, id)
 		if err != nil {
 			c.release(ctx, logical, tok)
@@ -166,7 +175,7 @@ func (c *Cache) fill(ctx context.Context, ns *Namespace, id, logical string, seq
 			return fillResult{e, MissNotStored}, nil
 		}
 		if s.Near.Enabled {
-			c.near.put(s.Near.Size, logical, e, s.Near.TTL.Duration, seq)
+			c.near.put(s.Near.Size, nearKey{ns.name, id}, e, s.Near.TTL.Duration, seq)
 		}
 		return fillResult{e, Miss}, nil
 	}

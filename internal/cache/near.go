@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,13 +27,22 @@ type near struct {
 }
 
 type sizedLRU struct {
-	*lru.Cache[string, *nearEntry]
+	*lru.Cache[nearKey, *nearEntry]
 	size int
+}
+
+// nearKey is a logical key split in two, so a lookup needs no string
+// concatenation.
+type nearKey struct{ ns, id string }
+
+func nearKeyOf(logical string) nearKey {
+	ns, id, _ := strings.Cut(logical, ":")
+	return nearKey{ns, id}
 }
 
 type nearEntry struct {
 	e       entry
-	etag    string
+	etag    []string // ready to be a header value
 	expires time.Time
 }
 
@@ -46,13 +56,13 @@ func (n *near) cache(size int) *sizedLRU {
 	if c := n.cur.Load(); c != nil && c.size == size {
 		return c
 	}
-	l, _ := lru.New[string, *nearEntry](max(size, 1))
+	l, _ := lru.New[nearKey, *nearEntry](max(size, 1))
 	c := &sizedLRU{Cache: l, size: size}
 	n.cur.Store(c)
 	return c
 }
 
-func (n *near) get(size int, key string, now time.Time) (*nearEntry, bool) {
+func (n *near) get(size int, key nearKey, now time.Time) (*nearEntry, bool) {
 	v, ok := n.cache(size).Get(key)
 	if !ok || now.After(v.expires) {
 		return nil, false
@@ -62,7 +72,7 @@ func (n *near) get(size int, key string, now time.Time) (*nearEntry, bool) {
 
 // put stores e until min(now+ttl, e's freshness end), unless an
 // invalidation was heard since seq was read.
-func (n *near) put(size int, key string, e entry, ttl time.Duration, seq uint64) {
+func (n *near) put(size int, key nearKey, e entry, ttl time.Duration, seq uint64) {
 	exp := time.Now().Add(ttl)
 	if e.freshUntil.Before(exp) {
 		exp = e.freshUntil
@@ -70,7 +80,7 @@ func (n *near) put(size int, key string, e entry, ttl time.Duration, seq uint64)
 	if n.seq.Load() != seq || !time.Now().Before(exp) {
 		return
 	}
-	n.cache(size).Add(key, &nearEntry{e: e, etag: e.etag(), expires: exp})
+	n.cache(size).Add(key, &nearEntry{e: e, etag: []string{e.etag()}, expires: exp})
 }
 
 // invalidate drops keys ("*" drops everything).
@@ -85,7 +95,7 @@ func (n *near) invalidate(keys []string) {
 			c.Purge()
 			return
 		}
-		c.Remove(k)
+		c.Remove(nearKeyOf(k))
 	}
 }
 

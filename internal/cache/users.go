@@ -95,6 +95,9 @@ func parseID(s string) (string, error) {
 	if err != nil || n <= 0 {
 		return "", web.BadRequest("id", fmt.Sprintf("must be a positive integer, got %q", truncate(s, 40)))
 	}
+	if s[0] >= '1' && s[0] <= '9' {
+		return s, nil // already canonical: digits only (ParseInt checked), no sign, no leading zero
+	}
 	return strconv.FormatInt(n, 10), nil
 }
 
@@ -169,7 +172,11 @@ func writeResult(w http.ResponseWriter, r *http.Request, res Result, id string) 
 		web.WriteProblem(w, r, web.NotFound("User %s not found.", id))
 		return
 	}
-	h["Etag"] = []string{res.ETag}
+	if res.etagHdr != nil {
+		h["Etag"] = res.etagHdr
+	} else {
+		h["Etag"] = []string{res.ETag}
+	}
 	h["Cache-Control"] = hdrNoCache
 	if inm := r.Header["If-None-Match"]; len(inm) > 0 && etagMatch(strings.Join(inm, ","), res.ETag) {
 		w.WriteHeader(http.StatusNotModified)
@@ -395,30 +402,23 @@ func (a *UsersAPI) Create() http.Handler {
 }
 
 // Replace is PUT /users/{id}.
-func (a *UsersAPI) Replace() http.Handler {
-	return a.write(func(ctx context.Context, id int64, r *http.Request) (*store.User, error) {
-		in, err := web.Decode[store.Replacement](r)
-		if err != nil {
-			return nil, err
-		}
-		if err := a.writable(); err != nil {
-			return nil, err
-		}
-		return a.users.Update(ctx, id, in)
-	})
-}
+func (a *UsersAPI) Replace() http.Handler { return decodeAndWrite(a, a.users.Update) }
 
 // Patch is PATCH /users/{id}.
-func (a *UsersAPI) Patch() http.Handler {
+func (a *UsersAPI) Patch() http.Handler { return decodeAndWrite(a, a.users.Patch) }
+
+// decodeAndWrite decodes a T body and applies it to user {id}, refusing
+// while the cache cannot invalidate.
+func decodeAndWrite[T any](a *UsersAPI, apply func(context.Context, int64, T) (*store.User, error)) http.Handler {
 	return a.write(func(ctx context.Context, id int64, r *http.Request) (*store.User, error) {
-		in, err := web.Decode[store.Patch](r)
+		in, err := web.Decode[T](r)
 		if err != nil {
 			return nil, err
 		}
 		if err := a.writable(); err != nil {
 			return nil, err
 		}
-		return a.users.Patch(ctx, id, in)
+		return apply(ctx, id, in)
 	})
 }
 

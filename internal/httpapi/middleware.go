@@ -3,10 +3,11 @@ package httpapi
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -25,32 +26,29 @@ import (
 	"github.com/redlane/redlane/internal/web"
 )
 
-// routeKey carries a *string that the router fills with the matched route
-// template, so outer middleware (logs, metrics) can label by template.
-type routeKey struct{}
-
-func routeOf(ctx context.Context) string {
-	if p, ok := ctx.Value(routeKey{}).(*string); ok && *p != "" {
-		return *p
-	}
-	return "unmatched"
-}
-
-// recordRoute runs inside the router (mux.Use), after matching.
+// recordRoute runs inside the router (mux.Use), after matching, and
+// records the route template so outer middleware (logs, metrics) can label
+// by template. Spans are renamed only when they record (tracing on).
 func recordRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cr := mux.CurrentRoute(r); cr != nil {
 			if tpl, err := cr.GetPathTemplate(); err == nil {
-				if p, ok := r.Context().Value(routeKey{}).(*string); ok {
-					*p = tpl
+				web.SetRoute(r.Context(), tpl)
+				if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+					span.SetName(r.Method + " " + tpl)
+					span.SetAttributes(attribute.String("http.route", tpl))
 				}
-				span := trace.SpanFromContext(r.Context())
-				span.SetName(r.Method + " " + tpl)
-				span.SetAttributes(attribute.String("http.route", tpl))
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func routeOf(ctx context.Context) string {
+	if tpl := web.Route(ctx); tpl != "" {
+		return tpl
+	}
+	return "unmatched"
 }
 
 // requestID accepts a sane incoming X-Request-ID or makes one, echoes it,
@@ -60,16 +58,21 @@ func requestID(log *slog.Logger) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id := r.Header.Get("X-Request-ID")
 			if !validRequestID(id) {
-				var b [12]byte
-				_, _ = rand.Read(b[:])
-				id = hex.EncodeToString(b[:])
+				id = newRequestID()
 			}
-			w.Header().Set("X-Request-ID", id)
-			ctx := web.WithRequestID(r.Context(), id)
-			ctx = web.WithLogger(ctx, log.With("request_id", id))
-			next.ServeHTTP(w, r.WithContext(ctx))
+			w.Header()["X-Request-Id"] = []string{id}
+			next.ServeHTTP(w, r.WithContext(web.WithRequest(r.Context(), id, log)))
 		})
 	}
+}
+
+// newRequestID makes 24 hex digits from the runtime's ChaCha8 generator:
+// unguessable enough for correlating logs, and no system call per request.
+func newRequestID() string {
+	var b [12]byte
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint32(b[8:], rand.Uint32())
+	return hex.EncodeToString(b[:])
 }
 
 func validRequestID(id string) bool {
@@ -112,7 +115,7 @@ func limitBody(max int64) func(http.Handler) http.Handler {
 				web.WriteProblem(w, r, web.Errorf(http.StatusRequestEntityTooLarge, "body-too-large", "The request body is larger than %d bytes.", max))
 				return
 			}
-			if r.Body != nil {
+			if r.Body != nil && r.Body != http.NoBody {
 				r.Body = http.MaxBytesReader(w, r.Body, max)
 			}
 			next.ServeHTTP(w, r)
@@ -126,11 +129,12 @@ var quietRoutes = []string{"/healthz", "/readyz", "/metrics"}
 
 // observe logs one line per request and records request metrics, labelled
 // by route template.
-func observe(m *httpMetrics, trusted []netip.Prefix) func(http.Handler) http.Handler {
+func observe(m *httpMetrics, trusted []netip.Prefix, log *slog.Logger) func(http.Handler) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			var tpl string
-			r = r.WithContext(context.WithValue(r.Context(), routeKey{}, &tpl))
 			m.inFlight.Inc()
 			defer m.inFlight.Dec()
 			start := time.Now()
@@ -175,6 +179,9 @@ func observe(m *httpMetrics, trusted []netip.Prefix) func(http.Handler) http.Han
 			level := slog.LevelInfo
 			if slices.Contains(quietRoutes, route) {
 				level = slog.LevelDebug
+			}
+			if !log.Enabled(r.Context(), level) {
+				return // do not build (or allocate) a line nobody keeps
 			}
 			web.Logger(r.Context()).Log(r.Context(), level, "request",
 				"method", r.Method, "route", route, "path", r.URL.Path, "status", status,

@@ -48,7 +48,7 @@ func NewServer(d Deps) http.Handler {
 	h = limitBody(cfg.MaxBodyBytes)(h)
 	h = cors(d.Config)(h)
 	h = recoverPanics(h)
-	h = observe(newHTTPMetrics(d.Registry), web.ParsePrefixes(cfg.TrustedProxies))(h)
+	h = observe(newHTTPMetrics(d.Registry), web.ParsePrefixes(cfg.TrustedProxies), d.Logger)(h)
 	h = requestID(d.Logger)(h)
 	if d.Tracing != nil {
 		h = otelhttp.NewHandler(h, "http.server",

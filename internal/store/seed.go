@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // DemoPassword is the password of every seeded demo user.
@@ -43,7 +44,8 @@ func (s *Store) Seed(ctx context.Context, n int) (int, error) {
 			args = append(args, name, name+"@example.com", "Demo User "+strconv.Itoa(i), hash, t, t)
 		}
 		b.WriteString(" ON CONFLICT (username) DO NOTHING")
-		qctx, cancel := s.ctx(ctx)
+		// A bulk insert may take longer than one ordinary query (queryTimeout).
+		qctx, cancel := context.WithTimeout(ctx, max(s.timeout, time.Minute))
 		res, err := s.db.ExecContext(qctx, b.String(), args...)
 		cancel()
 		if err != nil {
