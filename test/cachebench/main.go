@@ -49,8 +49,9 @@ func main() {
 }
 
 type result struct {
-	rps      float64
-	p50, p99 time.Duration
+	rps       float64
+	p50, p99  time.Duration
+	cpuPerReq time.Duration // server CPU (user+system) per request
 }
 
 func bench() error {
@@ -111,8 +112,10 @@ end
 	type target struct {
 		name string
 		url  string
+		pid  int
 	}
 	var targets []target
+	pids := map[string]int{}
 	startRedlane := func(name string, near bool, prefix string) (string, func(), error) {
 		port := freePort()
 		cfg := filepath.Join(dir, name+".yaml")
@@ -130,6 +133,7 @@ end
 		}
 		stop := func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait(); logf.Close() }
 		url := fmt.Sprintf("http://127.0.0.1:%d", port)
+		pids[url] = cmd.Process.Pid
 		if err := waitFor(func() error { return get(url + "/readyz") }); err != nil {
 			stop()
 			return "", nil, fmt.Errorf("%s did not become ready: %w", name, err)
@@ -180,6 +184,7 @@ end
 			return "", nil, err
 		}
 		url := fmt.Sprintf("http://127.0.0.1:%d", port)
+		pids[url] = cmd.Process.Pid
 		stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 		if err := waitFor(func() error { return get(url + "/users/1") }); err != nil {
 			stop()
@@ -197,8 +202,8 @@ end
 		return err
 	}
 	defer stopOne()
-	targets = []target{{"ceiling (net/http, bytes in memory)", ceilURL}, {"one-get (net/http + one go-redis GET)", oneURL},
-		{"redlane, near cache on", nearURL}, {"redlane, near cache off", plainURL}}
+	targets = []target{{"ceiling (net/http, bytes in memory)", ceilURL, pids[ceilURL]}, {"one-get (net/http + one go-redis GET)", oneURL, pids[oneURL]},
+		{"redlane, near cache on", nearURL, pids[nearURL]}, {"redlane, near cache off", plainURL, pids[plainURL]}}
 
 	// Sanity: the baselines answer redlane's bytes (the near-cache instance
 	// seeded its own users, so only its timestamps differ).
@@ -217,9 +222,13 @@ end
 	for r := 1; r <= *rounds; r++ {
 		for _, t := range targets {
 			fmt.Printf("round %d/%d: %s ...\n", r, *rounds, t.name)
+			before := cpuTime(pids[t.url])
 			x, err := runWrk(t.url, script, *threads, *conns, *duration)
 			if err != nil {
 				return err
+			}
+			if n := x.rps * duration.Seconds(); n > 0 {
+				x.cpuPerReq = time.Duration(float64(cpuTime(pids[t.url])-before) / n)
 			}
 			res[t.name] = append(res[t.name], x)
 		}
@@ -227,17 +236,20 @@ end
 	med := map[string]result{}
 	fmt.Printf("\nGET /users/{id}, %d ids all cached, wrk -t%d -c%d -d%s, %d rounds, medians (GOMAXPROCS=2 per server, wrk on the same 2 cores):\n\n",
 		*users, *threads, *conns, *duration, *rounds)
-	fmt.Printf("| %-40s | %10s | %9s | %9s |\n", "server", "req/s", "p50", "p99")
-	fmt.Printf("|%s|%s|%s|%s|\n", strings.Repeat("-", 42), strings.Repeat("-", 12), strings.Repeat("-", 11), strings.Repeat("-", 11))
+	fmt.Printf("| %-40s | %10s | %9s | %9s | %12s |\n", "server", "req/s", "p50", "p99", "CPU/request")
+	fmt.Printf("|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 42), strings.Repeat("-", 12), strings.Repeat("-", 11), strings.Repeat("-", 11), strings.Repeat("-", 14))
 	for _, t := range targets {
 		m := median(res[t.name])
 		med[t.name] = m
-		fmt.Printf("| %-40s | %10.0f | %9s | %9s |\n", t.name, m.rps, m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond))
+		fmt.Printf("| %-40s | %10.0f | %9s | %9s | %12s |\n", t.name, m.rps, m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), m.cpuPerReq.Round(100*time.Nanosecond))
 	}
 	nearRatio := med[targets[2].name].rps / med[targets[0].name].rps
 	plainRatio := med[targets[3].name].rps / med[targets[1].name].rps
 	fmt.Printf("\nredlane near on  / ceiling: %.2f (target >= 0.70) %s\n", nearRatio, verdict(nearRatio, 0.70))
 	fmt.Printf("redlane near off / one-get: %.2f (target >= 0.85) %s\n", plainRatio, verdict(plainRatio, 0.85))
+	fmt.Printf("CPU per request, ceiling / redlane near on: %.2f; one-get / redlane near off: %.2f\n",
+		float64(med[targets[0].name].cpuPerReq)/float64(med[targets[2].name].cpuPerReq),
+		float64(med[targets[1].name].cpuPerReq)/float64(med[targets[3].name].cpuPerReq))
 	return nil
 }
 
@@ -258,9 +270,10 @@ func median(rs []result) result {
 		return v[len(v)/2]
 	}
 	return result{
-		rps: pick(func(r result) float64 { return r.rps }),
-		p50: time.Duration(pick(func(r result) float64 { return float64(r.p50) })),
-		p99: time.Duration(pick(func(r result) float64 { return float64(r.p99) })),
+		rps:       pick(func(r result) float64 { return r.rps }),
+		p50:       time.Duration(pick(func(r result) float64 { return float64(r.p50) })),
+		p99:       time.Duration(pick(func(r result) float64 { return float64(r.p99) })),
+		cpuPerReq: time.Duration(pick(func(r result) float64 { return float64(r.cpuPerReq) })),
 	}
 }
 
@@ -346,6 +359,22 @@ func serveBaseline(args []string) error {
 		return fmt.Errorf("unknown mode %q", mode)
 	}
 	return http.ListenAndServe("127.0.0.1:"+port, mux)
+}
+
+// cpuTime is the user+system CPU a process has used (/proc/PID/stat).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
 func freePort() int {
