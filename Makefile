@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: help run build test vet fmt-check lint
+.PHONY: help run build test vet fmt-check lint k8s-tools test-k8s chart-schema sync-dashboards bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -23,3 +23,20 @@ fmt-check: ## fail if any Go file is not gofmt-formatted
 
 test: vet fmt-check ## the whole suite: vet, gofmt, and every test with -race against real servers
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+k8s-tools: ## build the pinned Kubernetes toolchain for test/k8s (once per machine, 10-30 min cold)
+	bash test/k8s/tools.sh
+
+test-k8s: ## only the Kubernetes packaging tests (chart, kustomize, Dockerfile, Tiltfile)
+	$(GO) test -count=1 -timeout 20m -v ./test/k8s
+
+chart-schema: ## regenerate charts/redlane/values.schema.json (after changing values.yaml or config types)
+	$(GO) generate ./test/k8s
+
+sync-dashboards: ## copy dashboards/*.json into the chart (Helm cannot read outside it)
+	mkdir -p charts/redlane/dashboards
+	rm -f charts/redlane/dashboards/*.json
+	if ls dashboards/*.json >/dev/null 2>&1; then cp dashboards/*.json charts/redlane/dashboards/; fi
+
+bench: ## cache-hit benchmark: redlane (near cache on/off) vs net/http and one-GET baselines (needs wrk, redis-server)
+	$(GO) run ./test/cachebench $(BENCHFLAGS)

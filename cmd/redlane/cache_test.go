@@ -438,11 +438,13 @@ func TestCacheAcrossTwoServers(t *testing.T) {
 	t.Run("warming runs once across pods", func(t *testing.T) {
 		rdb := rs.Client()
 		ctx := context.Background()
-		rdb.Set(ctx, "redlane:cache:warm:lease", "another-pod", time.Minute)
+		// Another pod holds the warm lock (internal/lock keeps a HASH {token, fence}).
+		rdb.HSet(ctx, "redlane:lock:{cache-warm}", "token", "another-pod", "fence", 1)
+		rdb.PExpire(ctx, "redlane:lock:{cache-warm}", time.Minute)
 		if r := a.do("POST", "/cache/warm", `{"top":50}`, adminAuth...); r.Status != 409 {
 			t.Fatalf("warm while another pod holds the lease = %d %s", r.Status, r.Body)
 		}
-		rdb.Del(ctx, "redlane:cache:warm:lease")
+		rdb.Del(ctx, "redlane:lock:{cache-warm}")
 		a.do("POST", "/cache/clear", `{"pattern":"user:*"}`, adminAuth...)
 		r := a.do("POST", "/cache/warm", `{"top":50}`, adminAuth...)
 		if r.Status != 202 || r.JSON(t)["state"] != "running" {

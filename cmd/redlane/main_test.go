@@ -71,6 +71,8 @@ func startServer(t *testing.T, env map[string]string, args ...string) *server {
 		}
 		select {
 		case err := <-s.done:
+			s.cancel = nil // nothing left to stop
+			cancel()
 			t.Fatalf("serve exited: %v\n%s", err, s.logs.String())
 		default:
 		}
@@ -153,9 +155,16 @@ func (s *server) waitStatus(path string, want int, within time.Duration) respons
 	}
 }
 
+// writeFile replaces path atomically (write aside, then rename), as editors
+// and ConfigMap updates do: the server's 50ms config watcher must never read
+// a half-written file, which would load as defaults and bump the generation.
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -16,9 +16,15 @@ import (
 	"github.com/redlane/redlane/internal/cache"
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/httpapi"
+	"github.com/redlane/redlane/internal/leaderboard"
+	"github.com/redlane/redlane/internal/lock"
+	"github.com/redlane/redlane/internal/queue"
+	"github.com/redlane/redlane/internal/ratelimit"
 	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/session"
 	usersdb "github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/telemetry"
+	"github.com/redlane/redlane/internal/web"
 )
 
 type serveFlags struct {
@@ -70,6 +76,13 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		}
 		return c, err
 	}
+	watcher := &config.Watcher{Interval: f.reloadInterval, Load: load}
+	for _, p := range []string{f.configFile, f.envFile} {
+		if p != "" {
+			watcher.Paths = append(watcher.Paths, p)
+		}
+	}
+	watcher.Prime() // before the first load, so no change slips between the two
 	cfg, err := load()
 	if err != nil {
 		if es, ok := config.AsErrors(err); ok {
@@ -94,9 +107,9 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	defer shutdownWithin(5*time.Second, tracing.Shutdown)
 
 	reg := telemetry.NewRegistry(buildVersion())
-	store := config.NewStore(cfg, f.configFile)
-	store.RegisterMetrics(reg)
-	store.OnChange(func(c *config.Config) { level.Set(telemetry.ParseLevel(c.Spec.Log.Level)) })
+	cfgStore := config.NewStore(cfg, f.configFile)
+	cfgStore.RegisterMetrics(reg)
+	cfgStore.OnChange(func(c *config.Config) { level.Set(telemetry.ParseLevel(c.Spec.Log.Level)) })
 
 	redisx.SetLogger(log)
 	ropts := redisx.Options{Logger: log}
@@ -125,32 +138,42 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		log.Info("database configured", "dialect", users.Dialect())
 	}
 
-	cc := cache.New(rc, store, cache.Options{Logger: log, Info: info, Registry: reg})
+	sessions := session.NewManager(rc, cfgStore, users, session.NewMetrics(reg), log)
+	auth := session.NewAuth(sessions, users, web.ParsePrefixes(cfg.Spec.Server.TrustedProxies))
+
+	locks := lock.New(rc, reg)
+	cc := cache.New(rc, cfgStore, cache.Options{Logger: log, Info: info, Registry: reg, Locks: locks})
 	usersAPI := cache.NewUsersAPI(cc, users)
+	queues := queue.NewBroker(rc, reg)
+	boards := leaderboard.New(rc, reg)
+	rlOpts := ratelimit.DefaultOptions()
+	rlOpts.Logger = log
+	limiter := ratelimit.New(rc, reg, rlOpts)
 
 	probes := httpapi.NewProbes(time.Second)
 	probes.AddReadiness("redis", func(ctx context.Context) error { return rc.Ping(ctx, time.Second) })
 	probes.AddReadiness("database", users.Ping)
 
-	watcher := &config.Watcher{Interval: f.reloadInterval, Load: load, Store: store, Log: log}
-	for _, p := range []string{f.configFile, f.envFile} {
-		if p != "" {
-			watcher.Paths = append(watcher.Paths, p)
-		}
-	}
+	watcher.Store, watcher.Log = cfgStore, log
 
 	handler := httpapi.NewServer(httpapi.Deps{
-		Config:   store,
-		Redis:    rc,
-		Users:    users,
-		Cache:    cc,
-		UsersAPI: usersAPI,
-		Logger:   log,
-		Registry: reg,
-		Tracing:  tracing,
-		Probes:   probes,
-		Reload:   watcher.Reload,
-		DevMode:  rc.Embedded(),
+		Config:       cfgStore,
+		Redis:        rc,
+		Users:        users,
+		Cache:        cc,
+		UsersAPI:     usersAPI,
+		Logger:       log,
+		Registry:     reg,
+		Tracing:      tracing,
+		Probes:       probes,
+		Reload:       watcher.Reload,
+		DevMode:      rc.Embedded(),
+		AdminChecks:  []httpapi.AdminCheck{auth.IsAdmin},
+		Sessions:     auth,
+		Locks:        locks,
+		Queues:       queues,
+		Leaderboards: boards,
+		RateLimit:    ratelimit.Middleware(limiter, ratelimit.NewPolicies(cfgStore)),
 	})
 	sc := cfg.Spec.Server
 	srv := &http.Server{
@@ -175,6 +198,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		}
 		return nil
 	})
+	g.Go(func() error { return sessions.Run(gctx, 15*time.Second) })
 	g.Go(func() error { return cc.Run(gctx) })
 	if len(watcher.Paths) > 0 {
 		g.Go(func() error { return watcher.Run(gctx) })

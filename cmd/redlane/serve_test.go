@@ -173,7 +173,7 @@ func TestAdminClosedWithoutTokenOutsideDevMode(t *testing.T) {
 	rs := redistest.Start(t)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()})
 	r := s.do("GET", "/admin/config", "")
-	if r.Status != 403 || !bytes.Contains(r.Body, []byte("ADMIN_TOKEN")) {
+	if r.Status != 401 || !bytes.Contains(r.Body, []byte("ADMIN_TOKEN")) {
 		t.Fatalf("admin with no token configured = %d %s", r.Status, r.Body)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/lock"
 	"github.com/redlane/redlane/internal/redisx"
 )
 
@@ -66,6 +67,8 @@ type Options struct {
 	Logger   *slog.Logger
 	Info     *redisx.InfoCache // shared INFO cache (redisx), for /cache/stats
 	Registry prometheus.Registerer
+	// Locks runs warm jobs once across pods; nil makes a Locker on rc.
+	Locks *lock.Locker
 }
 
 // New builds the engine. Call Run to start its background work.
@@ -86,7 +89,10 @@ func New(rc *redisx.Client, cfg *config.Store, o Options) *Cache {
 	c.brk.onChange = func(to stateName) {
 		c.log.Warn("cache: redis circuit breaker changed state", "state", to.String())
 	}
-	c.warm = newWarmer(c)
+	if o.Locks == nil {
+		o.Locks = lock.New(rc, nil)
+	}
+	c.warm = newWarmer(c, o.Locks)
 	return c
 }
 

@@ -3,6 +3,9 @@ package cache
 import "strings"
 
 // Redis keys owned by this package. <p> is spec.redis.keyPrefix ("redlane:").
+// The warm job's lease is the internal/lock lock "cache-warm" (keys of the
+// lock package).
+//
 // Every entry key puts its whole logical key in a hash tag, so an entry and
 // its lease live in one Cluster slot and are deleted together atomically,
 // while different entries spread over all slots.
@@ -19,7 +22,6 @@ import "strings"
 //	                                      one MGET reads both. TTL = the group's ttl.
 //	<p>cache:stats                HASH    all-pods counters "<ns>.<counter>", HINCRBY by each pod every
 //	                                      statsFlushInterval; PEXPIRE 30d refreshed on each flush.
-//	<p>cache:warm:lease           STRING  token of the pod running a warm job; PX 15s, renewed.
 //	<p>cache:warm:status          HASH    progress of the last warm job; PEXPIRE 1d.
 //	<p>cache:invalidate           pub/sub channel: logical keys (newline separated) or "*" for all,
 //	                                      telling every pod to drop them from its near cache.
@@ -38,7 +40,6 @@ func (k keys) entry(logical string) string { return k.prefix + "cache:{" + logic
 func (k keys) lease(logical string) string { return k.entry(logical) + leaseSuffix }
 
 func (k keys) stats() string        { return k.prefix + "cache:stats" }
-func (k keys) warmLease() string    { return k.prefix + "cache:warm:lease" }
 func (k keys) warmStatus() string   { return k.prefix + "cache:warm:status" }
 func (k keys) invalidation() string { return k.prefix + "cache:invalidate" }
 

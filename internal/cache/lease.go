@@ -2,51 +2,54 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redlane/redlane/internal/lock"
 )
 
+// warmLockName is the internal/lock name that makes a warm job run once
+// across pods (its keys belong to the lock package: <prefix>lock:{cache-warm}).
+const warmLockName = "cache-warm"
+
 // Leaser hands out a named lease that one holder across all pods has at a
-// time. Cache warming uses it to run once across pods.
-//
-// This is a minimal Redis lease (SET NX PX, token-checked renew and release
-// in Lua). It sits behind this small interface so it can be replaced by the
-// project's distributed-lock package (internal/lock) when that lands.
+// time; warming uses it. lockLeaser is the implementation, on internal/lock.
 type Leaser interface {
-	Acquire(ctx context.Context, key string, ttl time.Duration) (Lease, bool, error)
+	// Acquire takes the lease without waiting; ok is false if someone holds it.
+	Acquire(ctx context.Context, name string, ttl time.Duration) (l Lease, ok bool, err error)
 }
 
 // Lease is a held lease.
 type Lease interface {
-	// Renew extends the lease by its ttl; false means it was lost.
+	// Renew extends the lease by ttl again; false means it was lost.
 	Renew(ctx context.Context) (bool, error)
 	Release(ctx context.Context) error
 }
 
-type redisLeaser struct{ rc redis.UniversalClient }
+type lockLeaser struct{ l *lock.Locker }
 
-type redisLease struct {
-	rc    redis.UniversalClient
-	key   string
-	token string
-	ttl   time.Duration
+type lockLease struct {
+	le  *lock.Lease
+	ttl time.Duration
 }
 
-func (l redisLeaser) Acquire(ctx context.Context, key string, ttl time.Duration) (Lease, bool, error) {
-	tok := token()
-	ok, err := l.rc.SetNX(ctx, key, tok, ttl).Result()
-	if err != nil || !ok {
+func (ll lockLeaser) Acquire(ctx context.Context, name string, ttl time.Duration) (Lease, bool, error) {
+	le, err := ll.l.Acquire(ctx, name, ttl, 0)
+	if errors.Is(err, lock.ErrTimeout) {
+		return nil, false, nil
+	}
+	if err != nil {
 		return nil, false, err
 	}
-	return &redisLease{rc: l.rc, key: key, token: tok, ttl: ttl}, true, nil
+	return &lockLease{le: le, ttl: ttl}, true, nil
 }
 
-func (l *redisLease) Renew(ctx context.Context) (bool, error) {
-	n, err := renewScript.Run(ctx, l.rc, []string{l.key}, l.token, l.ttl.Milliseconds()).Int()
-	return n == 1, err
+func (l *lockLease) Renew(ctx context.Context) (bool, error) {
+	err := l.le.Extend(ctx, l.ttl)
+	if errors.Is(err, lock.ErrNotHeld) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
-func (l *redisLease) Release(ctx context.Context) error {
-	return releaseScript.Run(ctx, l.rc, []string{l.key}, l.token).Err()
-}
+func (l *lockLease) Release(ctx context.Context) error { return l.le.Release(ctx) }

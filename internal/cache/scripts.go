@@ -48,14 +48,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`)
 
-// renewScript extends a lease only if it still holds the caller's token.
-// KEYS: lease. ARGV: token, ttl ms.
-var renewScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0`)
-
 // execScripts runs a pipeline of EVALSHAs built by add; if a node does not
 // know a script yet (NOSCRIPT), the scripts are loaded on every node and the
 // pipeline runs once more.

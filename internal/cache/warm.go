@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/redlane/redlane/internal/lock"
 )
 
 // warmBatch is how many records one warming step loads (one Redis round
@@ -49,16 +51,16 @@ type warmer struct {
 	local  WarmStatus // this pod's view, used when Redis cannot be read
 }
 
-func newWarmer(c *Cache) *warmer {
+func newWarmer(c *Cache, locks *lock.Locker) *warmer {
 	pod, _ := os.Hostname()
-	return &warmer{c: c, leaser: redisLeaser{rc: c.rc.UniversalClient}, pod: pod + "/" + strconv.Itoa(os.Getpid()), local: WarmStatus{State: "idle"}}
+	return &warmer{c: c, leaser: lockLeaser{locks}, pod: pod + "/" + strconv.Itoa(os.Getpid()), local: WarmStatus{State: "idle"}}
 }
 
 // Warm starts a background job that loads the requested records into the
 // cache, unless one is running on any pod (ErrWarmRunning).
 func (c *Cache) Warm(ctx context.Context, ns *Namespace, req WarmRequest) (WarmStatus, error) {
 	w := c.warm
-	lease, ok, err := w.leaser.Acquire(ctx, c.k.warmLease(), warmLeaseTTL)
+	lease, ok, err := w.leaser.Acquire(ctx, warmLockName, warmLeaseTTL)
 	if err != nil {
 		return WarmStatus{}, err
 	}

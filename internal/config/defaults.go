@@ -98,6 +98,17 @@ func SetDefaults(c *Config) {
 	}
 	setDur(&s.Sessions.IdleTimeout, 30*time.Minute)
 	setDur(&s.Sessions.AbsoluteTimeout, 24*time.Hour)
+	setDur(&s.Sessions.TouchInterval, time.Minute)
+	if s.Sessions.MaxPerUser == 0 {
+		s.Sessions.MaxPerUser = 10
+	}
+	if s.Sessions.LoginLimits.PerUsername == 0 {
+		s.Sessions.LoginLimits.PerUsername = 5
+	}
+	if s.Sessions.LoginLimits.PerIP == 0 {
+		s.Sessions.LoginLimits.PerIP = 50
+	}
+	setDur(&s.Sessions.LoginLimits.Window, 15*time.Minute)
 
 	if s.RateLimits == nil {
 		s.RateLimits = []RateLimitPolicy{{

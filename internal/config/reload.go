@@ -120,17 +120,34 @@ func mergeValue(dst, src reflect.Value, path string, pending *[]string) {
 // Watcher reloads the document when the files it came from change. It polls
 // a checksum, which survives the atomic "..data" symlink swap Kubernetes uses
 // for ConfigMap volumes, editors that rename over files, and network mounts.
+// A change is applied once the checksum has been the same for two polls in a
+// row, so a file written in place is not read half-written.
 type Watcher struct {
 	Paths    []string // the config file and the .env file, if any
 	Interval time.Duration
 	Load     func() (*Config, error)
 	Store    *Store
 	Log      *slog.Logger
+
+	last   [32]byte
+	primed bool
+}
+
+// Prime records the files' current checksum. Call it before loading the
+// configuration the Store starts with, so a change made between that load
+// and Run is not missed.
+func (w *Watcher) Prime() {
+	w.last, w.primed = w.checksum(), true
 }
 
 // Run polls until ctx ends.
 func (w *Watcher) Run(ctx context.Context) error {
-	last := w.checksum()
+	if !w.primed {
+		w.Prime()
+	}
+	last := w.last
+	var candidate [32]byte
+	pending := false
 	t := time.NewTicker(w.Interval)
 	defer t.Stop()
 	for {
@@ -140,11 +157,17 @@ func (w *Watcher) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		sum := w.checksum()
-		if sum == last {
-			continue
+		switch {
+		case sum == last:
+			pending = false
+		case !pending || sum != candidate:
+			// Changed: wait one more interval for the content to settle, so a
+			// file still being written in place is never loaded half-done.
+			pending, candidate = true, sum
+		default:
+			pending, last = false, sum
+			w.Reload()
 		}
-		last = sum
-		w.Reload()
 	}
 }
 

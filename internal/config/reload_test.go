@@ -58,6 +58,8 @@ func TestWatcherReloadsConfigMapSwaps(t *testing.T) {
 	cm.write("spec:\n  log: {level: info}\n  cache: {defaultTTL: 5m}\n")
 	path := filepath.Join(cm.dir, "config.yaml")
 	load := func() (*config.Config, error) { return config.Load(path, func(string) string { return "" }) }
+	w := &config.Watcher{Paths: []string{path}, Interval: 20 * time.Millisecond, Load: load}
+	w.Prime()
 	first, err := load()
 	if err != nil {
 		t.Fatal(err)
@@ -66,8 +68,7 @@ func TestWatcherReloadsConfigMapSwaps(t *testing.T) {
 	logs := &syncWriter{w: &bytes.Buffer{}}
 	changed := make(chan *config.Config, 10)
 	store.OnChange(func(c *config.Config) { changed <- c })
-	w := &config.Watcher{Paths: []string{path}, Interval: 20 * time.Millisecond, Load: load, Store: store,
-		Log: slog.New(slog.NewJSONHandler(logs, nil))}
+	w.Store, w.Log = store, slog.New(slog.NewJSONHandler(logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()

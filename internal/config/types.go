@@ -158,8 +158,18 @@ type ResponseCache struct {
 
 // Sessions configures login sessions.
 type Sessions struct {
-	IdleTimeout     Duration `json:"idleTimeout" jsonschema_description:"Sliding idle timeout of a session (env SESSION_TTL, seconds or a duration)."`
-	AbsoluteTimeout Duration `json:"absoluteTimeout" jsonschema_description:"Hard lifetime of a session, however active."`
+	IdleTimeout     Duration    `json:"idleTimeout" jsonschema_description:"Sliding idle timeout of a session (env SESSION_TTL, seconds or a duration)."`
+	AbsoluteTimeout Duration    `json:"absoluteTimeout" jsonschema_description:"Hard lifetime of a session, however active."`
+	TouchInterval   Duration    `json:"touchInterval" jsonschema_description:"At most one last-seen write per session per interval, so authenticated reads do not each cost a Redis write; the idle timeout is exact to within this interval."`
+	MaxPerUser      int         `json:"maxPerUser" jsonschema_description:"Sessions a user may hold at once; a new login beyond it ends the oldest."`
+	LoginLimits     LoginLimits `json:"loginLimits"`
+}
+
+// LoginLimits bounds failed logins, against password guessing.
+type LoginLimits struct {
+	PerUsername int      `json:"perUsername" jsonschema_description:"Failed logins allowed per username within window before logins for it are refused with 429."`
+	PerIP       int      `json:"perIP" jsonschema_description:"Failed logins allowed per client IP within window."`
+	Window      Duration `json:"window" jsonschema_description:"Window over which failed logins are counted (from the first failure)."`
 }
 
 // RateLimitPolicy limits requests that match it.

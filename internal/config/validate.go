@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -87,6 +88,20 @@ func Validate(c *Config) error {
 	if s.Sessions.IdleTimeout.Duration > s.Sessions.AbsoluteTimeout.Duration {
 		v.add("spec.sessions.idleTimeout", "must not exceed absoluteTimeout (%s)", s.Sessions.AbsoluteTimeout)
 	}
+	v.positive("spec.sessions.touchInterval", s.Sessions.TouchInterval)
+	if s.Sessions.TouchInterval.Duration >= s.Sessions.IdleTimeout.Duration {
+		v.add("spec.sessions.touchInterval", "must be shorter than idleTimeout (%s)", s.Sessions.IdleTimeout)
+	}
+	if n := s.Sessions.MaxPerUser; n < 1 || n > 1000 {
+		v.add("spec.sessions.maxPerUser", "must be 1-1000, got %d", n)
+	}
+	if s.Sessions.LoginLimits.PerUsername < 1 {
+		v.add("spec.sessions.loginLimits.perUsername", "must be at least 1, got %d", s.Sessions.LoginLimits.PerUsername)
+	}
+	if s.Sessions.LoginLimits.PerIP < 1 {
+		v.add("spec.sessions.loginLimits.perIP", "must be at least 1, got %d", s.Sessions.LoginLimits.PerIP)
+	}
+	v.positive("spec.sessions.loginLimits.window", s.Sessions.LoginLimits.Window)
 	validateRateLimits(v, s.RateLimits)
 	if len(v.errs) == 0 {
 		return nil
@@ -176,6 +191,12 @@ func validateRedis(v *validator, r *Redis) {
 	}
 }
 
+// policyName: rate-limit policy names go into RateLimit headers (as
+// structured-field strings) and Redis keys.
+var policyName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+const maxRateLimit = 1_000_000_000
+
 func validateRateLimits(v *validator, ps []RateLimitPolicy) {
 	seen := map[string]bool{}
 	for i, p := range ps {
@@ -185,6 +206,8 @@ func validateRateLimits(v *validator, ps []RateLimitPolicy) {
 			v.add(path+".name", "must not be empty")
 		case seen[p.Name]:
 			v.add(path+".name", "duplicate policy name %q", p.Name)
+		case !policyName.MatchString(p.Name):
+			v.add(path+".name", "must be 1-64 of A-Z a-z 0-9 _ . - (it appears in headers and Redis keys), got %q", p.Name)
 		}
 		seen[p.Name] = true
 		if p.Match.PathPrefix != "" && !strings.HasPrefix(p.Match.PathPrefix, "/") {
@@ -206,14 +229,16 @@ func validateRateLimits(v *validator, ps []RateLimitPolicy) {
 		default:
 			v.add(path+".key", `must be "ip", "user" or "header:<Name>", got %q`, p.Key)
 		}
-		if p.Limit <= 0 {
-			v.add(path+".limit", "must be greater than 0, got %d", p.Limit)
+		if p.Limit <= 0 || p.Limit > maxRateLimit {
+			v.add(path+".limit", "must be 1-%d, got %d", maxRateLimit, p.Limit)
 		}
-		if p.Period.Duration < time.Millisecond {
-			v.add(path+".period", "must be at least 1ms, got %s", p.Period)
+		if p.Period.Duration < time.Millisecond || p.Period.Duration > 366*24*time.Hour {
+			v.add(path+".period", "must be between 1ms and 366 days, got %s", p.Period)
+		} else if p.Limit > 0 && p.Period.Duration/time.Duration(p.Limit) < time.Microsecond {
+			v.add(path+".limit", "more than one request per microsecond cannot be limited (period/limit < 1µs)")
 		}
-		if p.Burst < 0 {
-			v.add(path+".burst", "must not be negative, got %d", p.Burst)
+		if p.Burst < 0 || p.Burst > maxRateLimit {
+			v.add(path+".burst", "must be 0-%d, got %d", maxRateLimit, p.Burst)
 		}
 	}
 }

@@ -45,6 +45,10 @@ func requireAdmin(cfg *config.Store, devMode bool, checks []AdminCheck) func(htt
 					return
 				}
 			}
+			if web.PrincipalFrom(r.Context()) != nil {
+				web.WriteProblem(w, r, web.Errorf(http.StatusForbidden, "forbidden", "This endpoint needs the admin role."))
+				return
+			}
 			if want == "" && len(checks) == 0 {
 				web.WriteProblem(w, r, web.Errorf(http.StatusForbidden, "admin-disabled",
 					"Admin endpoints are disabled: set spec.security.adminToken (env ADMIN_TOKEN)."))
@@ -52,7 +56,7 @@ func requireAdmin(cfg *config.Store, devMode bool, checks []AdminCheck) func(htt
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="redlane-admin"`)
 			web.WriteProblem(w, r, web.Errorf(http.StatusUnauthorized, "unauthorized",
-				"This endpoint needs an admin: send Authorization: Bearer <admin token>."))
+				"This endpoint needs an admin: log in as a user with the admin role, or send Authorization: Bearer <admin token> (spec.security.adminToken, env ADMIN_TOKEN)."))
 		})
 	}
 }

@@ -3,6 +3,11 @@ package httpapi
 import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/redlane/redlane/internal/leaderboard"
+	"github.com/redlane/redlane/internal/lock"
+	"github.com/redlane/redlane/internal/queue"
+	"github.com/redlane/redlane/internal/ratelimit"
 )
 
 // addRoutes lists the entire API surface in one place.
@@ -33,4 +38,40 @@ func addRoutes(r *mux.Router, d Deps) {
 	// Admin.
 	r.Handle("/admin/config", admin(handleAdminConfig(d.Config))).Methods("GET")
 	r.Handle("/admin/config/reload", admin(handleAdminReload(d.Config, d.Reload))).Methods("POST")
+
+	// Sessions: login on many devices, sliding and absolute timeouts.
+	auth := d.Sessions
+	r.Handle("/auth/login", auth.HandleLogin()).Methods("POST")
+	r.Handle("/auth/logout", auth.Require(auth.HandleLogout())).Methods("POST")
+	r.Handle("/auth/session", auth.Require(auth.HandleSession())).Methods("GET")
+	r.Handle("/auth/sessions", auth.Require(auth.HandleList())).Methods("GET")
+	r.Handle("/auth/sessions", auth.Require(auth.HandleRevokeOthers())).Methods("DELETE")
+	r.Handle("/auth/sessions/{id}", auth.Require(auth.HandleRevoke())).Methods("DELETE")
+	r.Handle("/auth/analytics", admin(auth.HandleAnalytics())).Methods("GET")
+
+	// Rate limiting: the seed's demo; policies apply to any route.
+	r.Handle("/api/limited-endpoint", ratelimit.HandleLimitedEndpoint()).Methods("GET")
+
+	// Distributed locks: leases with fencing tokens.
+	r.Handle("/locks/{name:.+}", lock.HandleAcquire(d.Locks, d.Config)).Methods("POST")
+	r.Handle("/locks/{name:.+}", lock.HandleExtend(d.Locks)).Methods("PUT")
+	r.Handle("/locks/{name:.+}", lock.HandleRelease(d.Locks)).Methods("DELETE")
+	r.Handle("/locks/{name:.+}", lock.HandleInspect(d.Locks)).Methods("GET")
+
+	// Task queue: at-least-once, visibility timeouts, retries; dead letters are for operators (admin).
+	r.Handle("/queues/{name}", queue.HandleStats(d.Queues)).Methods("GET")
+	r.Handle("/queues/{name}/tasks", queue.HandleEnqueue(d.Queues)).Methods("POST")
+	r.Handle("/queues/{name}/tasks/{id}", queue.HandleGetTask(d.Queues)).Methods("GET")
+	r.Handle("/queues/{name}/claim", queue.HandleClaim(d.Queues, d.Config)).Methods("POST")
+	r.Handle("/queues/{name}/tasks/{id}/ack", queue.HandleAck(d.Queues)).Methods("POST")
+	r.Handle("/queues/{name}/tasks/{id}/nack", queue.HandleNack(d.Queues)).Methods("POST")
+	r.Handle("/queues/{name}/tasks/{id}/extend", queue.HandleExtend(d.Queues)).Methods("POST")
+	r.Handle("/queues/{name}/dead", admin(queue.HandleListDead(d.Queues))).Methods("GET")
+	r.Handle("/queues/{name}/dead/{id}/requeue", admin(queue.HandleRequeueDead(d.Queues))).Methods("POST")
+	r.Handle("/queues/{name}/dead/{id}", admin(queue.HandleDeleteDead(d.Queues))).Methods("DELETE")
+
+	// Leaderboards: sorted sets, deterministic ties, daily/weekly boards.
+	r.Handle("/leaderboards/{name}", leaderboard.HandleTop(d.Leaderboards)).Methods("GET")
+	r.Handle("/leaderboards/{name}/scores", leaderboard.HandleScore(d.Leaderboards)).Methods("POST")
+	r.Handle("/leaderboards/{name}/members/{member}", leaderboard.HandleMember(d.Leaderboards)).Methods("GET")
 }

@@ -10,7 +10,11 @@ import (
 
 	"github.com/redlane/redlane/internal/cache"
 	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/leaderboard"
+	"github.com/redlane/redlane/internal/lock"
+	"github.com/redlane/redlane/internal/queue"
 	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/session"
 	"github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/telemetry"
 	"github.com/redlane/redlane/internal/web"
@@ -33,6 +37,18 @@ type Deps struct {
 	DevMode bool
 	// AdminChecks grant admin rights besides the admin token.
 	AdminChecks []AdminCheck
+
+	// Sessions authenticates requests and serves /auth (issue 4).
+	Sessions *session.Auth
+	// Locks serves /locks (issue 6).
+	Locks *lock.Locker
+	// Queues serves /queues (issue 6).
+	Queues *queue.Broker
+	// Leaderboards serves /leaderboards (issue 6).
+	Leaderboards *leaderboard.Boards
+	// RateLimit is the rate-limit middleware; it runs inside the router,
+	// after route matching, so policies can match route templates.
+	RateLimit func(http.Handler) http.Handler
 }
 
 // NewServer builds the handler: middleware outside, router inside.
@@ -41,6 +57,12 @@ func NewServer(d Deps) http.Handler {
 	r.NotFoundHandler = notFound()
 	r.MethodNotAllowedHandler = methodNotAllowed()
 	r.Use(recordRoute)
+	if d.Sessions != nil {
+		r.Use(d.Sessions.Optional) // before rate limits: they key by user
+	}
+	if d.RateLimit != nil {
+		r.Use(d.RateLimit)
+	}
 	addRoutes(r, d)
 
 	cfg := d.Config.Current().Spec.Server

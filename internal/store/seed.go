@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // DemoPassword is the password of every seeded demo user.
@@ -44,8 +43,9 @@ func (s *Store) Seed(ctx context.Context, n int) (int, error) {
 			args = append(args, name, name+"@example.com", "Demo User "+strconv.Itoa(i), hash, t, t)
 		}
 		b.WriteString(" ON CONFLICT (username) DO NOTHING")
-		// A bulk insert may take longer than one ordinary query (queryTimeout).
-		qctx, cancel := context.WithTimeout(ctx, max(s.timeout, time.Minute))
+		// A batch is one statement of seedBatch rows: give it more than the
+		// per-query timeout, which is sized for single-row queries.
+		qctx, cancel := context.WithTimeout(ctx, 10*s.timeout)
 		res, err := s.db.ExecContext(qctx, b.String(), args...)
 		cancel()
 		if err != nil {

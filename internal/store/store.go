@@ -107,8 +107,9 @@ func Open(ctx context.Context, cfg config.Database, o Options) (*Store, error) {
 		n, err := s.Count(ctx)
 		if err == nil && n == 0 {
 			start := time.Now()
-			_, err = s.Seed(ctx, *cfg.SeedUsers)
-			o.Logger.Info("seeded demo users", "users", *cfg.SeedUsers, "login", "user1/password123", "took", time.Since(start).Round(time.Millisecond).String())
+			if _, err = s.Seed(ctx, *cfg.SeedUsers); err == nil {
+				o.Logger.Info("seeded demo users", "users", *cfg.SeedUsers, "login", "user1/password123", "took", time.Since(start).Round(time.Millisecond).String())
+			}
 		}
 		if err != nil {
 			s.db.Close()

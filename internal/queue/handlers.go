@@ -1,0 +1,339 @@
+package queue
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/web"
+)
+
+type enqueueRequest struct {
+	Payload     json.RawMessage `json:"payload"`
+	Delay       web.Duration    `json:"delay"`
+	MaxAttempts *int            `json:"maxAttempts"`
+	UniqueKey   string          `json:"uniqueKey"`
+}
+
+func (q enqueueRequest) Valid() map[string]string {
+	f := map[string]string{}
+	switch {
+	case len(q.Payload) == 0 || string(q.Payload) == "null":
+		f["payload"] = "must be present: any JSON value except null"
+	case len(q.Payload) > MaxPayloadBytes:
+		f["payload"] = "must be at most " + strconv.Itoa(MaxPayloadBytes) + " bytes"
+	}
+	if q.Delay.Set {
+		q.Delay.Check(f, "delay", 0, MaxDelay)
+	}
+	if q.MaxAttempts != nil && (*q.MaxAttempts < 1 || *q.MaxAttempts > MaxAttemptsLimit) {
+		f["maxAttempts"] = "must be 1-" + strconv.Itoa(MaxAttemptsLimit)
+	}
+	if len(q.UniqueKey) > MaxUniqueKeyLen {
+		f["uniqueKey"] = "must be at most " + strconv.Itoa(MaxUniqueKeyLen) + " bytes"
+	}
+	return f
+}
+
+type claimRequest struct {
+	Worker            string       `json:"worker"`
+	Count             *int         `json:"count"`
+	VisibilityTimeout web.Duration `json:"visibilityTimeout"`
+	Wait              web.Duration `json:"wait"`
+}
+
+func (q claimRequest) Valid() map[string]string {
+	f := map[string]string{}
+	if len(q.Worker) > 100 {
+		f["worker"] = "must be at most 100 bytes"
+	}
+	if q.Count != nil && (*q.Count < 1 || *q.Count > MaxClaim) {
+		f["count"] = "must be 1-" + strconv.Itoa(MaxClaim)
+	}
+	if q.VisibilityTimeout.Set {
+		q.VisibilityTimeout.Check(f, "visibilityTimeout", MinVisibility, MaxVisibility)
+	}
+	if q.Wait.Set {
+		q.Wait.Check(f, "wait", 0, time.Hour)
+	}
+	return f
+}
+
+type receiptRequest struct {
+	Receipt           string       `json:"receipt"`
+	Error             string       `json:"error"`             // nack only
+	Delay             web.Duration `json:"delay"`             // nack only: instead of the backoff
+	VisibilityTimeout web.Duration `json:"visibilityTimeout"` // extend only
+}
+
+func (q receiptRequest) Valid() map[string]string {
+	f := map[string]string{}
+	if q.Receipt == "" || len(q.Receipt) > 100 {
+		f["receipt"] = "must be the receipt answered by the claim"
+	}
+	if len(q.Error) > 1000 {
+		f["error"] = "must be at most 1000 bytes"
+	}
+	if q.Delay.Set {
+		q.Delay.Check(f, "delay", 0, MaxDelay)
+	}
+	if q.VisibilityTimeout.Set {
+		q.VisibilityTimeout.Check(f, "visibilityTimeout", MinVisibility, MaxVisibility)
+	}
+	return f
+}
+
+// HandleEnqueue serves POST /queues/{name}/tasks: 201 with the task id, or
+// 200 with the live task when uniqueKey names one.
+func HandleEnqueue(b *Broker) http.Handler {
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		name, err := pathQueue(r)
+		if err != nil {
+			return err
+		}
+		q, err := web.Decode[enqueueRequest](r)
+		if err != nil {
+			return err
+		}
+		o := EnqueueOptions{Delay: q.Delay.Duration, UniqueKey: q.UniqueKey}
+		if q.MaxAttempts != nil {
+			o.MaxAttempts = *q.MaxAttempts
+		}
+		e, err := b.Enqueue(r.Context(), name, q.Payload, o)
+		if err != nil {
+			return answerError(err)
+		}
+		status := http.StatusCreated
+		if e.Duplicate {
+			status = http.StatusOK
+		} else {
+			w.Header().Set("Location", "/queues/"+name+"/tasks/"+e.ID)
+		}
+		return web.Encode(w, status, map[string]any{"queue": name, "id": e.ID, "state": e.State, "duplicate": e.Duplicate})
+	})
+}
+
+// HandleClaim serves POST /queues/{name}/claim {"worker","count",
+// "visibilityTimeout","wait"}: 200 {"tasks":[...]}, empty when none came.
+func HandleClaim(b *Broker, cfg *config.Store) http.Handler {
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		name, err := pathQueue(r)
+		if err != nil {
+			return err
+		}
+		q := claimRequest{}
+		if r.ContentLength != 0 {
+			if q, err = web.Decode[claimRequest](r); err != nil {
+				return err
+			}
+		}
+		if lim := cfg.Current().Spec.Server.LongPollLimit(); q.Wait.Duration > lim {
+			return web.Invalid(map[string]string{"wait": "must be at most " + lim.String()})
+		}
+		n, vis := 1, DefaultVisibility
+		if q.Count != nil {
+			n = *q.Count
+		}
+		if q.VisibilityTimeout.Set {
+			vis = q.VisibilityTimeout.Duration
+		}
+		worker := q.Worker
+		if worker == "" {
+			worker = "http"
+		}
+		got, err := b.Claim(r.Context(), name, worker, n, vis, q.Wait.Duration)
+		if err != nil {
+			return answerError(err)
+		}
+		return web.Encode(w, http.StatusOK, map[string]any{"queue": name, "tasks": got})
+	})
+}
+
+// HandleAck serves POST /queues/{name}/tasks/{id}/ack {"receipt"}: 204;
+// 409 when the receipt no longer holds the task; 404 for unknown tasks.
+func HandleAck(b *Broker) http.Handler {
+	return withReceipt(func(w http.ResponseWriter, r *http.Request, name, id string, q receiptRequest) error {
+		if err := b.Ack(r.Context(), name, id, q.Receipt); err != nil {
+			return answerError(err)
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+}
+
+// HandleNack serves POST /queues/{name}/tasks/{id}/nack {"receipt","error",
+// "delay"}: the task is retried after its backoff (or delay), or dead.
+func HandleNack(b *Broker) http.Handler {
+	return withReceipt(func(w http.ResponseWriter, r *http.Request, name, id string, q receiptRequest) error {
+		var delay *time.Duration
+		if q.Delay.Set {
+			delay = &q.Delay.Duration
+		}
+		res, err := b.Nack(r.Context(), name, id, q.Receipt, q.Error, delay)
+		if err != nil {
+			return answerError(err)
+		}
+		if res.Dead {
+			return web.Encode(w, http.StatusOK, map[string]any{"id": id, "state": "dead"})
+		}
+		return web.Encode(w, http.StatusOK, map[string]any{"id": id, "state": "retrying", "retryInMs": res.RetryAfter.Milliseconds()})
+	})
+}
+
+// HandleExtend serves POST /queues/{name}/tasks/{id}/extend {"receipt",
+// "visibilityTimeout"}: a heartbeat for long work.
+func HandleExtend(b *Broker) http.Handler {
+	return withReceipt(func(w http.ResponseWriter, r *http.Request, name, id string, q receiptRequest) error {
+		vis := DefaultVisibility
+		if q.VisibilityTimeout.Set {
+			vis = q.VisibilityTimeout.Duration
+		}
+		at, err := b.Extend(r.Context(), name, id, q.Receipt, vis)
+		if err != nil {
+			return answerError(err)
+		}
+		return web.Encode(w, http.StatusOK, map[string]any{"id": id, "visibleAgainAt": at})
+	})
+}
+
+func withReceipt(h func(http.ResponseWriter, *http.Request, string, string, receiptRequest) error) http.Handler {
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		name, id, err := pathTask(r)
+		if err != nil {
+			return err
+		}
+		q, err := web.Decode[receiptRequest](r)
+		if err != nil {
+			return err
+		}
+		return h(w, r, name, id, q)
+	})
+}
+
+// HandleGetTask serves GET /queues/{name}/tasks/{id}.
+func HandleGetTask(b *Broker) http.Handler {
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		name, id, err := pathTask(r)
+		if err != nil {
+			return err
+		}
+		t, err := b.Get(r.Context(), name, id)
+		if err != nil {
+			return answerError(err)
+		}
+		return web.Encode(w, http.StatusOK, t)
+	})
+}
+
+// HandleStats serves GET /queues/{name}: ready, in flight, delayed, dead.
+func HandleStats(b *Broker) http.Handler {
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		name, err := pathQueue(r)
+		if err != nil {
+			return err
+		}
+		s, err := b.Stats(r.Context(), name)
+		if err != nil {
+			return answerError(err)
+		}
+		return web.Encode(w, http.StatusOK, s)
+	})
+}
+
+// HandleListDead serves GET /queues/{name}/dead?offset=&limit= (oldest
+// first; limit 1-1000, default 100).
+func HandleListDead(b *Broker) http.Handler {
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		name, err := pathQueue(r)
+		if err != nil {
+			return err
+		}
+		offset, err := web.QueryInt(r, "offset", 0, 0, 1<<31)
+		if err != nil {
+			return err
+		}
+		limit, err := web.QueryInt(r, "limit", 100, 1, 1000)
+		if err != nil {
+			return err
+		}
+		tasks, total, err := b.Dead(r.Context(), name, offset, limit)
+		if err != nil {
+			return answerError(err)
+		}
+		return web.Encode(w, http.StatusOK, map[string]any{"queue": name, "total": total, "offset": offset, "tasks": tasks})
+	})
+}
+
+// HandleRequeueDead serves POST /queues/{name}/dead/{id}/requeue.
+func HandleRequeueDead(b *Broker) http.Handler {
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		name, id, err := pathTask(r)
+		if err != nil {
+			return err
+		}
+		if err := b.Requeue(r.Context(), name, id); err != nil {
+			return answerError(err)
+		}
+		return web.Encode(w, http.StatusOK, map[string]any{"id": id, "state": "ready"})
+	})
+}
+
+// HandleDeleteDead serves DELETE /queues/{name}/dead/{id}.
+func HandleDeleteDead(b *Broker) http.Handler {
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		name, id, err := pathTask(r)
+		if err != nil {
+			return err
+		}
+		if err := b.DeleteDead(r.Context(), name, id); err != nil {
+			return answerError(err)
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+}
+
+func pathQueue(r *http.Request) (string, error) {
+	name := mux.Vars(r)["name"]
+	if validateQueue(name) != nil {
+		return "", web.BadRequest("name", "queue name must be 1-100 of A-Z a-z 0-9 _ . : -")
+	}
+	return name, nil
+}
+
+func pathTask(r *http.Request) (string, string, error) {
+	name, err := pathQueue(r)
+	if err != nil {
+		return "", "", err
+	}
+	id := mux.Vars(r)["id"]
+	if !taskID.MatchString(id) {
+		return "", "", web.NotFound("No task %q in queue %q.", id, name)
+	}
+	return name, id, nil
+}
+
+// answerError maps queue errors to HTTP. Redis unreachable is a 503: the
+// queue never pretends a task was stored.
+func answerError(err error) error {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return web.NotFound("No such task (unknown id, or already acknowledged or deleted).")
+	case errors.Is(err, ErrStale):
+		return web.Errorf(http.StatusConflict, "stale-receipt", "This receipt no longer holds the task: its visibility timeout passed and it was delivered again, or it was already acknowledged or failed.")
+	case errors.Is(err, ErrNotDead):
+		return web.Errorf(http.StatusConflict, "not-dead", "The task is not in the dead letters.")
+	case errors.Is(err, ErrInvalid):
+		return web.Errorf(http.StatusUnprocessableEntity, "validation", "%s", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+	case redisx.IsUnavailable(err):
+		return web.Unavailable("The task queue", err)
+	}
+	return err
+}

@@ -1,0 +1,146 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Task is what anyone may know about a task (never its receipt).
+type Task struct {
+	ID          string          `json:"id"`
+	State       string          `json:"state"` // ready, delayed, inflight or dead
+	Attempts    int             `json:"attempts"`
+	MaxAttempts int             `json:"maxAttempts"`
+	UniqueKey   string          `json:"uniqueKey,omitempty"`
+	LastError   string          `json:"lastError,omitempty"`
+	Worker      string          `json:"worker,omitempty"`
+	CreatedAt   time.Time       `json:"createdAt"`
+	DueAt       *time.Time      `json:"dueAt,omitempty"`          // delayed: when it becomes ready
+	VisibleAt   *time.Time      `json:"visibleAgainAt,omitempty"` // in flight: when it is delivered again
+	DeadAt      *time.Time      `json:"deadAt,omitempty"`
+	Payload     json.RawMessage `json:"payload"`
+}
+
+// meta is the cjson task state written by the scripts.
+type meta struct {
+	State    string `json:"state"`
+	Attempts int    `json:"attempts"`
+	Max      int    `json:"max"`
+	Unique   string `json:"unique"`
+	Error    string `json:"error"`
+	Worker   string `json:"worker"`
+	Created  int64  `json:"created"`
+	Due      int64  `json:"due"`
+	Deadline int64  `json:"deadline"`
+	DeadAt   int64  `json:"deadAt"`
+}
+
+func taskFrom(id, rawMeta, payload string) (Task, error) {
+	var m meta
+	if err := json.Unmarshal([]byte(rawMeta), &m); err != nil {
+		return Task{}, fmt.Errorf("task %s: reading its state: %w", id, err)
+	}
+	t := Task{ID: id, State: m.State, Attempts: m.Attempts, MaxAttempts: m.Max, UniqueKey: m.Unique,
+		LastError: m.Error, Worker: m.Worker, CreatedAt: time.UnixMilli(m.Created), Payload: json.RawMessage(payload)}
+	at := func(ms int64) *time.Time {
+		if ms == 0 {
+			return nil
+		}
+		t := time.UnixMilli(ms)
+		return &t
+	}
+	switch m.State {
+	case "delayed":
+		t.DueAt = at(m.Due)
+	case "inflight":
+		t.VisibleAt = at(m.Deadline)
+	case "dead":
+		t.DeadAt = at(m.DeadAt)
+	}
+	if t.Worker != "" && m.State != "inflight" {
+		t.Worker = ""
+	}
+	return t, nil
+}
+
+// Get reads one task.
+func (b *Broker) Get(ctx context.Context, queue, id string) (Task, error) {
+	if err := validateTask(queue, id); err != nil {
+		return Task{}, err
+	}
+	v, err := getScript.Run(ctx, b.rc, b.keys.of(queue), id).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Task{}, fmt.Errorf("reading task %s in %q: %w", id, queue, err)
+	}
+	f, ok := v.([]any)
+	if !ok || len(f) != 2 {
+		return Task{}, ErrNotFound
+	}
+	return taskFrom(id, asString(f[0]), asString(f[1]))
+}
+
+// Dead lists dead-lettered tasks, oldest first, from offset; total is how
+// many there are.
+func (b *Broker) Dead(ctx context.Context, queue string, offset, limit int) (tasks []Task, total int64, err error) {
+	if err := validateQueue(queue); err != nil {
+		return nil, 0, err
+	}
+	if offset < 0 || limit < 1 || limit > 1000 {
+		return nil, 0, fmt.Errorf("%w: offset must be >= 0 and limit 1-1000", ErrInvalid)
+	}
+	res, err := getScript.Run(ctx, b.rc, b.keys.of(queue), "@dead", offset, limit).Slice()
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing dead tasks of %q: %w", queue, err)
+	}
+	items, _ := res[1].([]any)
+	tasks = make([]Task, 0, len(items))
+	for _, it := range items {
+		f, _ := it.([]any)
+		if len(f) != 3 || asString(f[1]) == "" {
+			continue
+		}
+		t, err := taskFrom(asString(f[0]), asString(f[1]), asString(f[2]))
+		if err != nil {
+			return nil, 0, err
+		}
+		tasks = append(tasks, t)
+	}
+	return tasks, asInt(res[0]), nil
+}
+
+// Stats counts a queue's tasks by state, with lifetime counters.
+type Stats struct {
+	Queue    string           `json:"queue"`
+	Ready    int64            `json:"ready"`    // claimable now
+	InFlight int64            `json:"inFlight"` // claimed, not yet acked (Expired of them past their deadline)
+	Expired  int64            `json:"inFlightExpired"`
+	Delayed  int64            `json:"delayed"` // waiting for a delay or a retry backoff
+	Dead     int64            `json:"dead"`
+	Counters map[string]int64 `json:"counters"` // enqueued, acked, retried, redelivered, deadLettered, requeued
+}
+
+// Stats reads a queue's counts in one consistent step.
+func (b *Broker) Stats(ctx context.Context, queue string) (Stats, error) {
+	if err := validateQueue(queue); err != nil {
+		return Stats{}, err
+	}
+	res, err := statsScript.Run(ctx, b.rc, b.keys.of(queue)).Slice()
+	if err != nil {
+		return Stats{}, fmt.Errorf("reading stats of %q: %w", queue, err)
+	}
+	xlen, inflight, expired, delayed, due, dead := asInt(res[0]), asInt(res[1]), asInt(res[2]), asInt(res[3]), asInt(res[4]), asInt(res[5])
+	s := Stats{Queue: queue, Ready: xlen - inflight + due, InFlight: inflight, Expired: expired, Delayed: delayed - due, Dead: dead,
+		Counters: map[string]int64{"enqueued": 0, "acked": 0, "retried": 0, "redelivered": 0, "deadLettered": 0, "requeued": 0}}
+	kv, _ := res[6].([]any)
+	for i := 0; i+1 < len(kv); i += 2 {
+		var n int64
+		_, _ = fmt.Sscan(asString(kv[i+1]), &n)
+		s.Counters[asString(kv[i])] = n
+	}
+	return s, nil
+}

@@ -1,0 +1,323 @@
+// Package queue is a reliable task queue on Redis: tasks wait in a Stream
+// read through a consumer group, workers claim them with a visibility
+// timeout, and a task whose worker dies is delivered again when that
+// timeout passes (at-least-once; nothing is lost). Failures retry with
+// exponential backoff up to a task's max attempts, then go to a dead-letter
+// set that can be listed, requeued or deleted. Delayed tasks and unique
+// keys are supported. Every state change is one Lua script over the
+// queue's keys, which share one hash tag (Cluster-safe). It serves the
+// /queues HTTP API and Redlane's own background jobs (Worker).
+package queue
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"regexp"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redlane/redlane/internal/redisx"
+)
+
+// Errors callers compare with errors.Is.
+var (
+	ErrNotFound = errors.New("no such task")
+	// ErrStale: the task is not in flight under this receipt any more (its
+	// visibility timeout passed and it went to another worker, or it was
+	// already acknowledged or failed).
+	ErrStale   = errors.New("task not held under this receipt")
+	ErrNotDead = errors.New("task is not dead-lettered")
+	ErrInvalid = errors.New("invalid queue request")
+)
+
+// Bounds, for Go callers and the HTTP API alike.
+const (
+	MaxPayloadBytes    = 256 << 10
+	MaxAttemptsLimit   = 100
+	DefaultMaxAttempts = 5
+	MaxDelay           = 30 * 24 * time.Hour
+	MinVisibility      = 100 * time.Millisecond
+	MaxVisibility      = 12 * time.Hour
+	DefaultVisibility  = 30 * time.Second
+	MaxClaim           = 100
+	MaxUniqueKeyLen    = 200
+	// Retry backoff: BackoffBase * 2^(attempt-1), at most BackoffCap, ±20%.
+	BackoffBase = time.Second
+	BackoffCap  = time.Hour
+)
+
+var (
+	queueName = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,100}$`)
+	taskID    = regexp.MustCompile(`^[0-9a-f]{24}$`)
+)
+
+// Broker runs queue operations. Safe for concurrent use; one per process.
+type Broker struct {
+	rc      *redisx.Client
+	keys    keys
+	metrics *metrics
+	// Poll paces a waiting Claim: exponential backoff with jitter, never
+	// sleeping past the next scheduled event (a due delayed task or an
+	// expiring visibility timeout).
+	Poll func() *backoff.ExponentialBackOff
+}
+
+// NewBroker returns a Broker on rc; metrics go to reg (nil: unregistered).
+func NewBroker(rc *redisx.Client, reg prometheus.Registerer) *Broker {
+	return &Broker{
+		rc: rc, keys: keys{rc}, metrics: newMetrics(reg),
+		Poll: func() *backoff.ExponentialBackOff {
+			return &backoff.ExponentialBackOff{InitialInterval: 10 * time.Millisecond, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: 250 * time.Millisecond}
+		},
+	}
+}
+
+// EnqueueOptions are the optional parts of a task.
+type EnqueueOptions struct {
+	Delay       time.Duration // run no earlier than this from now
+	MaxAttempts int           // 0: DefaultMaxAttempts
+	UniqueKey   string        // while a task with this key lives, enqueue returns it instead
+}
+
+// Enqueued is the answer to Enqueue.
+type Enqueued struct {
+	ID        string
+	State     string // ready or delayed (or, for a duplicate, the live task's state)
+	Duplicate bool   // UniqueKey named a live task; nothing was added
+}
+
+// Enqueue adds a task whose payload is JSON. When it returns without
+// error the task is in Redis (and, with appendfsync always, on disk).
+func (b *Broker) Enqueue(ctx context.Context, queue string, payload json.RawMessage, o EnqueueOptions) (Enqueued, error) {
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if err := validateEnqueue(queue, payload, o); err != nil {
+		return Enqueued{}, err
+	}
+	id, err := newID(12)
+	if err != nil {
+		return Enqueued{}, err
+	}
+	res, err := enqueueScript.Run(ctx, b.rc, b.keys.of(queue), id, string(payload), o.MaxAttempts, o.Delay.Milliseconds(), o.UniqueKey).Slice()
+	if err != nil {
+		return Enqueued{}, fmt.Errorf("enqueueing to %q: %w", queue, err)
+	}
+	e := Enqueued{ID: asString(res[1]), State: asString(res[2]), Duplicate: asInt(res[0]) == 0}
+	if !e.Duplicate {
+		b.metrics.enqueued.Inc()
+	}
+	return e, nil
+}
+
+// Delivery is a claimed task. Ack, Nack and Extend need its Receipt.
+type Delivery struct {
+	ID          string          `json:"id"`
+	Receipt     string          `json:"receipt"`
+	Attempt     int             `json:"attempt"`
+	MaxAttempts int             `json:"maxAttempts"`
+	Deadline    time.Time       `json:"visibleAgainAt"`
+	Payload     json.RawMessage `json:"payload"`
+}
+
+// Claim takes up to n tasks for worker (a label shown in task state),
+// invisible to other claimers for visibility. With wait > 0 it waits for
+// tasks to arrive, up to wait; it answers an empty list when none came.
+func (b *Broker) Claim(ctx context.Context, queue, worker string, n int, visibility, wait time.Duration) ([]Delivery, error) {
+	if err := validateClaim(queue, worker, n, visibility, wait); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(wait)
+	bo := b.Poll()
+	for {
+		got, wake, err := b.claimOnce(ctx, queue, worker, n, visibility)
+		if err != nil || len(got) > 0 {
+			return got, err
+		}
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			return []Delivery{}, nil
+		}
+		sleep := min(bo.NextBackOff(), remaining)
+		if wake >= 0 && wake < sleep {
+			sleep = wake
+		}
+		t := time.NewTimer(max(sleep, time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("claiming from %q: %w", queue, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// claimOnce runs the claim script; wake is how long until the next
+// scheduled event, or -1.
+func (b *Broker) claimOnce(ctx context.Context, queue, worker string, n int, visibility time.Duration) ([]Delivery, time.Duration, error) {
+	nonce, err := newID(8)
+	if err != nil {
+		return nil, 0, err
+	}
+	res, err := claimScript.Run(ctx, b.rc, b.keys.of(queue), worker, n, visibility.Milliseconds(), nonce).Slice()
+	if err != nil {
+		return nil, 0, fmt.Errorf("claiming from %q: %w", queue, err)
+	}
+	items, _ := res[0].([]any)
+	now, wakeAt := asInt(res[1]), asInt(res[2])
+	out := make([]Delivery, 0, len(items))
+	for _, it := range items {
+		f, _ := it.([]any)
+		if len(f) != 6 {
+			return nil, 0, fmt.Errorf("claim script answered %v", it)
+		}
+		out = append(out, Delivery{
+			ID: asString(f[0]), Receipt: asString(f[1]), Attempt: int(asInt(f[2])), MaxAttempts: int(asInt(f[3])),
+			Deadline: time.UnixMilli(asInt(f[4])), Payload: json.RawMessage(asString(f[5])),
+		})
+	}
+	b.metrics.claimed.Add(float64(len(out)))
+	b.metrics.redelivered.Add(float64(asInt(res[3])))
+	b.metrics.dead.Add(float64(asInt(res[4])))
+	wake := time.Duration(-1)
+	if wakeAt >= 0 {
+		wake = time.Duration(max(wakeAt-now, 0)) * time.Millisecond
+	}
+	return out, wake, nil
+}
+
+// Ack completes a task for good.
+func (b *Broker) Ack(ctx context.Context, queue, id, receipt string) error {
+	if err := validateTask(queue, id); err != nil {
+		return err
+	}
+	n, err := ackScript.Run(ctx, b.rc, b.keys.of(queue), id, receipt).Int64()
+	if err != nil {
+		return fmt.Errorf("acking %s in %q: %w", id, queue, err)
+	}
+	if err := codeError(n); err != nil {
+		return err
+	}
+	b.metrics.acked.Inc()
+	return nil
+}
+
+// NackResult says what became of a failed task.
+type NackResult struct {
+	Dead       bool          // it had used its last attempt
+	RetryAfter time.Duration // when not dead: until it is claimable again
+}
+
+// Nack fails a task: it is retried after delay (nil: exponential backoff
+// from its attempt count), or dead-lettered after its last attempt.
+func (b *Broker) Nack(ctx context.Context, queue, id, receipt, reason string, delay *time.Duration) (NackResult, error) {
+	if err := validateTask(queue, id); err != nil {
+		return NackResult{}, err
+	}
+	d := int64(-1)
+	if delay != nil {
+		if *delay < 0 || *delay > MaxDelay {
+			return NackResult{}, fmt.Errorf("%w: delay must be between 0 and %s", ErrInvalid, MaxDelay)
+		}
+		d = delay.Milliseconds()
+	}
+	if len(reason) > 1000 {
+		reason = reason[:1000]
+	}
+	jitter := 0.8 + 0.4*mrand.Float64()
+	v, err := nackScript.Run(ctx, b.rc, b.keys.of(queue), id, receipt, reason, d, fmt.Sprintf("%.4f", jitter),
+		BackoffBase.Milliseconds(), BackoffCap.Milliseconds()).Result()
+	if err != nil {
+		return NackResult{}, fmt.Errorf("nacking %s in %q: %w", id, queue, err)
+	}
+	res, ok := v.([]any)
+	if !ok {
+		return NackResult{}, codeError(asInt(v))
+	}
+	if asInt(res[0]) == 2 {
+		b.metrics.nacked.WithLabelValues("dead").Inc()
+		b.metrics.dead.Inc()
+		return NackResult{Dead: true}, nil
+	}
+	b.metrics.nacked.WithLabelValues("retry").Inc()
+	return NackResult{RetryAfter: time.Duration(asInt(res[1])) * time.Millisecond}, nil
+}
+
+// Extend pushes an in-flight task's visibility deadline to visibility from
+// now: a heartbeat for work that takes longer than planned.
+func (b *Broker) Extend(ctx context.Context, queue, id, receipt string, visibility time.Duration) (time.Time, error) {
+	if err := validateTask(queue, id); err != nil {
+		return time.Time{}, err
+	}
+	if visibility < MinVisibility || visibility > MaxVisibility {
+		return time.Time{}, fmt.Errorf("%w: visibility timeout must be between %s and %s", ErrInvalid, MinVisibility, MaxVisibility)
+	}
+	n, err := extendScript.Run(ctx, b.rc, b.keys.of(queue), id, receipt, visibility.Milliseconds()).Int64()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("extending %s in %q: %w", id, queue, err)
+	}
+	if err := codeError(n); err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(n), nil
+}
+
+// Requeue gives a dead task a fresh set of attempts, ready now.
+func (b *Broker) Requeue(ctx context.Context, queue, id string) error {
+	return b.deadOp(ctx, requeueScript, "requeueing", queue, id)
+}
+
+// DeleteDead removes a dead task for good.
+func (b *Broker) DeleteDead(ctx context.Context, queue, id string) error {
+	return b.deadOp(ctx, deleteDeadScript, "deleting", queue, id)
+}
+
+func (b *Broker) deadOp(ctx context.Context, s *redis.Script, what, queue, id string) error {
+	if err := validateTask(queue, id); err != nil {
+		return err
+	}
+	n, err := s.Run(ctx, b.rc, b.keys.of(queue), id).Int64()
+	if err != nil {
+		return fmt.Errorf("%s dead task %s in %q: %w", what, id, queue, err)
+	}
+	if n == -1 {
+		return ErrNotDead
+	}
+	return codeError(n)
+}
+
+func codeError(n int64) error {
+	switch n {
+	case 0:
+		return ErrNotFound
+	case -1:
+		return ErrStale
+	}
+	return nil
+}
+
+func newID(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("making an id: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func asString(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func asInt(v any) int64 {
+	n, _ := v.(int64)
+	return n
+}

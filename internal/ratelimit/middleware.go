@@ -1,0 +1,91 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/redlane/redlane/internal/web"
+)
+
+type decisionKey struct{}
+
+// Applied is what the middleware decided for a request, for handlers that
+// want to show it (the /api/limited-endpoint demo).
+type Applied struct {
+	Policy   string
+	Decision Decision
+}
+
+// AppliedFrom returns the decision made for this request, or nil when no
+// policy matched or Redis could not decide.
+func AppliedFrom(ctx context.Context) *Applied {
+	a, _ := ctx.Value(decisionKey{}).(*Applied)
+	return a
+}
+
+// Middleware limits requests by the first matching policy. It runs inside
+// the router (mux.Router.Use), after route matching, so policies can match
+// route templates. It must run after the sessions middleware that puts the
+// caller in the context, for key "user".
+func Middleware(l *Limiter, ps *Policies) mux.MiddlewareFunc {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c := ps.current()
+			var route string
+			if cr := mux.CurrentRoute(r); cr != nil {
+				route, _ = cr.GetPathTemplate()
+			}
+			p := c.match(r, route)
+			if p == nil {
+				next.ServeHTTP(w, r)
+				return
+			}
+			start := time.Now()
+			d, err := l.Allow(r.Context(), Key(l.rc, p.Name, c.subject(r, p)), p.rate)
+			l.metrics.duration.Observe(time.Since(start).Seconds())
+			if err != nil {
+				if errors.Is(err, context.Canceled) {
+					return // the client left
+				}
+				if p.FailOpen {
+					l.metrics.decisions.WithLabelValues(p.Name, "failed_open").Inc()
+					next.ServeHTTP(w, r)
+					return
+				}
+				l.metrics.decisions.WithLabelValues(p.Name, "failed_closed").Inc()
+				web.Logger(r.Context()).Debug("rate limit undecided, refusing (failOpen false)", "policy", p.Name, "error", err.Error())
+				web.WriteProblem(w, r, &web.Error{Status: http.StatusServiceUnavailable, Slug: "rate-limit-unavailable",
+					Detail: "The rate limiter cannot decide right now; try again shortly.", RetryAfter: time.Second})
+				return
+			}
+			h := w.Header()
+			h.Set("RateLimit-Policy", p.policyHeader)
+			if !d.Allowed {
+				l.metrics.decisions.WithLabelValues(p.Name, "limited").Inc()
+				retry := max(ceilSeconds(d.Refill), 1)
+				h.Set("RateLimit", serviceLimit(p.Name, 0, retry))
+				web.WriteProblem(w, r, &web.Error{Status: http.StatusTooManyRequests, Slug: "rate-limited",
+					Detail:     "Too many requests under policy " + strconv.Quote(p.Name) + "; retry after " + strconv.FormatInt(retry, 10) + "s.",
+					RetryAfter: time.Duration(retry) * time.Second})
+				return
+			}
+			l.metrics.decisions.WithLabelValues(p.Name, "allowed").Inc()
+			// t is when the next request comes back: within t the client can
+			// use no more than r, the draft's definition, exact for GCRA.
+			h.Set("RateLimit", serviceLimit(p.Name, d.Remaining, ceilSeconds(d.Refill)))
+			ctx := context.WithValue(r.Context(), decisionKey{}, &Applied{Policy: p.Name, Decision: d})
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// serviceLimit formats one RateLimit item (draft-ietf-httpapi-ratelimit-
+// headers-11): "name";r=<remaining>;t=<seconds>.
+func serviceLimit(name string, remaining int, t int64) string {
+	return strconv.Quote(name) + ";r=" + strconv.Itoa(remaining) + ";t=" + strconv.FormatInt(t, 10)
+}

@@ -1,0 +1,173 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/redlane/redlane/internal/store"
+	"github.com/redlane/redlane/internal/web"
+)
+
+// Cookie names: with TLS the __Host- prefix pins the cookie to this host,
+// path / and Secure. Over plain HTTP (development, or TLS ended at a proxy
+// that does not send X-Forwarded-Proto) the cookie cannot be Secure and is
+// named without the prefix.
+const (
+	cookieTLS   = "__Host-redlane_session"
+	cookiePlain = "redlane_session"
+)
+
+type authKey struct{}
+
+// authResult caches the token check of a request, so Optional and Require
+// on the same request cost one lookup.
+type authResult struct {
+	session *Session
+	err     error
+}
+
+// Auth is the request-side of sessions: token extraction and the
+// middleware that protects routes.
+type Auth struct {
+	m       *Manager
+	users   Users
+	trusted []netip.Prefix
+}
+
+// NewAuth returns the middleware set for m.
+func NewAuth(m *Manager, users Users, trusted []netip.Prefix) *Auth {
+	return &Auth{m: m, users: users, trusted: trusted}
+}
+
+// tokenFrom returns the request's session token: Authorization: Bearer, or
+// the session cookie. "" means none was sent.
+func tokenFrom(r *http.Request) (string, error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if len(h) > maxHeaderLen {
+			return "", ErrMalformedToken
+		}
+		scheme, tok, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "bearer") {
+			return "", ErrMalformedToken
+		}
+		return strings.TrimSpace(tok), nil
+	}
+	for _, name := range []string{cookieTLS, cookiePlain} {
+		if c, err := r.Cookie(name); err == nil && c.Value != "" {
+			if len(c.Value) > maxHeaderLen {
+				return "", ErrMalformedToken
+			}
+			return c.Value, nil
+		}
+	}
+	return "", nil
+}
+
+func (a *Auth) check(r *http.Request) (*http.Request, authResult) {
+	if res, ok := r.Context().Value(authKey{}).(authResult); ok {
+		return r, res
+	}
+	tok, err := tokenFrom(r)
+	var res authResult
+	switch {
+	case err != nil:
+		res.err = err
+	case tok == "":
+		res.err = errNoToken
+	default:
+		res.session, res.err = a.m.Lookup(r.Context(), tok)
+	}
+	ctx := context.WithValue(r.Context(), authKey{}, res)
+	if res.session != nil {
+		ctx = web.WithPrincipal(ctx, &web.Principal{UserID: res.session.UserID, Username: res.session.Username, SessionID: res.session.ID})
+	}
+	return r.WithContext(ctx), res
+}
+
+var errNoToken = errors.New("no session token")
+
+// Optional identifies the caller when a valid token is sent and lets every
+// request through: public routes use it so chat messages and rate limits
+// know the user. A bad or expired token makes the request anonymous.
+func (a *Auth) Optional(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r, _ = a.check(r)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Require answers 401 without a live session and 503 when Redis cannot be
+// asked (fail closed: never let a request in unchecked).
+func (a *Auth) Require(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r, res := a.check(r)
+		if res.err != nil {
+			web.Respond(w, r, authError(w, res.err))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// RequireAdmin is Require plus the admin role, read from the users database
+// on each request so a demotion takes effect at once.
+func (a *Auth) RequireAdmin(next http.Handler) http.Handler {
+	return a.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := a.admin(r); err != nil {
+			web.Respond(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
+}
+
+// IsAdmin reports whether the request carries a live admin session; the
+// httpapi admin guard uses it beside the admin token.
+func (a *Auth) IsAdmin(r *http.Request) bool {
+	r, res := a.check(r)
+	return res.err == nil && a.admin(r) == nil
+}
+
+func (a *Auth) admin(r *http.Request) error {
+	p := web.PrincipalFrom(r.Context())
+	u, err := a.users.GetUser(r.Context(), p.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return web.Errorf(http.StatusUnauthorized, "unauthorized", "The session's user no longer exists.")
+	}
+	if err != nil {
+		return err
+	}
+	if u.Role != "admin" {
+		return web.Errorf(http.StatusForbidden, "forbidden", "This endpoint needs the admin role.")
+	}
+	p.Role = u.Role
+	return nil
+}
+
+// authError maps a failed check to its answer.
+func authError(w http.ResponseWriter, err error) error {
+	var ue *UnavailableError
+	switch {
+	case errors.As(err, &ue):
+		return web.Unavailable("The session store", err)
+	case errors.Is(err, errNoToken):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="redlane"`)
+		return web.Errorf(http.StatusUnauthorized, "unauthorized", "This endpoint needs a session: send Authorization: Bearer <session_token> (from POST /auth/login).")
+	case errors.Is(err, ErrMalformedToken):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="redlane", error="invalid_token"`)
+		return web.Errorf(http.StatusUnauthorized, "invalid-token", "The session token is malformed.")
+	case errors.Is(err, ErrNoSession), errors.Is(err, ErrExpired):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="redlane", error="invalid_token"`)
+		return web.Errorf(http.StatusUnauthorized, "session-expired", "The session has ended or expired; log in again.")
+	}
+	return err
+}
+
+// sessionFrom returns the session Require put in the context.
+func sessionFrom(ctx context.Context) *Session {
+	res, _ := ctx.Value(authKey{}).(authResult)
+	return res.session
+}

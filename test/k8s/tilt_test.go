@@ -1,0 +1,141 @@
+package k8s
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// tiltManifest is the part of `tilt alpha tiltfile-result` the tests read.
+type tiltManifest struct {
+	Name                 string
+	Labels               map[string]string
+	ResourceDependencies []string
+	TriggerMode          int
+	ImageTargets         []struct {
+		Selector       string `json:"selector"`
+		LiveUpdateSpec struct {
+			Syncs []struct {
+				LocalPath     string `json:"localPath"`
+				ContainerPath string `json:"containerPath"`
+			} `json:"syncs"`
+		}
+		BuildDetails struct {
+			Target string `json:"target"`
+		}
+	}
+	DeployTarget struct {
+		YAML                    string `json:"yaml"`
+		PortForwardTemplateSpec *struct {
+			Forwards []struct {
+				LocalPort     int `json:"localPort"`
+				ContainerPort int `json:"containerPort"`
+			} `json:"forwards"`
+		} `json:"portForwardTemplateSpec"`
+	}
+}
+
+// tiltfileResult evaluates the Tiltfile with Tilt itself: no cluster and no
+// Docker needed (KUBECONFIG points nowhere), helm from the toolset.
+func tiltfileResult(t *testing.T, tools Tools, args ...string) ([]tiltManifest, string, error) {
+	t.Helper()
+	home := t.TempDir()
+	cmd := Cmd{Bin: tools.Bin("tilt"), Dir: RepoRoot(), Args: append([]string{"alpha", "tiltfile-result", "-f", "Tiltfile", "--"}, args...), Env: []string{
+		"PATH=" + filepath.Join(tools.Dir, "bin") + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"HOME=" + home, "KUBECONFIG=" + filepath.Join(home, "no-kubeconfig"), "TILT_DISABLE_ANALYTICS=1",
+	}}
+	out, errOut, err := cmd.Run()
+	if err != nil {
+		return nil, errOut, err
+	}
+	var res struct {
+		Manifests []tiltManifest
+		Error     any
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("tiltfile-result output: %v\n%s", err, tail(out, 20))
+	}
+	if res.Error != nil {
+		t.Fatalf("tiltfile-result error: %v", res.Error)
+	}
+	return res.Manifests, errOut, nil
+}
+
+func TestTiltfile(t *testing.T) {
+	tools := RequireTools(t)
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		resources []string
+		redisPods string
+	}{
+		{"standalone", nil, []string{"go-test", "redlane", "redlane-compile", "redlane-redis", "smoke"}, "replicas: 1"},
+		{"cluster", []string{"--redis=cluster"}, []string{"go-test", "redlane", "redlane-compile", "redlane-redis", "redlane-redis-cluster-init", "smoke"}, "replicas: 6"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ms, errOut, err := tiltfileResult(t, tools, tc.args...)
+			if err != nil {
+				t.Fatalf("tilt alpha tiltfile-result: %v\n%s", err, errOut)
+			}
+			byName := map[string]tiltManifest{}
+			var names []string
+			for _, m := range ms {
+				byName[m.Name] = m
+				names = append(names, m.Name)
+			}
+			sort.Strings(names)
+			if strings.Join(names, ",") != strings.Join(tc.resources, ",") {
+				t.Fatalf("resources %v, want %v (nothing uncategorized)", names, tc.resources)
+			}
+			wantLabels := map[string]string{"redlane": "app", "redlane-redis": "redis", "redlane-compile": "build", "smoke": "test", "go-test": "test"}
+			for name, label := range wantLabels {
+				if _, ok := byName[name].Labels[label]; !ok {
+					t.Errorf("%s has labels %v, want %s", name, byName[name].Labels, label)
+				}
+			}
+			app := byName["redlane"]
+			pf := app.DeployTarget.PortForwardTemplateSpec
+			if pf == nil || len(pf.Forwards) != 1 || pf.Forwards[0].LocalPort != 8000 || pf.Forwards[0].ContainerPort != 8000 {
+				t.Errorf("redlane port forwards = %+v, want 8000:8000", pf)
+			}
+			if len(app.ImageTargets) != 1 {
+				t.Fatalf("redlane has %d image targets, want 1", len(app.ImageTargets))
+			}
+			img := app.ImageTargets[0]
+			if img.Selector != "redlane-dev" || img.BuildDetails.Target != "dev" {
+				t.Errorf("image target %q (Dockerfile target %q), want redlane-dev from target dev", img.Selector, img.BuildDetails.Target)
+			}
+			if s := img.LiveUpdateSpec.Syncs; len(s) != 1 || s[0].LocalPath != "bin/tilt/redlane" || s[0].ContainerPath != "/app/redlane" {
+				t.Errorf("live update syncs %+v, want bin/tilt/redlane -> /app/redlane", s)
+			}
+			if !strings.Contains(app.DeployTarget.YAML, "image: redlane-dev") {
+				t.Error("the Deployment does not use the dev image")
+			}
+			deps := strings.Join(app.ResourceDependencies, ",")
+			if !strings.Contains(deps, "redlane-compile") || !strings.Contains(deps, "redlane-redis") {
+				t.Errorf("redlane depends on %v", app.ResourceDependencies)
+			}
+			if tc.name == "cluster" && !strings.Contains(deps, "redlane-redis-cluster-init") {
+				t.Errorf("in cluster mode redlane must wait for the cluster Job: %v", app.ResourceDependencies)
+			}
+			if !strings.Contains(byName["redlane-redis"].DeployTarget.YAML, tc.redisPods) {
+				t.Errorf("redlane-redis does not have %s", tc.redisPods)
+			}
+			if strings.Contains(app.DeployTarget.YAML+byName["redlane-redis"].DeployTarget.YAML, "helm.sh/hook: test") {
+				t.Error("the helm test pod is deployed by Tilt")
+			}
+			if byName["go-test"].TriggerMode == 0 {
+				t.Error("go-test must be a manual resource")
+			}
+		})
+	}
+	t.Run("rejects-unknown-mode", func(t *testing.T) {
+		_, errOut, err := tiltfileResult(t, tools, "--redis=sharded")
+		if err == nil || !strings.Contains(errOut, "--redis must be 'standalone' or 'cluster'") {
+			t.Fatalf("bad --redis accepted: %v %s", err, errOut)
+		}
+	})
+}
