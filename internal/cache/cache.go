@@ -143,6 +143,23 @@ func (c *Cache) redisCtx(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(ctx, c.spec().RedisTimeout.Duration)
 }
 
+// socketDeadline is the hit path's cheaper redisCtx: a context that reports
+// a deadline redisTimeout away without arming a timer. go-redis turns a
+// context deadline into the socket read/write deadline, so a Redis that
+// does not answer still fails the command in time (an i/o timeout, which
+// the breaker counts), and cancellation still comes from the parent. Only
+// for single go-redis commands; a timer per request was 4% of a hit's CPU.
+type socketDeadline struct {
+	context.Context
+	at time.Time
+}
+
+func (d socketDeadline) Deadline() (time.Time, bool) { return d.at, true }
+
+func (c *Cache) fastCtx(ctx context.Context, now time.Time) context.Context {
+	return socketDeadline{ctx, now.Add(c.spec().RedisTimeout.Duration)}
+}
+
 // allow asks the breaker whether Redis may be called; done reports the outcome.
 func (c *Cache) allow() (done func(error), ok bool) {
 	s := c.spec()

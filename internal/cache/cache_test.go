@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -393,5 +395,47 @@ func TestKeys(t *testing.T) {
 	}
 	if got := k.pattern("user:*"); got != "rl:cache:{user:*}*" {
 		t.Fatal(got)
+	}
+}
+
+// A Redis that accepts connections but never answers (SIGSTOP) must cost a
+// read at most redisTimeout, and then nothing while the breaker is open.
+func TestFrozenRedisTimesOut(t *testing.T) {
+	rs := redistest.Start(t)
+	c, rc := newCache(t, config.Redis{URL: rs.URL()}, func(s *config.Cache) {
+		s.BreakerFailures = 2
+		s.BreakerOpenFor = config.D(time.Minute)
+		s.RedisTimeout = config.D(100 * time.Millisecond)
+	})
+	o := newOrigin(5)
+	ns := c.Namespace("user", o.load)
+	ctx := context.Background()
+	if _, err := c.Get(ctx, ns, "1"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := rc.Info(ctx, "server").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	for _, l := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "process_id:"); ok {
+			pid, _ = strconv.Atoi(v)
+		}
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGCONT)
+	start := time.Now()
+	for i := 0; i < 10; i++ {
+		r, err := c.Get(ctx, ns, "1")
+		if err != nil || !r.Found || r.Status != Bypass {
+			t.Fatalf("frozen Redis, read %d = %+v, %v", i, r, err)
+		}
+	}
+	// Two reads time out (100ms each, plus the lease attempt), the rest skip Redis.
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("10 reads against a frozen Redis took %v", d)
 	}
 }

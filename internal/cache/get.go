@@ -61,9 +61,7 @@ func (c *Cache) Get(ctx context.Context, ns *Namespace, id string) (Result, erro
 		return c.direct(ctx, ns, id, logical)
 	}
 	seq := c.near.seq.Load()
-	rctx, cancel := c.redisCtx(ctx)
-	raw, err := c.rc.Get(rctx, c.k.entry(logical)).Bytes()
-	cancel()
+	raw, err := c.rc.Get(c.fastCtx(ctx, now), c.k.entry(logical)).Bytes()
 	switch {
 	case errors.Is(err, redis.Nil):
 		done(nil)

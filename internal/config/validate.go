@@ -246,7 +246,7 @@ func validateRateLimits(v *validator, ps []RateLimitPolicy) {
 func validateCache(v *validator, c *Cache) {
 	v.positive("spec.cache.defaultTTL", c.DefaultTTL)
 	for ns, d := range c.TTLs {
-		if ns == "" || strings.ContainsAny(ns, ":{}*?[] ") {
+		if ns == "" || strings.ContainsAny(ns, ":{}*?[] .") {
 			v.add("spec.cache.ttls", "namespace %q must be a plain name such as user", ns)
 		}
 		v.positive("spec.cache.ttls."+ns, d)
@@ -287,7 +287,7 @@ func validateCache(v *validator, c *Cache) {
 	}
 	v.positive("spec.cache.near.ttl", c.Near.TTL)
 	for name, r := range c.Responses {
-		if name == "" || strings.ContainsAny(name, ":{}*?[] /") {
+		if name == "" || strings.ContainsAny(name, ":{}*?[] /.") {
 			v.add("spec.cache.responses", "group %q must be a plain name such as users-list", name)
 		}
 		if r.TTL.Duration < 0 {

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/felixge/httpsnoop"
 	"github.com/gorilla/mux"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -128,7 +127,8 @@ func limitBody(max int64) func(http.Handler) http.Handler {
 var quietRoutes = []string{"/healthz", "/readyz", "/metrics"}
 
 // observe logs one line per request and records request metrics, labelled
-// by route template.
+// by route template. It costs one allocation per request (the writer
+// wrapper); metric children are cached per route, method and code.
 func observe(m *httpMetrics, trusted []netip.Prefix, log *slog.Logger) func(http.Handler) http.Handler {
 	if log == nil {
 		log = slog.Default()
@@ -138,43 +138,15 @@ func observe(m *httpMetrics, trusted []netip.Prefix, log *slog.Logger) func(http
 			m.inFlight.Inc()
 			defer m.inFlight.Dec()
 			start := time.Now()
-			status, size := http.StatusOK, int64(0)
-			wrote := false
-			hijacked := false
-			ww := httpsnoop.Wrap(w, httpsnoop.Hooks{
-				WriteHeader: func(next httpsnoop.WriteHeaderFunc) httpsnoop.WriteHeaderFunc {
-					return func(code int) {
-						if !wrote {
-							status, wrote = code, true
-						}
-						next(code)
-					}
-				},
-				Write: func(next httpsnoop.WriteFunc) httpsnoop.WriteFunc {
-					return func(b []byte) (int, error) {
-						wrote = true
-						n, err := next(b)
-						size += int64(n)
-						return n, err
-					}
-				},
-				Hijack: func(next httpsnoop.HijackFunc) httpsnoop.HijackFunc {
-					return func() (net.Conn, *bufio.ReadWriter, error) {
-						c, b, err := next()
-						if err == nil {
-							hijacked, status = true, http.StatusSwitchingProtocols
-						}
-						return c, b, err
-					}
-				},
-			})
+			ww := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 			next.ServeHTTP(ww, r)
 			elapsed := time.Since(start)
 			route := routeOf(r.Context())
 			method := normMethod(r.Method)
-			m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-			if !hijacked {
-				m.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+			c := m.children(route, method, ww.status)
+			c.requests.Inc()
+			if !ww.hijacked {
+				c.duration.Observe(elapsed.Seconds())
 			}
 			level := slog.LevelInfo
 			if slices.Contains(quietRoutes, route) {
@@ -184,12 +156,52 @@ func observe(m *httpMetrics, trusted []netip.Prefix, log *slog.Logger) func(http
 				return // do not build (or allocate) a line nobody keeps
 			}
 			web.Logger(r.Context()).Log(r.Context(), level, "request",
-				"method", r.Method, "route", route, "path", r.URL.Path, "status", status,
-				"bytes", size, "duration_ms", float64(elapsed.Microseconds())/1000,
+				"method", r.Method, "route", route, "path", r.URL.Path, "status", ww.status,
+				"bytes", ww.size, "duration_ms", float64(elapsed.Microseconds())/1000,
 				"remote", web.ClientIP(r, trusted), "user_agent", r.UserAgent())
 		})
 	}
 }
+
+// statusWriter records the status and size of a response. It passes
+// Flush and Hijack through (for streaming and WebSocket upgrades) and
+// unwraps for http.ResponseController.
+type statusWriter struct {
+	http.ResponseWriter
+	status   int
+	size     int64
+	wrote    bool
+	hijacked bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	n, err := w.ResponseWriter.Write(b)
+	w.size += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Flush() {
+	w.wrote = true
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, b, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.hijacked, w.status = true, http.StatusSwitchingProtocols
+	}
+	return c, b, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func normMethod(m string) string {
 	switch m {
