@@ -73,9 +73,6 @@ func TestWatcherReloadsConfigMapSwaps(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	// Run takes its first checksum when it starts; a write before that
-	// would be its baseline and never look like a change.
-	time.Sleep(200 * time.Millisecond)
 
 	// A good change applies.
 	cm.write("spec:\n  log: {level: debug}\n  cache: {defaultTTL: 1m}\n")
