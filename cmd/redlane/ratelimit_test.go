@@ -67,7 +67,10 @@ func TestRateLimitSeedLoop(t *testing.T) {
 func TestRateLimitTwoServersExact(t *testing.T) {
 	rs := redistest.Start(t)
 	path := filepath.Join(t.TempDir(), "redlane.yaml")
+	// A generous decision deadline: this test is about exactness, and a loaded
+	// test machine must not turn slow decisions into fail-closed 503s.
 	writeFile(t, path, `spec:
+  rateLimiter: {decisionTimeout: 5s}
   rateLimits:
   - {name: shared, match: {pathPrefix: /api/}, key: "header:X-API-Key", limit: 40, burst: 5, period: 1h}
 `)

@@ -146,8 +146,8 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	usersAPI := cache.NewUsersAPI(cc, users)
 	queues := queue.NewBroker(rc, reg)
 	boards := leaderboard.New(rc, reg)
-	rlOpts := ratelimit.DefaultOptions()
-	rlOpts.Logger = log
+	rl := cfg.Spec.RateLimiter
+	rlOpts := ratelimit.Options{Timeout: rl.DecisionTimeout.Duration, TripAfter: uint32(rl.BreakerFailures), BreakerOpen: rl.BreakerOpen.Duration, Logger: log}
 	limiter := ratelimit.New(rc, reg, rlOpts)
 
 	probes := httpapi.NewProbes(time.Second)

@@ -110,6 +110,11 @@ func SetDefaults(c *Config) {
 	}
 	setDur(&s.Sessions.LoginLimits.Window, 15*time.Minute)
 
+	setDur(&s.RateLimiter.DecisionTimeout, 100*time.Millisecond)
+	if s.RateLimiter.BreakerFailures == 0 {
+		s.RateLimiter.BreakerFailures = 5
+	}
+	setDur(&s.RateLimiter.BreakerOpen, 2*time.Second)
 	if s.RateLimits == nil {
 		s.RateLimits = []RateLimitPolicy{{
 			Name:   "api",

@@ -23,15 +23,16 @@ type Config struct {
 
 // Spec holds every setting.
 type Spec struct {
-	Server     Server            `json:"server"`
-	Log        Log               `json:"log" reload:"hot"`
-	Debug      bool              `json:"debug" jsonschema_description:"Development conveniences: debug logging and detailed error messages (env DEBUG)."`
-	Redis      Redis             `json:"redis"`
-	Database   Database          `json:"database"`
-	Security   Security          `json:"security"`
-	Cache      Cache             `json:"cache" reload:"hot"`
-	Sessions   Sessions          `json:"sessions" reload:"hot"`
-	RateLimits []RateLimitPolicy `json:"rateLimits,omitempty" reload:"hot" jsonschema_description:"Rate-limit policies; the first policy whose match fits a request applies."`
+	Server      Server            `json:"server"`
+	Log         Log               `json:"log" reload:"hot"`
+	Debug       bool              `json:"debug" jsonschema_description:"Development conveniences: debug logging and detailed error messages (env DEBUG)."`
+	Redis       Redis             `json:"redis"`
+	Database    Database          `json:"database"`
+	Security    Security          `json:"security"`
+	Cache       Cache             `json:"cache" reload:"hot"`
+	Sessions    Sessions          `json:"sessions" reload:"hot"`
+	RateLimiter RateLimiter       `json:"rateLimiter"`
+	RateLimits  []RateLimitPolicy `json:"rateLimits,omitempty" reload:"hot" jsonschema_description:"Rate-limit policies; the first policy whose match fits a request applies."`
 }
 
 // Server configures the HTTP listener.
@@ -170,6 +171,14 @@ type LoginLimits struct {
 	PerUsername int      `json:"perUsername" jsonschema_description:"Failed logins allowed per username within window before logins for it are refused with 429."`
 	PerIP       int      `json:"perIP" jsonschema_description:"Failed logins allowed per client IP within window."`
 	Window      Duration `json:"window" jsonschema_description:"Window over which failed logins are counted (from the first failure)."`
+}
+
+// RateLimiter tunes how fast a rate-limit decision gives up on Redis; the
+// policies themselves are in rateLimits.
+type RateLimiter struct {
+	DecisionTimeout Duration `json:"decisionTimeout" jsonschema_description:"Deadline of one decision's Redis round trip; past it the policy's failOpen decides."`
+	BreakerFailures int      `json:"breakerFailures" jsonschema_description:"Consecutive failed decisions that open the circuit breaker (decisions then skip Redis)."`
+	BreakerOpen     Duration `json:"breakerOpen" jsonschema_description:"How long the breaker stays open before one trial decision asks Redis again."`
 }
 
 // RateLimitPolicy limits requests that match it.

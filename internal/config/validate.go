@@ -102,6 +102,11 @@ func Validate(c *Config) error {
 		v.add("spec.sessions.loginLimits.perIP", "must be at least 1, got %d", s.Sessions.LoginLimits.PerIP)
 	}
 	v.positive("spec.sessions.loginLimits.window", s.Sessions.LoginLimits.Window)
+	v.positive("spec.rateLimiter.decisionTimeout", s.RateLimiter.DecisionTimeout)
+	if n := s.RateLimiter.BreakerFailures; n < 1 || n > 1000 {
+		v.add("spec.rateLimiter.breakerFailures", "must be 1-1000, got %d", n)
+	}
+	v.positive("spec.rateLimiter.breakerOpen", s.RateLimiter.BreakerOpen)
 	validateRateLimits(v, s.RateLimits)
 	if len(v.errs) == 0 {
 		return nil
