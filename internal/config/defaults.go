@@ -77,7 +77,7 @@ func SetDefaults(c *Config) {
 		ca.XFetchBeta = 1
 	}
 	setDur(&ca.LeaseTTL, 3*time.Second)
-	setDur(&ca.RedisTimeout, 250*time.Millisecond)
+	setDur(&ca.RedisTimeout, time.Second)
 	if ca.BreakerFailures == 0 {
 		ca.BreakerFailures = 5
 	}
