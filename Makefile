@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: help run build test vet fmt-check lint k8s-tools test-k8s chart-schema sync-dashboards dashboards
+.PHONY: help run build test vet fmt-check lint k8s-tools test-k8s chart-schema sync-dashboards dashboards bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -42,3 +42,6 @@ sync-dashboards: ## copy dashboards/*.json and the alert rules into the chart (H
 	if ls dashboards/*.json >/dev/null 2>&1; then cp dashboards/*.json charts/redlane/dashboards/; fi
 	mkdir -p charts/redlane/alerts
 	cp dashboards/alerts/redlane.rules.yaml charts/redlane/alerts/
+
+bench: ## cache-hit benchmark: redlane (near cache on/off) vs net/http and one-GET baselines (needs wrk, redis-server)
+	$(GO) run ./test/cachebench $(BENCHFLAGS)

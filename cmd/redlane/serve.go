@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/redlane/redlane/internal/cache"
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/docs"
 	"github.com/redlane/redlane/internal/httpapi"
@@ -143,6 +144,9 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	auth := session.NewAuth(sessions, users, web.ParsePrefixes(cfg.Spec.Server.TrustedProxies))
 
 	locks := lock.New(rc, reg)
+	cc := cache.New(rc, cfgStore, cache.Options{Logger: log, Info: info, Registry: reg, Locks: locks})
+	usersAPI := cache.NewUsersAPI(cc, users)
+	usersAPI.EndSessions = sessions.RevokeAll
 	queues := queue.NewBroker(rc, reg)
 	queues.RegisterDepth(reg, cfg.Spec.Redis.InfoCacheTTL.Duration)
 	boards := leaderboard.New(rc, reg)
@@ -175,6 +179,8 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		Config:       cfgStore,
 		Redis:        rc,
 		Users:        users,
+		Cache:        cc,
+		UsersAPI:     usersAPI,
 		Logger:       log,
 		Registry:     reg,
 		Tracing:      tracing,
@@ -215,6 +221,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	})
 	g.Go(func() error { return sessions.Run(gctx, 15*time.Second) })
 	g.Go(func() error { return chat.Run(chatCtx) })
+	g.Go(func() error { return cc.Run(gctx) })
 	if len(watcher.Paths) > 0 {
 		g.Go(func() error { return watcher.Run(gctx) })
 	}

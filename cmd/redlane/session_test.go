@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -225,6 +226,26 @@ func testSessionsHTTP(t *testing.T, env map[string]string) {
 		}
 		if got := s.do("GET", "/auth/analytics?interval=7s", "", bearer(admin)...); got.Status != 400 {
 			t.Fatalf("bad interval = %d", got.Status)
+		}
+	})
+	t.Run("a password change or deletion ends the user's sessions", func(t *testing.T) {
+		tok, r := login(t, s, "bob", "bob-password-1")
+		id := fmt.Sprint(r.JSON(t)["user"].(map[string]any)["id"])
+		if got := s.do("PATCH", "/users/"+id, `{"password":"bob-password-2"}`, bearer(adminToken)...); got.Status != 200 {
+			t.Fatalf("password change = %d %s", got.Status, got.Body)
+		}
+		if got := s.do("GET", "/auth/session", "", bearer(tok)...); got.Status != 401 {
+			t.Fatalf("session after a password change = %d", got.Status)
+		}
+		tok, _ = login(t, s, "bob", "bob-password-2")
+		if tok == "" {
+			t.Fatal("new password does not log in")
+		}
+		if got := s.do("DELETE", "/users/"+id, "", bearer(adminToken)...); got.Status != 204 {
+			t.Fatalf("delete = %d %s", got.Status, got.Body)
+		}
+		if got := s.do("GET", "/auth/session", "", bearer(tok)...); got.Status != 401 {
+			t.Fatalf("session of a deleted user = %d", got.Status)
 		}
 	})
 	t.Run("metrics", func(t *testing.T) {

@@ -63,7 +63,39 @@ func SetDefaults(c *Config) {
 		s.Database.SeedUsers = &n
 	}
 
-	setDur(&s.Cache.DefaultTTL, 5*time.Minute)
+	ca := &s.Cache
+	setDur(&ca.DefaultTTL, 5*time.Minute)
+	if ca.TTLs == nil {
+		ca.TTLs = map[string]Duration{}
+	}
+	if ca.JitterPercent == 0 {
+		ca.JitterPercent = 10
+	}
+	setDur(&ca.StaleTTL, 30*time.Second)
+	setDur(&ca.NegativeTTL, 30*time.Second)
+	if ca.XFetchBeta == 0 {
+		ca.XFetchBeta = 1
+	}
+	setDur(&ca.LeaseTTL, 3*time.Second)
+	setDur(&ca.RedisTimeout, time.Second)
+	if ca.BreakerFailures == 0 {
+		ca.BreakerFailures = 5
+	}
+	setDur(&ca.BreakerOpenFor, 2*time.Second)
+	if ca.MaxBatchIDs == 0 {
+		ca.MaxBatchIDs = 100
+	}
+	if ca.ClearablePrefixes == nil {
+		ca.ClearablePrefixes = []string{"user:", "resp:"}
+	}
+	setDur(&ca.StatsFlushInterval, 5*time.Second)
+	if ca.Near.Size == 0 {
+		ca.Near.Size = 10000
+	}
+	setDur(&ca.Near.TTL, 2*time.Second)
+	if ca.Responses == nil {
+		ca.Responses = map[string]ResponseCache{"users-list": {TTL: D(30 * time.Second)}}
+	}
 	setDur(&s.Sessions.IdleTimeout, 30*time.Minute)
 	setDur(&s.Sessions.AbsoluteTimeout, 24*time.Hour)
 	setDur(&s.Sessions.TouchInterval, time.Minute)

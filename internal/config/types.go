@@ -126,9 +126,36 @@ type Security struct {
 	AdminToken string `json:"adminToken" secret:"true" jsonschema_description:"Bearer token that grants admin endpoints (env ADMIN_TOKEN); at least 32 characters. Without it, admin endpoints are closed except in embedded development mode."`
 }
 
-// Cache configures the cache-aside engine.
+// Cache configures the cache-aside engine. All of it reloads live.
 type Cache struct {
-	DefaultTTL Duration `json:"defaultTTL" jsonschema_description:"TTL of cached entries (env CACHE_TTL, seconds or a duration)."`
+	DefaultTTL         Duration                 `json:"defaultTTL" jsonschema_description:"TTL of cached entries (env CACHE_TTL, seconds or a duration), for namespaces without their own in ttls."`
+	TTLs               map[string]Duration      `json:"ttls,omitempty" jsonschema_description:"TTL per namespace, e.g. {user: 10m}; others use defaultTTL."`
+	JitterPercent      int                      `json:"jitterPercent" jsonschema_description:"Random extra TTL, 0-50 percent of it, so entries written together do not expire together."`
+	StaleTTL           Duration                 `json:"staleTTL" jsonschema_description:"Stale-while-revalidate window: after its TTL an entry is still served for this long while one caller refreshes it."`
+	NegativeTTL        Duration                 `json:"negativeTTL" jsonschema_description:"How long a missing record (404) is remembered."`
+	XFetchBeta         float64                  `json:"xfetchBeta" jsonschema_description:"Probabilistic early refresh (XFetch) strength; 0 turns it off, 1 is the usual setting."`
+	LeaseTTL           Duration                 `json:"leaseTTL" jsonschema_description:"Lifetime of the Redis lease that lets one pod load a missing entry while other pods wait for it."`
+	RedisTimeout       Duration                 `json:"redisTimeout" jsonschema_description:"Deadline of one cache command; past it the request is served from the database."`
+	BreakerFailures    int                      `json:"breakerFailures" jsonschema_description:"Consecutive Redis failures that open the circuit breaker (Redis is then skipped)."`
+	BreakerOpenFor     Duration                 `json:"breakerOpenFor" jsonschema_description:"How long the breaker stays open before one request probes Redis again."`
+	MaxBatchIDs        int                      `json:"maxBatchIDs" jsonschema_description:"Most ids accepted by GET /users?ids=."`
+	ClearablePrefixes  []string                 `json:"clearablePrefixes,omitempty" jsonschema_description:"Key prefixes POST /cache/clear may delete (patterns and keys outside them are refused)."`
+	StatsFlushInterval Duration                 `json:"statsFlushInterval" jsonschema_description:"How often each pod adds its counters to the all-pods totals in Redis."`
+	Near               NearCache                `json:"near"`
+	Responses          map[string]ResponseCache `json:"responses,omitempty" jsonschema_description:"Response caching per route group (e.g. users-list), used by the response-caching middleware."`
+}
+
+// NearCache configures the optional in-process cache in front of Redis.
+type NearCache struct {
+	Enabled bool     `json:"enabled" jsonschema_description:"Serve hot entries from process memory; writes on any pod invalidate them through Redis pub/sub."`
+	Size    int      `json:"size" jsonschema_description:"Most entries kept (least recently used are dropped)."`
+	TTL     Duration `json:"ttl" jsonschema_description:"Longest time an entry is served from memory: the bound on staleness if an invalidation message is lost."`
+}
+
+// ResponseCache configures the cached responses of one route group.
+type ResponseCache struct {
+	TTL  Duration `json:"ttl" jsonschema_description:"How long a response is reused; 0 turns caching off for the group."`
+	Vary []string `json:"vary,omitempty" jsonschema_description:"Request headers that select different responses (sent back in Vary)."`
 }
 
 // Sessions configures login sessions.

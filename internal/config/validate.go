@@ -82,7 +82,7 @@ func Validate(c *Config) error {
 	if k := s.Security.AdminToken; k != "" && len(k) < 32 {
 		v.add("spec.security.adminToken", "must be at least 32 characters, got %d", len(k))
 	}
-	v.positive("spec.cache.defaultTTL", s.Cache.DefaultTTL)
+	validateCache(v, &s.Cache)
 	v.positive("spec.sessions.idleTimeout", s.Sessions.IdleTimeout)
 	v.positive("spec.sessions.absoluteTimeout", s.Sessions.AbsoluteTimeout)
 	if s.Sessions.IdleTimeout.Duration > s.Sessions.AbsoluteTimeout.Duration {
@@ -284,5 +284,58 @@ func validateRealtime(v *validator, rt *Realtime) {
 	}
 	if rt.PresenceTTL.Duration < 300*time.Millisecond {
 		v.add(p+"presenceTTL", "must be at least 300ms, got %s", rt.PresenceTTL)
+	}
+}
+
+func validateCache(v *validator, c *Cache) {
+	v.positive("spec.cache.defaultTTL", c.DefaultTTL)
+	for ns, d := range c.TTLs {
+		if ns == "" || strings.ContainsAny(ns, ":{}*?[] .") {
+			v.add("spec.cache.ttls", "namespace %q must be a plain name such as user", ns)
+		}
+		v.positive("spec.cache.ttls."+ns, d)
+	}
+	if c.JitterPercent < 0 || c.JitterPercent > 50 {
+		v.add("spec.cache.jitterPercent", "must be 0-50, got %d", c.JitterPercent)
+	}
+	if c.StaleTTL.Duration < 0 {
+		v.add("spec.cache.staleTTL", "must not be negative")
+	}
+	v.positive("spec.cache.negativeTTL", c.NegativeTTL)
+	if c.XFetchBeta < 0 || c.XFetchBeta > 10 {
+		v.add("spec.cache.xfetchBeta", "must be 0-10, got %g", c.XFetchBeta)
+	}
+	if c.LeaseTTL.Duration < 100*time.Millisecond {
+		v.add("spec.cache.leaseTTL", "must be at least 100ms, got %s", c.LeaseTTL)
+	}
+	if c.RedisTimeout.Duration < time.Millisecond {
+		v.add("spec.cache.redisTimeout", "must be at least 1ms, got %s", c.RedisTimeout)
+	}
+	if c.BreakerFailures < 1 {
+		v.add("spec.cache.breakerFailures", "must be at least 1, got %d", c.BreakerFailures)
+	}
+	v.positive("spec.cache.breakerOpenFor", c.BreakerOpenFor)
+	if c.MaxBatchIDs < 1 || c.MaxBatchIDs > 1000 {
+		v.add("spec.cache.maxBatchIDs", "must be 1-1000, got %d", c.MaxBatchIDs)
+	}
+	for i, p := range c.ClearablePrefixes {
+		if p == "" || strings.ContainsAny(p, "*?[]{}\\ ") || !strings.HasSuffix(p, ":") {
+			v.add(fmt.Sprintf("spec.cache.clearablePrefixes[%d]", i), "must be a literal prefix ending in ':' such as user:, got %q", p)
+		}
+	}
+	if c.StatsFlushInterval.Duration < 100*time.Millisecond {
+		v.add("spec.cache.statsFlushInterval", "must be at least 100ms, got %s", c.StatsFlushInterval)
+	}
+	if c.Near.Size < 1 || c.Near.Size > 10_000_000 {
+		v.add("spec.cache.near.size", "must be 1-10000000, got %d", c.Near.Size)
+	}
+	v.positive("spec.cache.near.ttl", c.Near.TTL)
+	for name, r := range c.Responses {
+		if name == "" || strings.ContainsAny(name, ":{}*?[] /.") {
+			v.add("spec.cache.responses", "group %q must be a plain name such as users-list", name)
+		}
+		if r.TTL.Duration < 0 {
+			v.add("spec.cache.responses."+name+".ttl", "must not be negative (0 turns caching off)")
+		}
 	}
 }

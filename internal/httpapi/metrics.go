@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -12,6 +14,32 @@ type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	cache    sync.Map // childKey -> *childMetrics
+}
+
+type childKey struct {
+	route, method string
+	code          int
+}
+
+type childMetrics struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// children returns the metric children of one route, method and code,
+// resolved once (label hashing and string conversion stay off the hot path).
+func (m *httpMetrics) children(route, method string, code int) *childMetrics {
+	k := childKey{route, method, code}
+	if c, ok := m.cache.Load(k); ok {
+		return c.(*childMetrics)
+	}
+	c := &childMetrics{
+		requests: m.requests.WithLabelValues(route, method, strconv.Itoa(code)),
+		duration: m.duration.WithLabelValues(route, method),
+	}
+	v, _ := m.cache.LoadOrStore(k, c)
+	return v.(*childMetrics)
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {

@@ -3,10 +3,11 @@ package httpapi
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -16,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/felixge/httpsnoop"
 	"github.com/gorilla/mux"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -25,32 +25,29 @@ import (
 	"github.com/redlane/redlane/internal/web"
 )
 
-// routeKey carries a *string that the router fills with the matched route
-// template, so outer middleware (logs, metrics) can label by template.
-type routeKey struct{}
-
-func routeOf(ctx context.Context) string {
-	if p, ok := ctx.Value(routeKey{}).(*string); ok && *p != "" {
-		return *p
-	}
-	return "unmatched"
-}
-
-// recordRoute runs inside the router (mux.Use), after matching.
+// recordRoute runs inside the router (mux.Use), after matching, and
+// records the route template so outer middleware (logs, metrics) can label
+// by template. Spans are renamed only when they record (tracing on).
 func recordRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cr := mux.CurrentRoute(r); cr != nil {
 			if tpl, err := cr.GetPathTemplate(); err == nil {
-				if p, ok := r.Context().Value(routeKey{}).(*string); ok {
-					*p = tpl
+				web.SetRoute(r.Context(), tpl)
+				if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+					span.SetName(r.Method + " " + tpl)
+					span.SetAttributes(attribute.String("http.route", tpl))
 				}
-				span := trace.SpanFromContext(r.Context())
-				span.SetName(r.Method + " " + tpl)
-				span.SetAttributes(attribute.String("http.route", tpl))
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func routeOf(ctx context.Context) string {
+	if tpl := web.Route(ctx); tpl != "" {
+		return tpl
+	}
+	return "unmatched"
 }
 
 // requestID accepts a sane incoming X-Request-ID or makes one, echoes it,
@@ -60,16 +57,21 @@ func requestID(log *slog.Logger) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id := r.Header.Get("X-Request-ID")
 			if !validRequestID(id) {
-				var b [12]byte
-				_, _ = rand.Read(b[:])
-				id = hex.EncodeToString(b[:])
+				id = newRequestID()
 			}
-			w.Header().Set("X-Request-ID", id)
-			ctx := web.WithRequestID(r.Context(), id)
-			ctx = web.WithLogger(ctx, log.With("request_id", id))
-			next.ServeHTTP(w, r.WithContext(ctx))
+			w.Header()["X-Request-Id"] = []string{id}
+			next.ServeHTTP(w, r.WithContext(web.WithRequest(r.Context(), id, log)))
 		})
 	}
+}
+
+// newRequestID makes 24 hex digits from the runtime's ChaCha8 generator:
+// unguessable enough for correlating logs, and no system call per request.
+func newRequestID() string {
+	var b [12]byte
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint32(b[8:], rand.Uint32())
+	return hex.EncodeToString(b[:])
 }
 
 func validRequestID(id string) bool {
@@ -112,7 +114,7 @@ func limitBody(max int64) func(http.Handler) http.Handler {
 				web.WriteProblem(w, r, web.Errorf(http.StatusRequestEntityTooLarge, "body-too-large", "The request body is larger than %d bytes.", max))
 				return
 			}
-			if r.Body != nil {
+			if r.Body != nil && r.Body != http.NoBody {
 				r.Body = http.MaxBytesReader(w, r.Body, max)
 			}
 			next.ServeHTTP(w, r)
@@ -125,64 +127,81 @@ func limitBody(max int64) func(http.Handler) http.Handler {
 var quietRoutes = []string{"/healthz", "/readyz", "/metrics"}
 
 // observe logs one line per request and records request metrics, labelled
-// by route template.
-func observe(m *httpMetrics, trusted []netip.Prefix) func(http.Handler) http.Handler {
+// by route template. It costs one allocation per request (the writer
+// wrapper); metric children are cached per route, method and code.
+func observe(m *httpMetrics, trusted []netip.Prefix, log *slog.Logger) func(http.Handler) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			var tpl string
-			r = r.WithContext(context.WithValue(r.Context(), routeKey{}, &tpl))
 			m.inFlight.Inc()
 			defer m.inFlight.Dec()
 			start := time.Now()
-			status, size := http.StatusOK, int64(0)
-			wrote := false
-			hijacked := false
-			ww := httpsnoop.Wrap(w, httpsnoop.Hooks{
-				WriteHeader: func(next httpsnoop.WriteHeaderFunc) httpsnoop.WriteHeaderFunc {
-					return func(code int) {
-						if !wrote {
-							status, wrote = code, true
-						}
-						next(code)
-					}
-				},
-				Write: func(next httpsnoop.WriteFunc) httpsnoop.WriteFunc {
-					return func(b []byte) (int, error) {
-						wrote = true
-						n, err := next(b)
-						size += int64(n)
-						return n, err
-					}
-				},
-				Hijack: func(next httpsnoop.HijackFunc) httpsnoop.HijackFunc {
-					return func() (net.Conn, *bufio.ReadWriter, error) {
-						c, b, err := next()
-						if err == nil {
-							hijacked, status = true, http.StatusSwitchingProtocols
-						}
-						return c, b, err
-					}
-				},
-			})
+			ww := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 			next.ServeHTTP(ww, r)
 			elapsed := time.Since(start)
 			route := routeOf(r.Context())
 			method := normMethod(r.Method)
-			m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-			if !hijacked {
-				m.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+			c := m.children(route, method, ww.status)
+			c.requests.Inc()
+			if !ww.hijacked {
+				c.duration.Observe(elapsed.Seconds())
 			}
 			level := slog.LevelInfo
 			if slices.Contains(quietRoutes, route) {
 				level = slog.LevelDebug
 			}
+			if !log.Enabled(r.Context(), level) {
+				return // do not build (or allocate) a line nobody keeps
+			}
 			web.Logger(r.Context()).Log(r.Context(), level, "request",
-				"method", r.Method, "route", route, "path", r.URL.Path, "status", status,
-				"bytes", size, "duration_ms", float64(elapsed.Microseconds())/1000,
+				"method", r.Method, "route", route, "path", r.URL.Path, "status", ww.status,
+				"bytes", ww.size, "duration_ms", float64(elapsed.Microseconds())/1000,
 				"remote", web.ClientIP(r, trusted), "user_agent", r.UserAgent())
 		})
 	}
 }
+
+// statusWriter records the status and size of a response. It passes
+// Flush and Hijack through (for streaming and WebSocket upgrades) and
+// unwraps for http.ResponseController.
+type statusWriter struct {
+	http.ResponseWriter
+	status   int
+	size     int64
+	wrote    bool
+	hijacked bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	n, err := w.ResponseWriter.Write(b)
+	w.size += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Flush() {
+	w.wrote = true
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, b, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.hijacked, w.status = true, http.StatusSwitchingProtocols
+	}
+	return c, b, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func normMethod(m string) string {
 	switch m {

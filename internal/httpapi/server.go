@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
+	"github.com/redlane/redlane/internal/cache"
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/docs"
 	"github.com/redlane/redlane/internal/leaderboard"
@@ -26,6 +27,8 @@ type Deps struct {
 	Config   *config.Store
 	Redis    *redisx.Client
 	Users    *store.Store // the users database
+	Cache    *cache.Cache
+	UsersAPI *cache.UsersAPI // /users through the cache
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 	Tracing  *telemetry.Tracing // nil when tracing is off
@@ -80,7 +83,7 @@ func NewServer(d Deps) *Server {
 	h = limitBody(cfg.MaxBodyBytes)(h)
 	h = cors(d.Config)(h)
 	h = recoverPanics(h)
-	h = observe(newHTTPMetrics(d.Registry), web.ParsePrefixes(cfg.TrustedProxies))(h)
+	h = observe(newHTTPMetrics(d.Registry), web.ParsePrefixes(cfg.TrustedProxies), d.Logger)(h)
 	h = requestID(d.Logger)(h)
 	if d.Tracing != nil {
 		h = otelhttp.NewHandler(h, "http.server",

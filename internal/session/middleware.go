@@ -76,7 +76,9 @@ func (a *Auth) check(r *http.Request) (*http.Request, authResult) {
 	case err != nil:
 		res.err = err
 	case tok == "":
-		res.err = errNoToken
+		// Anonymous: nothing to remember (checking again costs a header
+		// read), so no context value and no request copy on public routes.
+		return r, authResult{err: errNoToken}
 	default:
 		res.session, res.err = a.m.Lookup(r.Context(), tok)
 	}

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 )
 
 type ctxKey int
@@ -10,7 +11,48 @@ type ctxKey int
 const (
 	requestIDKey ctxKey = iota
 	loggerKey
+	requestStateKey
 )
+
+// requestState is what the outermost middleware records once per request
+// (one context value, one Request copy): the ID, the logger to derive the
+// request's logger from (lazily, so requests that log nothing pay nothing),
+// and the route template the router matched.
+type requestState struct {
+	id     string
+	base   *slog.Logger
+	logger atomic.Pointer[slog.Logger]
+	route  atomic.Pointer[string]
+}
+
+// WithRequest starts the per-request state: its ID, and base, from which
+// Logger derives a logger carrying request_id on first use.
+func WithRequest(ctx context.Context, id string, base *slog.Logger) context.Context {
+	return context.WithValue(ctx, requestStateKey, &requestState{id: id, base: base})
+}
+
+func stateOf(ctx context.Context) *requestState {
+	s, _ := ctx.Value(requestStateKey).(*requestState)
+	return s
+}
+
+// SetRoute records the matched route template (e.g. /users/{id}) for logs
+// and metrics; it needs WithRequest earlier in the chain.
+func SetRoute(ctx context.Context, tpl string) {
+	if s := stateOf(ctx); s != nil {
+		s.route.Store(&tpl)
+	}
+}
+
+// Route returns the template SetRoute recorded, or "".
+func Route(ctx context.Context) string {
+	if s := stateOf(ctx); s != nil {
+		if p := s.route.Load(); p != nil {
+			return *p
+		}
+	}
+	return ""
+}
 
 // WithRequestID stores the request ID in ctx.
 func WithRequestID(ctx context.Context, id string) context.Context {
@@ -19,8 +61,13 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 
 // RequestID returns the request ID set by the middleware, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	if id, ok := ctx.Value(requestIDKey).(string); ok {
+		return id
+	}
+	if s := stateOf(ctx); s != nil {
+		return s.id
+	}
+	return ""
 }
 
 // WithLogger stores a request-scoped logger in ctx.
@@ -32,6 +79,14 @@ func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
 // default logger.
 func Logger(ctx context.Context) *slog.Logger {
 	if l, ok := ctx.Value(loggerKey).(*slog.Logger); ok {
+		return l
+	}
+	if s := stateOf(ctx); s != nil && s.base != nil {
+		if l := s.logger.Load(); l != nil {
+			return l
+		}
+		l := s.base.With("request_id", s.id)
+		s.logger.Store(l)
 		return l
 	}
 	return slog.Default()

@@ -1,0 +1,441 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/redistest"
+	"github.com/redlane/redlane/internal/redisx"
+)
+
+// origin is a fake database that counts loads and can be changed.
+type origin struct {
+	mu    sync.Mutex
+	data  map[string]string
+	loads atomic.Int64
+	delay time.Duration
+}
+
+func (o *origin) load(ctx context.Context, ids []string) (map[string][]byte, error) {
+	o.loads.Add(1)
+	time.Sleep(o.delay)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := map[string][]byte{}
+	for _, id := range ids {
+		if v, ok := o.data[id]; ok {
+			out[id] = []byte(v)
+		}
+	}
+	return out, nil
+}
+
+func (o *origin) set(id, v string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.data[id] = v
+}
+
+func newOrigin(n int) *origin {
+	o := &origin{data: map[string]string{}}
+	for i := 1; i <= n; i++ {
+		o.data[strconv.Itoa(i)] = fmt.Sprintf(`{"id":%d}`, i)
+	}
+	return o
+}
+
+type redisSetup struct {
+	name string
+	cfg  func(t *testing.T) config.Redis
+}
+
+func setups() []redisSetup {
+	return []redisSetup{
+		{"standalone", func(t *testing.T) config.Redis {
+			return config.Redis{URL: redistest.Start(t).URL()}
+		}},
+		{"cluster", func(t *testing.T) config.Redis {
+			return config.Redis{Addrs: redistest.StartCluster(t, 3, 0).Addrs()}
+		}},
+	}
+}
+
+// newCache opens a client on rcfg and a cache with mutate applied to the defaults.
+func newCache(t *testing.T, rcfg config.Redis, mutate func(*config.Cache)) (*Cache, *redisx.Client) {
+	t.Helper()
+	c := config.Default()
+	c.Spec.Redis.URL, c.Spec.Redis.Addrs = rcfg.URL, rcfg.Addrs
+	config.SetDefaults(c)
+	if mutate != nil {
+		mutate(&c.Spec.Cache)
+	}
+	if err := config.Validate(c); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := redisx.Open(c.Spec.Redis, redisx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Close() })
+	cc := New(rc, config.NewStore(c, ""), Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = cc.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return cc, rc
+}
+
+func TestMissThenHitAndStampede(t *testing.T) {
+	for _, su := range setups() {
+		t.Run(su.name, func(t *testing.T) {
+			rcfg := su.cfg(t)
+			c, _ := newCache(t, rcfg, nil)
+			o := newOrigin(10)
+			o.delay = 50 * time.Millisecond
+			ns := c.Namespace("user", o.load)
+			ctx := context.Background()
+
+			// 50 concurrent misses on one pod: one database load.
+			var wg sync.WaitGroup
+			statuses := make([]Status, 50)
+			for i := range statuses {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r, err := c.Get(ctx, ns, "3")
+					if err != nil || !r.Found || string(r.Body) != `{"id":3}` {
+						t.Errorf("get: %+v %v", r, err)
+					}
+					statuses[i] = r.Status
+				}()
+			}
+			wg.Wait()
+			if n := o.loads.Load(); n != 1 {
+				t.Fatalf("50 concurrent misses made %d loads, want 1", n)
+			}
+			r, err := c.Get(ctx, ns, "3")
+			if err != nil || r.Status != Hit || r.ETag == "" {
+				t.Fatalf("second read = %+v, %v; want a hit", r, err)
+			}
+
+			// Two pods (two engines, one Redis), 40 concurrent misses each: at most a few loads.
+			c2, _ := newCache(t, rcfg, nil)
+			ns2 := c2.Namespace("user", o.load)
+			o.loads.Store(0)
+			for i := 0; i < 80; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					cc, n := c, ns
+					if i%2 == 1 {
+						cc, n = c2, ns2
+					}
+					if r, err := cc.Get(ctx, n, "4"); err != nil || !r.Found {
+						t.Errorf("get: %+v %v", r, err)
+					}
+				}()
+			}
+			wg.Wait()
+			if n := o.loads.Load(); n < 1 || n > 2 {
+				t.Fatalf("two pods, 80 concurrent misses: %d loads, want 1 (at most 2)", n)
+			}
+		})
+	}
+}
+
+func TestNegativeCachingAndInvalidation(t *testing.T) {
+	for _, su := range setups() {
+		t.Run(su.name, func(t *testing.T) {
+			c, rc := newCache(t, su.cfg(t), nil)
+			o := newOrigin(2)
+			ns := c.Namespace("user", o.load)
+			ctx := context.Background()
+			for i, want := range []Status{Miss, Hit} {
+				r, err := c.Get(ctx, ns, "99")
+				if err != nil || r.Found || r.Status != want {
+					t.Fatalf("read %d of a missing record = %+v, %v; want %v, not found", i, r, err, want)
+				}
+			}
+			ttl := rc.PTTL(ctx, c.k.entry("user:99")).Val()
+			if ttl <= 0 || ttl > c.spec().NegativeTTL.Duration {
+				t.Fatalf("negative entry ttl %v, want within negativeTTL", ttl)
+			}
+			o.set("99", `{"id":99}`)
+			if err := c.Invalidate(ctx, "user:99"); err != nil {
+				t.Fatal(err)
+			}
+			if r, _ := c.Get(ctx, ns, "99"); !r.Found || string(r.Body) != `{"id":99}` {
+				t.Fatalf("after invalidation: %+v", r)
+			}
+		})
+	}
+}
+
+// A load that read the database before a write must not store the old
+// value after the write's invalidation.
+func TestInvalidationVoidsInFlightLoad(t *testing.T) {
+	c, _ := newCache(t, config.Redis{URL: redistest.Start(t).URL()}, nil)
+	o := newOrigin(1)
+	o.delay = 200 * time.Millisecond
+	ns := c.Namespace("user", o.load)
+	ctx := context.Background()
+	got := make(chan Result, 1)
+	go func() {
+		r, _ := c.Get(ctx, ns, "1")
+		got <- r
+	}()
+	time.Sleep(50 * time.Millisecond) // the load has read the old value and is sleeping
+	o.set("1", `{"id":1,"v":2}`)
+	if err := c.Invalidate(ctx, "user:1"); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-got; r.Status != MissNotStored {
+		t.Fatalf("in-flight load = %v, want MissNotStored", r.Status)
+	}
+	if r, _ := c.Get(ctx, ns, "1"); string(r.Body) != `{"id":1,"v":2}` {
+		t.Fatalf("after the write: %s (%v), want the new value", r.Body, r.Status)
+	}
+}
+
+func TestStaleWhileRevalidate(t *testing.T) {
+	c, _ := newCache(t, config.Redis{URL: redistest.Start(t).URL()}, func(s *config.Cache) {
+		s.TTLs = map[string]config.Duration{"user": config.D(200 * time.Millisecond)}
+		s.JitterPercent = 0
+		s.StaleTTL = config.D(time.Minute)
+	})
+	o := newOrigin(1)
+	ns := c.Namespace("user", o.load)
+	ctx := context.Background()
+	if r, _ := c.Get(ctx, ns, "1"); r.Status != Miss {
+		t.Fatalf("first read %v", r.Status)
+	}
+	o.set("1", `{"id":1,"v":2}`)
+	time.Sleep(300 * time.Millisecond)
+	r, _ := c.Get(ctx, ns, "1")
+	if r.Status != Stale || string(r.Body) != `{"id":1}` {
+		t.Fatalf("past freshness: %v %s, want the old value served stale", r.Status, r.Body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, _ := c.Get(ctx, ns, "1")
+		if r.Status == Hit && string(r.Body) == `{"id":1,"v":2}` {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no background refresh: %v %s", r.Status, r.Body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestGetManyOneRoundTripOneQuery(t *testing.T) {
+	for _, su := range setups() {
+		t.Run(su.name, func(t *testing.T) {
+			c, rc := newCache(t, su.cfg(t), nil)
+			o := newOrigin(50)
+			ns := c.Namespace("user", o.load)
+			ctx := context.Background()
+			for _, id := range []string{"1", "2", "3"} {
+				if _, err := c.Get(ctx, ns, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			o.loads.Store(0)
+			ids := []string{"1", "2", "3", "4", "5", "6", "7", "999"}
+			res, err := c.GetMany(ctx, ns, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := o.loads.Load(); n != 1 {
+				t.Fatalf("batch with 5 misses made %d loads, want 1", n)
+			}
+			for i, r := range res {
+				wantHit := i < 3
+				if (r.Status == Hit) != wantHit || r.Found == (ids[i] == "999") {
+					t.Errorf("id %s: %+v", ids[i], r)
+				}
+			}
+			res, _ = c.GetMany(ctx, ns, ids)
+			for i, r := range res {
+				if r.Status != Hit {
+					t.Errorf("second batch, id %s: %v, want hit", ids[i], r.Status)
+				}
+			}
+			// every key written has a TTL
+			n, err := c.ClearPattern(ctx, "user:*")
+			if err != nil || n != 8 {
+				t.Fatalf("ClearPattern = %d, %v; want 8 entries deleted", n, err)
+			}
+			if k, _ := rc.Exists(ctx, c.k.entry("user:1")).Result(); k != 0 {
+				t.Fatal("entry survived clear")
+			}
+		})
+	}
+}
+
+func TestRedisDownFallsBackAndRecovers(t *testing.T) {
+	rs := redistest.Start(t)
+	c, _ := newCache(t, config.Redis{URL: rs.URL()}, func(s *config.Cache) {
+		s.BreakerFailures = 2
+		s.BreakerOpenFor = config.D(300 * time.Millisecond)
+		s.RedisTimeout = config.D(100 * time.Millisecond)
+	})
+	o := newOrigin(5)
+	ns := c.Namespace("user", o.load)
+	ctx := context.Background()
+	if _, err := c.Get(ctx, ns, "1"); err != nil {
+		t.Fatal(err)
+	}
+	rs.Stop()
+	start := time.Now()
+	for i := 0; i < 20; i++ {
+		r, err := c.Get(ctx, ns, "1")
+		if err != nil || !r.Found || r.Status != Bypass {
+			t.Fatalf("Redis down, read %d = %+v, %v; want bypass from the origin", i, r, err)
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("20 reads with Redis down took %v", d)
+	}
+	if c.RedisAvailable() {
+		t.Fatal("breaker still closed")
+	}
+	rs.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, _ := c.Get(ctx, ns, "1")
+		if r.Status == Hit {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("caching did not resume: %v", r.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestNearCacheInvalidatedAcrossPods(t *testing.T) {
+	for _, su := range setups() {
+		t.Run(su.name, func(t *testing.T) {
+			rcfg := su.cfg(t)
+			near := func(s *config.Cache) {
+				s.Near.Enabled = true
+				s.Near.TTL = config.D(time.Minute) // only invalidation can drop it in time
+			}
+			a, _ := newCache(t, rcfg, near)
+			b, _ := newCache(t, rcfg, near)
+			o := newOrigin(3)
+			nsA, nsB := a.Namespace("user", o.load), b.Namespace("user", o.load)
+			ctx := context.Background()
+			time.Sleep(200 * time.Millisecond) // both subscribed
+			b.Get(ctx, nsB, "2")
+			if r, _ := b.Get(ctx, nsB, "2"); r.Status != NearHit {
+				t.Fatalf("second read on b: %v, want a near hit", r.Status)
+			}
+			o.set("2", `{"id":2,"v":2}`)
+			if err := a.Invalidate(ctx, "user:2"); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				r, _ := b.Get(ctx, nsB, "2")
+				if string(r.Body) == `{"id":2,"v":2}` {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("b still serves %s (%v) after a's write", r.Body, r.Status)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if r, _ := a.Get(ctx, nsA, "2"); string(r.Body) != `{"id":2,"v":2}` {
+				t.Fatalf("a serves %s", r.Body)
+			}
+		})
+	}
+}
+
+func TestEntryRoundTripAndETag(t *testing.T) {
+	e := newEntry([]byte(`{"a":1}`), true, time.Minute, 3*time.Millisecond)
+	e.gen = 7
+	d, err := decodeEntry(e.encode())
+	if err != nil || !d.found || string(d.body) != `{"a":1}` || d.gen != 7 || d.delta != 3*time.Millisecond ||
+		d.freshUntil.UnixMilli() != e.freshUntil.UnixMilli() || d.etag() != e.etag() || len(e.etag()) != 18 {
+		t.Fatalf("round trip: %+v %v", d, err)
+	}
+	if _, err := decodeEntry([]byte("junk")); err == nil {
+		t.Fatal("junk decoded")
+	}
+	for _, tc := range []struct {
+		header string
+		match  bool
+	}{
+		{e.etag(), true}, {`W/` + e.etag(), true}, {`"x", ` + e.etag(), true}, {"*", true}, {`"x"`, false}, {"", false},
+	} {
+		if etagMatch(tc.header, e.etag()) != tc.match {
+			t.Errorf("etagMatch(%q) != %v", tc.header, tc.match)
+		}
+	}
+}
+
+func TestKeys(t *testing.T) {
+	k := keys{prefix: "rl:"}
+	if got := k.entry("user:1"); got != "rl:cache:{user:1}" {
+		t.Fatal(got)
+	}
+	if got := k.logical(k.lease("user:1")); got != "user:1" {
+		t.Fatal(got)
+	}
+	if got := k.pattern("user:*"); got != "rl:cache:{user:*}*" {
+		t.Fatal(got)
+	}
+}
+
+// A Redis that accepts connections but never answers (SIGSTOP) must cost a
+// read at most redisTimeout, and then nothing while the breaker is open.
+func TestFrozenRedisTimesOut(t *testing.T) {
+	rs := redistest.Start(t)
+	c, rc := newCache(t, config.Redis{URL: rs.URL()}, func(s *config.Cache) {
+		s.BreakerFailures = 2
+		s.BreakerOpenFor = config.D(time.Minute)
+		s.RedisTimeout = config.D(100 * time.Millisecond)
+	})
+	o := newOrigin(5)
+	ns := c.Namespace("user", o.load)
+	ctx := context.Background()
+	if _, err := c.Get(ctx, ns, "1"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := rc.Info(ctx, "server").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	for _, l := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "process_id:"); ok {
+			pid, _ = strconv.Atoi(v)
+		}
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGCONT)
+	start := time.Now()
+	for i := 0; i < 10; i++ {
+		r, err := c.Get(ctx, ns, "1")
+		if err != nil || !r.Found || r.Status != Bypass {
+			t.Fatalf("frozen Redis, read %d = %+v, %v", i, r, err)
+		}
+	}
+	// Two reads time out (100ms each, plus the lease attempt), the rest skip Redis.
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("10 reads against a frozen Redis took %v", d)
+	}
+}
