@@ -167,6 +167,56 @@ func TestOpenAPIContract(t *testing.T) {
 		c.bad("POST", "/leaderboards/game1/scores", `{"member":"dave"}`)
 	})
 
+	t.Run("users and cache", func(t *testing.T) {
+		c.call("GET", "/users/1", "")
+		r := c.call("GET", "/users/1", "")
+		if r.Header.Get("X-Cache") != "HIT" {
+			t.Errorf("second read of user 1: X-Cache %q", r.Header.Get("X-Cache"))
+		}
+		if r := c.call("GET", "/users/1", "", "If-None-Match", r.Header.Get("ETag")); r.Status != 304 {
+			t.Errorf("revalidation = %d", r.Status)
+		}
+		c.call("GET", "/users/424242", "")
+		c.bad("GET", "/users/abc", "")
+		c.call("GET", "/users?limit=2", "")
+		c.call("GET", "/users?limit=2&after=2", "")
+		c.call("GET", "/users?ids=1,2,424242", "")
+		c.bad("GET", "/users?sort=name", "")
+		c.bad("GET", "/users?limit=0", "")
+
+		created := c.call("POST", "/users", `{"username":"contract-ann","email":"ann@example.com","display_name":"Ann","password":"correct-horse-1"}`, admin...)
+		if created.Status != 201 {
+			t.Fatalf("create = %d %s", created.Status, created.Body)
+		}
+		id := fmt.Sprint(decodeInto[struct{ ID int64 }](t, created).ID)
+		c.call("POST", "/users", `{"username":"contract-ann","email":"ann2@example.com","password":"correct-horse-1"}`, admin...) // 409
+		c.bad("POST", "/users", `{"username":"x","email":"not-an-email","password":"short"}`, admin...)
+		c.bad("POST", "/users", `{"username":"contract-bob","email":"bob@example.com","password":"correct-horse-1"}`)
+		c.call("PATCH", "/users/"+id, `{"display_name":"Ann Example"}`, admin...)
+		c.call("PUT", "/users/"+id, `{"username":"contract-ann","email":"ann@example.org","display_name":"Ann E.","role":"user"}`, admin...)
+		c.bad("PATCH", "/users/"+id, `{}`, admin...)
+		c.call("DELETE", "/users/"+id, "", admin...)
+		c.call("DELETE", "/users/"+id, "", admin...)                                                   // 404
+		c.call("PUT", "/users/"+id, `{"username":"contract-ann","email":"ann@example.org"}`, admin...) // 404
+		c.call("PATCH", "/users/"+id, `{"display_name":"gone"}`, admin...)                             // 404
+
+		c.call("GET", "/users/2", "")
+		c.call("GET", "/cache/keys/user:2/ttl", "")
+		c.call("GET", "/cache/keys/user:777777/ttl", "")
+		c.bad("GET", "/cache/keys/session:1/ttl", "")
+		c.call("GET", "/cache/stats", "")
+		c.call("POST", "/cache/clear", `{"keys":["user:2"]}`, admin...)
+		c.call("POST", "/cache/clear", `{"pattern":"user:*"}`, admin...)
+		c.bad("POST", "/cache/clear", `{"pattern":"*"}`, admin...)
+		c.bad("POST", "/cache/clear", `{}`, admin...)
+		c.bad("POST", "/cache/clear", `{"pattern":"user:*"}`)
+		c.call("GET", "/cache/warm", "")
+		c.call("POST", "/cache/warm", `{"top":20}`, admin...)
+		c.call("POST", "/cache/warm", `{"ids":[1,2,3]}`, admin...) // 202, or 409 while the first runs
+		c.bad("POST", "/cache/warm", `{"top":0}`, admin...)
+		c.call("GET", "/cache/warm", "")
+	})
+
 	t.Run("chat", func(t *testing.T) {
 		ws, r := c.websocket("/ws/chat/contract?since=0-0", "Origin", s.URL)
 		if r.Status != 101 {

@@ -12,14 +12,19 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/redlane/redlane/internal/cache"
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/docs"
+	"github.com/redlane/redlane/internal/redisx"
 )
 
-// allFeatures is Deps with every optional service present (zero values are
-// enough: handlers are only built, never called), so the router registers
-// every route a fully wired server has. New pointer fields are filled
-// automatically, so a feature added to Deps shows up here without edits.
+// allFeatures is Deps with every optional service present, so the router
+// registers every route a fully wired server has. Handlers are only built,
+// never called: zero values are enough for most services, and new pointer
+// fields are filled automatically, so a feature added to Deps shows up here
+// without edits. Services whose handler makers read their own state at
+// construction (the cache) are built for real, on a client that never
+// connects.
 func allFeatures(t *testing.T) Deps {
 	t.Helper()
 	site, err := docs.New("test")
@@ -33,6 +38,8 @@ func allFeatures(t *testing.T) Deps {
 		Probes:   NewProbes(time.Second),
 		Docs:     site,
 	}
+	d.Cache = cache.New(&redisx.Client{}, d.Config, cache.Options{Logger: d.Logger})
+	d.UsersAPI = cache.NewUsersAPI(d.Cache, nil)
 	v := reflect.ValueOf(&d).Elem()
 	for i := range v.NumField() {
 		f, name := v.Field(i), v.Type().Field(i).Name
