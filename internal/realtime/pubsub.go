@@ -260,6 +260,17 @@ func (s *shard) reconcile(ctx context.Context) {
 		if len(chs) == 0 {
 			return
 		}
+		// Count the replies to expect before sending: the receive loop may
+		// read a reply before this goroutine runs again, and a reply counted
+		// after it arrived would leave pending stuck above zero (the room's
+		// next join would then wait for a confirmation that never comes).
+		s.mu.Lock()
+		for _, ch := range chs {
+			if st := s.chans[ch]; st != nil {
+				st.pending++
+			}
+		}
+		s.mu.Unlock()
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		var err error
@@ -274,10 +285,10 @@ func (s *shard) reconcile(ctx context.Context) {
 			err = s.ps.Unsubscribe(cctx, chs...)
 		}
 		s.mu.Lock()
-		if err == nil {
+		if err != nil { // no reply will come for these; a late one floors at zero
 			for _, ch := range chs {
-				if st := s.chans[ch]; st != nil {
-					st.pending++
+				if st := s.chans[ch]; st != nil && st.pending > 0 {
+					st.pending--
 				}
 			}
 		}

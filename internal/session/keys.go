@@ -7,7 +7,7 @@ import "github.com/redlane/redlane/internal/redisx"
 //	P sess:{<tag>}:s:<sid>   HASH   one session: uid, user, created, seen, abs (ms since epoch), ip, ua,
 //	                                device, family, os. PEXPIREAT = min(last seen + idle timeout, abs).
 //	                                Written by the login/touch/revoke scripts only.
-//	P sess:{<tag>}:idx       ZSET   the user's session ids scored by creation time (ms); pruned of
+//	P sess:{<tag>}:idx       ZSET   the user's session ids scored by creation time (µs); pruned of
 //	                                sessions whose hash has expired by every script that reads it.
 //	                                PEXPIREAT = the newest session's absolute expiry.
 //	P sess:fail:{u:<h>}      STRING failed logins for a username (h = hex SHA-256 of the lower-cased name),

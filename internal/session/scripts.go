@@ -13,6 +13,7 @@ import "github.com/redis/go-redis/v9"
 var loginScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local nowUS = t[1] * 1000000 + t[2] -- index order: two logins in one millisecond stay ordered
 local sid, idle, absolute, cap, base = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local absAt = now + absolute
 local exp = math.min(now + idle, absAt)
@@ -23,7 +24,7 @@ local fields = {'created', now, 'seen', now, 'abs', absAt}
 for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('PEXPIREAT', KEYS[1], exp)
-redis.call('ZADD', KEYS[2], now, sid)
+redis.call('ZADD', KEYS[2], nowUS, sid)
 local out = {exp, absAt}
 local n = redis.call('ZCARD', KEYS[2])
 if n > cap then
