@@ -1,5 +1,6 @@
 # Redlane developer commands. `make help` lists them.
 GO      ?= go
+BENCHFLAGS ?= -duration 5s -rounds 7
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 

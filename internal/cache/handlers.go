@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redlane/redlane/internal/web"
@@ -177,7 +176,7 @@ func (c *Cache) HandleClear() http.Handler {
 // freshness of one entry (key such as user:1).
 func (c *Cache) HandleKeyTTL() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		key := mux.Vars(r)["key"]
+		key := web.Var(r, "key")
 		if err := c.checkKey("key", key, false); err != nil {
 			return err
 		}

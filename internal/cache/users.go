@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gorilla/mux"
-
 	"github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/web"
 )
@@ -115,7 +113,7 @@ func truncate(s string, n int) string {
 // Get is GET /users/{id}: cache-aside, with Cache-Status, X-Cache, ETag and 304.
 func (a *UsersAPI) Get() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := parseID(mux.Vars(r)["id"])
+		id, err := parseID(web.Var(r, "id"))
 		if err != nil {
 			web.Respond(w, r, err)
 			return
@@ -456,7 +454,7 @@ func (a *UsersAPI) endSessions(ctx context.Context, id int64, why string) {
 // Delete is DELETE /users/{id}.
 func (a *UsersAPI) Delete() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		id, err := parseID(mux.Vars(r)["id"])
+		id, err := parseID(web.Var(r, "id"))
 		if err != nil {
 			return err
 		}
@@ -476,7 +474,7 @@ func (a *UsersAPI) Delete() http.Handler {
 
 func (a *UsersAPI) write(do func(ctx context.Context, id int64, r *http.Request) (*store.User, error)) http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		id, err := parseID(mux.Vars(r)["id"])
+		id, err := parseID(web.Var(r, "id"))
 		if err != nil {
 			return err
 		}

@@ -21,8 +21,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/mux"
-
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -122,9 +120,9 @@ func (s *Site) page(name string) http.Handler {
 // (dir "swagger-ui"): the pages' scripts, styles and images.
 func (s *Site) HandleAsset(dir string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := path.Join(dir, mux.Vars(r)["file"])
+		name := path.Join(dir, web.Var(r, "file"))
 		a := s.files[name]
-		if a == nil || strings.Contains(mux.Vars(r)["file"], "/") {
+		if a == nil || strings.Contains(web.Var(r, "file"), "/") {
 			web.WriteProblem(w, r, web.NotFound("No file %q in the embedded pages.", name))
 			return
 		}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -25,22 +26,78 @@ import (
 	"github.com/redlane/redlane/internal/web"
 )
 
-// recordRoute runs inside the router (mux.Use), after matching, and
-// records the route template so outer middleware (logs, metrics) can label
-// by template. Spans are renamed only when they record (tracing on).
-func recordRoute(next http.Handler) http.Handler {
+// routes registers handlers on the gorilla/mux router. Each route's
+// handler is wrapped once, here, with the route-level middleware (sessions,
+// rate limits) and a step that records the route template for logs,
+// metrics and rate-limit policies: mux.Router.Use would build that chain
+// anew on every request and look the template up again.
+type routes struct {
+	mux  *mux.Router
+	wrap []func(http.Handler) http.Handler // outermost first
+}
+
+// Handle registers h for the path template tpl; add methods on the result.
+func (rs *routes) Handle(tpl string, h http.Handler) *mux.Route {
+	for i := len(rs.wrap) - 1; i >= 0; i-- {
+		h = rs.wrap[i](h)
+	}
+	return rs.mux.Handle(tpl, recordRoute(tpl, h))
+}
+
+// recordRoute records the route template so outer middleware (logs,
+// metrics) can label by template. Spans are renamed only when they record
+// (tracing on).
+func recordRoute(tpl string, next http.Handler) http.Handler {
+	p := &tpl
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if cr := mux.CurrentRoute(r); cr != nil {
-			if tpl, err := cr.GetPathTemplate(); err == nil {
-				web.SetRoute(r.Context(), tpl)
-				if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
-					span.SetName(r.Method + " " + tpl)
-					span.SetAttributes(attribute.String("http.route", tpl))
-				}
-			}
+		web.SetRouteTemplate(r.Context(), p)
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+			span.SetName(r.Method + " " + tpl)
+			span.SetAttributes(attribute.String("http.route", tpl))
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// dispatcher serves a request through the router without the two request
+// copies mux.Router.ServeHTTP makes to put the path variables and the route
+// in the context: the variables go into the request state that requestID
+// made (web.SetVars, read by web.Var). Anything but a clean path
+// that matches a route (redirects of unclean paths, 404, 405) is left to
+// the router.
+type dispatcher struct{ r *mux.Router }
+
+func (d dispatcher) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if p := req.URL.Path; p != "" && p == cleanPath(p) {
+		var m mux.RouteMatch
+		if d.r.Match(req, &m) && m.MatchErr == nil && m.Route != nil {
+			if !web.SetVars(req.Context(), m.Vars) {
+				for k, v := range m.Vars { // no request state: keep them in the request
+					req.SetPathValue(k, v)
+				}
+			}
+			m.Handler.ServeHTTP(w, req)
+			return
+		}
+	}
+	d.r.ServeHTTP(w, req)
+}
+
+// cleanPath is the canonical form of an absolute path as mux (and
+// net/http) define it: no "." or ".." elements or double slashes, and a
+// trailing slash kept.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 func routeOf(ctx context.Context) string {
@@ -55,7 +112,10 @@ func routeOf(ctx context.Context) string {
 func requestID(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			id := r.Header.Get("X-Request-ID")
+			var id string
+			if v := r.Header["X-Request-Id"]; len(v) > 0 { // canonical key: no allocation
+				id = v[0]
+			}
 			if !validRequestID(id) {
 				id = newRequestID()
 			}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gorilla/mux"
+
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/web"
 )
@@ -107,5 +109,69 @@ func TestCORS(t *testing.T) {
 	h.ServeHTTP(rec, other)
 	if rec.Header().Get("Access-Control-Allow-Origin") != "https://evil.example" {
 		t.Fatal("reloaded CORS origins not applied")
+	}
+}
+
+// TestDispatcher checks the router path that skips mux's request copies:
+// variables and route templates reach handlers and metrics, route-level
+// middleware runs once per matched request, and everything else (unclean
+// paths, unknown paths, wrong methods) is answered as mux.Router would.
+func TestDispatcher(t *testing.T) {
+	r := mux.NewRouter()
+	r.NotFoundHandler = notFound()
+	r.MethodNotAllowedHandler = methodNotAllowed()
+	wrapped := 0
+	rs := &routes{mux: r, wrap: []func(http.Handler) http.Handler{func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			wrapped++
+			next.ServeHTTP(w, r)
+		})
+	}}}
+	var gotRoute, gotVars string
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotRoute = web.Route(r.Context())
+		gotVars = web.Var(r, "name") + "|" + web.Var(r, "id")
+		w.WriteHeader(200)
+	})
+	rs.Handle("/users/{id}", echo).Methods("GET")
+	rs.Handle("/locks/{name:.+}", echo).Methods("PUT")
+	h := requestID(slog.New(slog.DiscardHandler))(dispatcher{r})
+
+	tests := []struct {
+		method, path string
+		code         int
+		route, vars  string
+		location     string
+	}{
+		{"GET", "/users/42", 200, "/users/{id}", "|42", ""},
+		{"PUT", "/locks/a/b:c", 200, "/locks/{name:.+}", "a/b:c|", ""},
+		{"GET", "/users/%34%32", 200, "/users/{id}", "|42", ""},
+		{"GET", "/users//42", 301, "", "", "/users/42"},
+		{"GET", "/users/../users/7", 301, "", "", "/users/7"},
+		{"GET", "/nowhere", 404, "", "", ""},
+		{"DELETE", "/users/42", 405, "", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			gotRoute, gotVars, wrapped = "", "", 0
+			req := httptest.NewRequest(tc.method, tc.path, nil)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tc.code {
+				t.Fatalf("%s %s = %d, want %d: %s", tc.method, tc.path, rec.Code, tc.code, rec.Body)
+			}
+			if gotRoute != tc.route || gotVars != tc.vars {
+				t.Fatalf("handler saw route %q vars %q, want %q %q", gotRoute, gotVars, tc.route, tc.vars)
+			}
+			if want := map[bool]int{true: 1, false: 0}[tc.code == 200]; wrapped != want {
+				t.Fatalf("route middleware ran %d times, want %d", wrapped, want)
+			}
+			if loc := rec.Header().Get("Location"); loc != tc.location {
+				t.Fatalf("Location %q, want %q", loc, tc.location)
+			}
+			if tc.code >= 400 && rec.Header().Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("%d answered as %s", tc.code, rec.Header().Get("Content-Type"))
+			}
+		})
 	}
 }

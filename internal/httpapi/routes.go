@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/redlane/redlane/internal/leaderboard"
@@ -11,7 +10,7 @@ import (
 )
 
 // addRoutes lists the entire API surface in one place.
-func addRoutes(r *mux.Router, d Deps) {
+func addRoutes(r *routes, d Deps) {
 	admin := requireAdmin(d.Config, d.DevMode, d.AdminChecks)
 
 	// Users (cache-aside over the users database) and the caching API.

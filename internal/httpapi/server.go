@@ -69,17 +69,17 @@ func NewServer(d Deps) *Server {
 	r := mux.NewRouter()
 	r.NotFoundHandler = notFound()
 	r.MethodNotAllowedHandler = methodNotAllowed()
-	r.Use(recordRoute)
+	rs := &routes{mux: r}
 	if d.Sessions != nil {
-		r.Use(d.Sessions.Optional) // before rate limits: they key by user
+		rs.wrap = append(rs.wrap, d.Sessions.Optional) // before rate limits: they key by user
 	}
 	if d.RateLimit != nil {
-		r.Use(d.RateLimit)
+		rs.wrap = append(rs.wrap, d.RateLimit)
 	}
-	addRoutes(r, d)
+	addRoutes(rs, d)
 
 	cfg := d.Config.Current().Spec.Server
-	var h http.Handler = r
+	var h http.Handler = dispatcher{r}
 	h = limitBody(cfg.MaxBodyBytes)(h)
 	h = cors(d.Config)(h)
 	h = recoverPanics(h)

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/mux"
-
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/web"
 )
@@ -124,7 +122,7 @@ func HandleMember(b *Boards) http.Handler {
 		if err != nil {
 			return err
 		}
-		member := mux.Vars(r)["member"]
+		member := web.Var(r, "member")
 		if err := validate(name, member); err != nil {
 			return web.BadRequest("member", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
 		}
@@ -145,7 +143,7 @@ func HandleMember(b *Boards) http.Handler {
 }
 
 func pathBoard(r *http.Request) (string, error) {
-	name := mux.Vars(r)["name"]
+	name := web.Var(r, "name")
 	if !boardName.MatchString(name) {
 		return "", web.BadRequest("name", "board name must be 1-100 of A-Z a-z 0-9 _ . : -")
 	}

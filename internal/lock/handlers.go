@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/mux"
-
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/web"
@@ -166,7 +164,7 @@ func HandleInspect(l *Locker) http.Handler {
 }
 
 func pathName(r *http.Request) (string, error) {
-	name := mux.Vars(r)["name"]
+	name := web.Var(r, "name")
 	if msg := nameProblem(name); msg != "" {
 		return "", web.BadRequest("name", "lock name "+msg)
 	}

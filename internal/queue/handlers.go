@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/mux"
-
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/web"
@@ -301,7 +299,7 @@ func HandleDeleteDead(b *Broker) http.Handler {
 }
 
 func pathQueue(r *http.Request) (string, error) {
-	name := mux.Vars(r)["name"]
+	name := web.Var(r, "name")
 	if validateQueue(name) != nil {
 		return "", web.BadRequest("name", "queue name must be 1-100 of A-Z a-z 0-9 _ . : -")
 	}
@@ -313,7 +311,7 @@ func pathTask(r *http.Request) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	id := mux.Vars(r)["id"]
+	id := web.Var(r, "id")
 	if !taskID.MatchString(id) {
 		return "", "", web.NotFound("No task %q in queue %q.", id, name)
 	}

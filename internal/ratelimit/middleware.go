@@ -28,17 +28,19 @@ func AppliedFrom(ctx context.Context) *Applied {
 	return a
 }
 
-// Middleware limits requests by the first matching policy. It runs inside
-// the router (mux.Router.Use), after route matching, so policies can match
-// route templates. It must run after the sessions middleware that puts the
+// Middleware limits requests by the first matching policy. It runs after
+// route matching (wrapped around each route's handler, or mux.Router.Use),
+// so policies can match route templates. It must run after the sessions middleware that puts the
 // caller in the context, for key "user".
 func Middleware(l *Limiter, ps *Policies) mux.MiddlewareFunc {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c := ps.current()
-			var route string
-			if cr := mux.CurrentRoute(r); cr != nil {
-				route, _ = cr.GetPathTemplate()
+			route := web.Route(r.Context()) // recorded by the server's router
+			if route == "" {
+				if cr := mux.CurrentRoute(r); cr != nil { // a plain mux router
+					route, _ = cr.GetPathTemplate()
+				}
 			}
 			p := c.match(r, route)
 			if p == nil {

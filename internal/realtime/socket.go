@@ -15,7 +15,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gorilla/mux"
 	"github.com/gorilla/websocket"
 
 	"github.com/redlane/redlane/internal/web"
@@ -44,7 +43,7 @@ func (h *Hub) HandleSocket() http.Handler {
 	up := h.upgrader()
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		rt := h.cfg.Current().Spec.Realtime
-		room := mux.Vars(r)["room"]
+		room := web.Var(r, "room")
 		if room != "" {
 			if err := ValidRoom(room); err != nil {
 				return web.BadRequest("room", "room "+err.Error())

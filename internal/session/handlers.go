@@ -8,8 +8,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gorilla/mux"
-
 	"github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/web"
 )
@@ -118,7 +116,7 @@ func (a *Auth) HandleList() http.Handler {
 // HandleRevoke ends another session of the caller (mount behind Require).
 func (a *Auth) HandleRevoke() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		sid := mux.Vars(r)["id"]
+		sid := web.Var(r, "id")
 		if !validSessionID(sid) {
 			return web.BadRequest("id", "must be a session id from GET /auth/sessions (24 hex characters)")
 		}

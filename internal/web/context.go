@@ -23,6 +23,7 @@ type requestState struct {
 	base   *slog.Logger
 	logger atomic.Pointer[slog.Logger]
 	route  atomic.Pointer[string]
+	vars   map[string]string // path variables of the matched route, set before its handler runs
 }
 
 // WithRequest starts the per-request state: its ID, and base, from which
@@ -42,6 +43,24 @@ func SetRoute(ctx context.Context, tpl string) {
 	if s := stateOf(ctx); s != nil {
 		s.route.Store(&tpl)
 	}
+}
+
+// SetRouteTemplate is SetRoute for a template the caller keeps for the
+// server's lifetime (the router's per-route wrapper): no allocation.
+func SetRouteTemplate(ctx context.Context, tpl *string) {
+	if s := stateOf(ctx); s != nil {
+		s.route.Store(tpl)
+	}
+}
+
+// SetVars records the matched route's path variables for Var; it reports
+// false when ctx has no request state (WithRequest was not called).
+func SetVars(ctx context.Context, vars map[string]string) bool {
+	if s := stateOf(ctx); s != nil {
+		s.vars = vars
+		return true
+	}
+	return false
 }
 
 // Route returns the template SetRoute recorded, or "".

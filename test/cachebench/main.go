@@ -221,7 +221,7 @@ end
 	res := map[string][]result{}
 	for r := 1; r <= *rounds; r++ {
 		for _, t := range targets {
-			fmt.Printf("round %d/%d: %s ...\n", r, *rounds, t.name)
+			fmt.Printf("round %d/%d: %-40s ", r, *rounds, t.name)
 			before := cpuTime(pids[t.url])
 			x, err := runWrk(t.url, script, *threads, *conns, *duration)
 			if err != nil {
@@ -230,6 +230,7 @@ end
 			if n := x.rps * duration.Seconds(); n > 0 {
 				x.cpuPerReq = time.Duration(float64(cpuTime(pids[t.url])-before) / n)
 			}
+			fmt.Printf("%8.0f req/s  %s CPU/request\n", x.rps, x.cpuPerReq.Round(100*time.Nanosecond))
 			res[t.name] = append(res[t.name], x)
 		}
 	}
@@ -247,6 +248,19 @@ end
 	plainRatio := med[targets[3].name].rps / med[targets[1].name].rps
 	fmt.Printf("\nredlane near on  / ceiling: %.2f (target >= 0.70) %s\n", nearRatio, verdict(nearRatio, 0.70))
 	fmt.Printf("redlane near off / one-get: %.2f (target >= 0.85) %s\n", plainRatio, verdict(plainRatio, 0.85))
+	// Each round measures the four servers back to back, so the ratio within
+	// a round is less exposed to a shared machine's drift than the ratio
+	// of medians; both are printed, the verdicts stay with the latter.
+	paired := func(num, den string) float64 {
+		v := make([]float64, 0, *rounds)
+		for i := range res[num] {
+			v = append(v, res[num][i].rps/res[den][i].rps)
+		}
+		sort.Float64s(v)
+		return v[len(v)/2]
+	}
+	fmt.Printf("median of per-round ratios: near on / ceiling %.2f, near off / one-get %.2f\n",
+		paired(targets[2].name, targets[0].name), paired(targets[3].name, targets[1].name))
 	fmt.Printf("CPU per request, ceiling / redlane near on: %.2f; one-get / redlane near off: %.2f\n",
 		float64(med[targets[0].name].cpuPerReq)/float64(med[targets[2].name].cpuPerReq),
 		float64(med[targets[1].name].cpuPerReq)/float64(med[targets[3].name].cpuPerReq))
