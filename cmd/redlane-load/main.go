@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.rooms, "rooms", 1, "rooms the clients are spread over (messages go to every room in turn)")
 	fs.IntVar(&o.rate, "rate", 100, "messages published per second in total (0: idle test only)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long to publish")
-	fs.DurationVar(&o.settle, "settle", 3*time.Second, "wait after connecting before reading server memory")
+	fs.DurationVar(&o.settle, "settle", 3*time.Second, "wait after connecting before reading server memory (>= 2m: the runtime's periodic GC has run; >= 4m: twice, so sync.Pool caches of handshake buffers are gone too)")
 	fs.IntVar(&o.dialRate, "dial-rate", 2000, "new connections per second")
 	fs.IntVar(&o.size, "size", 100, "message text size in bytes (at least 40)")
 	if err := fs.Parse(args); err != nil {
