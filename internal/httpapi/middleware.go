@@ -63,19 +63,14 @@ func recordRoute(tpl string, next http.Handler) http.Handler {
 // copies mux.Router.ServeHTTP makes to put the path variables and the route
 // in the context: the variables go into the request state that requestID
 // made (web.SetVars, read by web.Var). Anything but a clean path
-// that matches a route (redirects of unclean paths, 404, 405) is left to
-// the router.
+// that matches a route (redirects of unclean paths, 404, 405), and any
+// request without that state, is left to the router.
 type dispatcher struct{ r *mux.Router }
 
 func (d dispatcher) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if p := req.URL.Path; p != "" && p == cleanPath(p) {
+	if p := req.URL.Path; p == cleanPath(p) { // "" is not clean ("/")
 		var m mux.RouteMatch
-		if d.r.Match(req, &m) && m.MatchErr == nil && m.Route != nil {
-			if !web.SetVars(req.Context(), m.Vars) {
-				for k, v := range m.Vars { // no request state: keep them in the request
-					req.SetPathValue(k, v)
-				}
-			}
+		if d.r.Match(req, &m) && m.MatchErr == nil && web.SetVars(req.Context(), m.Vars) {
 			m.Handler.ServeHTTP(w, req)
 			return
 		}

@@ -174,4 +174,15 @@ func TestDispatcher(t *testing.T) {
 			}
 		})
 	}
+
+	// Without request state (no requestID in front) the router serves the
+	// request itself, and web.Var finds the variables in mux's context.
+	t.Run("no request state", func(t *testing.T) {
+		gotVars, wrapped = "", 0
+		rec := httptest.NewRecorder()
+		dispatcher{r}.ServeHTTP(rec, httptest.NewRequest("GET", "/users/42", nil))
+		if rec.Code != 200 || gotVars != "|42" || wrapped != 1 {
+			t.Fatalf("GET /users/42 = %d, vars %q, route middleware ran %d times", rec.Code, gotVars, wrapped)
+		}
+	})
 }

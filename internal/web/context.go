@@ -8,11 +8,7 @@ import (
 
 type ctxKey int
 
-const (
-	requestIDKey ctxKey = iota
-	loggerKey
-	requestStateKey
-)
+const requestStateKey ctxKey = iota
 
 // requestState is what the outermost middleware records once per request
 // (one context value, one Request copy): the ID, the logger to derive the
@@ -37,16 +33,10 @@ func stateOf(ctx context.Context) *requestState {
 	return s
 }
 
-// SetRoute records the matched route template (e.g. /users/{id}) for logs
-// and metrics; it needs WithRequest earlier in the chain.
-func SetRoute(ctx context.Context, tpl string) {
-	if s := stateOf(ctx); s != nil {
-		s.route.Store(&tpl)
-	}
-}
-
-// SetRouteTemplate is SetRoute for a template the caller keeps for the
-// server's lifetime (the router's per-route wrapper): no allocation.
+// SetRouteTemplate records the matched route template (e.g. /users/{id})
+// for logs and metrics. The caller keeps tpl for the server's lifetime (the
+// router's per-route wrapper), so recording it allocates nothing; it needs
+// WithRequest earlier in the chain.
 func SetRouteTemplate(ctx context.Context, tpl *string) {
 	if s := stateOf(ctx); s != nil {
 		s.route.Store(tpl)
@@ -63,7 +53,7 @@ func SetVars(ctx context.Context, vars map[string]string) bool {
 	return false
 }
 
-// Route returns the template SetRoute recorded, or "".
+// Route returns the template SetRouteTemplate recorded, or "".
 func Route(ctx context.Context) string {
 	if s := stateOf(ctx); s != nil {
 		if p := s.route.Load(); p != nil {
@@ -73,33 +63,17 @@ func Route(ctx context.Context) string {
 	return ""
 }
 
-// WithRequestID stores the request ID in ctx.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey, id)
-}
-
 // RequestID returns the request ID set by the middleware, or "".
 func RequestID(ctx context.Context) string {
-	if id, ok := ctx.Value(requestIDKey).(string); ok {
-		return id
-	}
 	if s := stateOf(ctx); s != nil {
 		return s.id
 	}
 	return ""
 }
 
-// WithLogger stores a request-scoped logger in ctx.
-func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
-	return context.WithValue(ctx, loggerKey, l)
-}
-
 // Logger returns the request-scoped logger (with the request ID), or the
 // default logger.
 func Logger(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey).(*slog.Logger); ok {
-		return l
-	}
 	if s := stateOf(ctx); s != nil && s.base != nil {
 		if l := s.logger.Load(); l != nil {
 			return l
