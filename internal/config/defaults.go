@@ -26,9 +26,7 @@ func SetDefaults(c *Config) {
 	setDur(&s.Server.WriteTimeout, 30*time.Second)
 	setDur(&s.Server.IdleTimeout, 120*time.Second)
 	setDur(&s.Server.ShutdownTimeout, 25*time.Second)
-	if s.Server.MaxBodyBytes == 0 {
-		s.Server.MaxBodyBytes = 1 << 20
-	}
+	setNum(&s.Server.MaxBodyBytes, 1<<20)
 	if s.Server.CORS.AllowedHeaders == nil {
 		s.Server.CORS.AllowedHeaders = []string{"Authorization", "Content-Type", "If-None-Match", "X-Request-ID"}
 	}
@@ -54,9 +52,7 @@ func SetDefaults(c *Config) {
 	setDur(&r.CommandTimeout, 2*time.Second)
 	setDur(&r.InfoCacheTTL, 5*time.Second)
 
-	if s.Database.MaxOpenConns == 0 {
-		s.Database.MaxOpenConns = 10
-	}
+	setNum(&s.Database.MaxOpenConns, 10)
 	setDur(&s.Database.QueryTimeout, 3*time.Second)
 	if s.Database.SeedUsers == nil {
 		n := 300
@@ -68,30 +64,20 @@ func SetDefaults(c *Config) {
 	if ca.TTLs == nil {
 		ca.TTLs = map[string]Duration{}
 	}
-	if ca.JitterPercent == 0 {
-		ca.JitterPercent = 10
-	}
+	setNum(&ca.JitterPercent, 10)
 	setDur(&ca.StaleTTL, 30*time.Second)
 	setDur(&ca.NegativeTTL, 30*time.Second)
-	if ca.XFetchBeta == 0 {
-		ca.XFetchBeta = 1
-	}
+	setNum(&ca.XFetchBeta, 1)
 	setDur(&ca.LeaseTTL, 3*time.Second)
 	setDur(&ca.RedisTimeout, time.Second)
-	if ca.BreakerFailures == 0 {
-		ca.BreakerFailures = 5
-	}
+	setNum(&ca.BreakerFailures, 5)
 	setDur(&ca.BreakerOpenFor, 2*time.Second)
-	if ca.MaxBatchIDs == 0 {
-		ca.MaxBatchIDs = 100
-	}
+	setNum(&ca.MaxBatchIDs, 100)
 	if ca.ClearablePrefixes == nil {
 		ca.ClearablePrefixes = []string{"user:", "resp:"}
 	}
 	setDur(&ca.StatsFlushInterval, 5*time.Second)
-	if ca.Near.Size == 0 {
-		ca.Near.Size = 10000
-	}
+	setNum(&ca.Near.Size, 10000)
 	setDur(&ca.Near.TTL, 2*time.Second)
 	if ca.Responses == nil {
 		ca.Responses = map[string]ResponseCache{"users-list": {TTL: D(30 * time.Second)}}
@@ -99,21 +85,13 @@ func SetDefaults(c *Config) {
 	setDur(&s.Sessions.IdleTimeout, 30*time.Minute)
 	setDur(&s.Sessions.AbsoluteTimeout, 24*time.Hour)
 	setDur(&s.Sessions.TouchInterval, time.Minute)
-	if s.Sessions.MaxPerUser == 0 {
-		s.Sessions.MaxPerUser = 10
-	}
-	if s.Sessions.LoginLimits.PerUsername == 0 {
-		s.Sessions.LoginLimits.PerUsername = 5
-	}
-	if s.Sessions.LoginLimits.PerIP == 0 {
-		s.Sessions.LoginLimits.PerIP = 50
-	}
+	setNum(&s.Sessions.MaxPerUser, 10)
+	setNum(&s.Sessions.LoginLimits.PerUsername, 5)
+	setNum(&s.Sessions.LoginLimits.PerIP, 50)
 	setDur(&s.Sessions.LoginLimits.Window, 15*time.Minute)
 
 	setDur(&s.RateLimiter.DecisionTimeout, 100*time.Millisecond)
-	if s.RateLimiter.BreakerFailures == 0 {
-		s.RateLimiter.BreakerFailures = 5
-	}
+	setNum(&s.RateLimiter.BreakerFailures, 5)
 	setDur(&s.RateLimiter.BreakerOpen, 2*time.Second)
 
 	setRealtimeDefaults(&s.Realtime)
@@ -142,24 +120,23 @@ func setDur(p *Duration, v time.Duration) {
 }
 
 func setRealtimeDefaults(rt *Realtime) {
-	setInt(&rt.MaxConnections, 50000)
-	setInt(&rt.MaxRoomsPerConnection, 16)
-	setInt(&rt.MaxMessageBytes, 4096)
-	if rt.MaxFrameBytes == 0 {
-		rt.MaxFrameBytes = 16 << 10
-	}
-	setInt(&rt.SendQueueSize, 256)
+	setNum(&rt.MaxConnections, 50000)
+	setNum(&rt.MaxRoomsPerConnection, 16)
+	setNum(&rt.MaxMessageBytes, 4096)
+	setNum(&rt.MaxFrameBytes, 16<<10)
+	setNum(&rt.SendQueueSize, 256)
 	setDur(&rt.PingInterval, 25*time.Second)
 	setDur(&rt.PongTimeout, 20*time.Second)
 	setDur(&rt.WriteTimeout, 10*time.Second)
-	setInt(&rt.HistorySize, 1000)
+	setNum(&rt.HistorySize, 1000)
 	setDur(&rt.HistoryRetention, 24*time.Hour)
-	setInt(&rt.HistoryPageMax, 200)
+	setNum(&rt.HistoryPageMax, 200)
 	setDur(&rt.IdempotencyTTL, 10*time.Minute)
 	setDur(&rt.PresenceTTL, 30*time.Second)
 }
 
-func setInt(p *int, v int) {
+// setNum sets a numeric field that is still zero.
+func setNum[T int | int64 | float64](p *T, v T) {
 	if *p == 0 {
 		*p = v
 	}

@@ -41,6 +41,24 @@ func (v *validator) positive(path string, d Duration) {
 	}
 }
 
+func (v *validator) atLeast(path string, n, min int64) {
+	if n < min {
+		v.add(path, "must be at least %d, got %d", min, n)
+	}
+}
+
+func (v *validator) between(path string, n, lo, hi int64) {
+	if n < lo || n > hi {
+		v.add(path, "must be %d-%d, got %d", lo, hi, n)
+	}
+}
+
+func (v *validator) atLeastDur(path string, d Duration, min time.Duration) {
+	if d.Duration < min {
+		v.add(path, "must be at least %s, got %s", min, d)
+	}
+}
+
 // Validate reports every problem in a defaulted document, or nil.
 func Validate(c *Config) error {
 	v := &validator{}
@@ -73,8 +91,8 @@ func Validate(c *Config) error {
 		v.add("spec.database.maxOpenConns", "must not be negative, got %d", s.Database.MaxOpenConns)
 	}
 	v.positive("spec.database.queryTimeout", s.Database.QueryTimeout)
-	if n := s.Database.SeedUsers; n != nil && (*n < 0 || *n > 1000000) {
-		v.add("spec.database.seedUsers", "must be 0-1000000, got %d", *n)
+	if n := s.Database.SeedUsers; n != nil {
+		v.between("spec.database.seedUsers", int64(*n), 0, 1_000_000)
 	}
 	if k := s.Security.SecretKey; k != "" && len(k) < 32 {
 		v.add("spec.security.secretKey", "must be at least 32 characters, got %d", len(k))
@@ -92,20 +110,12 @@ func Validate(c *Config) error {
 	if s.Sessions.TouchInterval.Duration >= s.Sessions.IdleTimeout.Duration {
 		v.add("spec.sessions.touchInterval", "must be shorter than idleTimeout (%s)", s.Sessions.IdleTimeout)
 	}
-	if n := s.Sessions.MaxPerUser; n < 1 || n > 1000 {
-		v.add("spec.sessions.maxPerUser", "must be 1-1000, got %d", n)
-	}
-	if s.Sessions.LoginLimits.PerUsername < 1 {
-		v.add("spec.sessions.loginLimits.perUsername", "must be at least 1, got %d", s.Sessions.LoginLimits.PerUsername)
-	}
-	if s.Sessions.LoginLimits.PerIP < 1 {
-		v.add("spec.sessions.loginLimits.perIP", "must be at least 1, got %d", s.Sessions.LoginLimits.PerIP)
-	}
+	v.between("spec.sessions.maxPerUser", int64(s.Sessions.MaxPerUser), 1, 1000)
+	v.atLeast("spec.sessions.loginLimits.perUsername", int64(s.Sessions.LoginLimits.PerUsername), 1)
+	v.atLeast("spec.sessions.loginLimits.perIP", int64(s.Sessions.LoginLimits.PerIP), 1)
 	v.positive("spec.sessions.loginLimits.window", s.Sessions.LoginLimits.Window)
 	v.positive("spec.rateLimiter.decisionTimeout", s.RateLimiter.DecisionTimeout)
-	if n := s.RateLimiter.BreakerFailures; n < 1 || n > 1000 {
-		v.add("spec.rateLimiter.breakerFailures", "must be 1-1000, got %d", n)
-	}
+	v.between("spec.rateLimiter.breakerFailures", int64(s.RateLimiter.BreakerFailures), 1, 1000)
 	v.positive("spec.rateLimiter.breakerOpen", s.RateLimiter.BreakerOpen)
 	validateRateLimits(v, s.RateLimits)
 	validateRealtime(v, &s.Realtime)
@@ -163,9 +173,7 @@ func validateRedis(v *validator, r *Redis) {
 	if r.Port < 0 || r.Port > 65535 {
 		v.add("spec.redis.port", "must be 1-65535, got %d", r.Port)
 	}
-	if r.DB < 0 || r.DB > 15 {
-		v.add("spec.redis.db", "must be 0-15, got %d", r.DB)
-	}
+	v.between("spec.redis.db", int64(r.DB), 0, 15)
 	for i, a := range r.Addrs {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			v.add(fmt.Sprintf("spec.redis.addrs[%d]", i), "must be host:port, got %q", a)
@@ -235,17 +243,13 @@ func validateRateLimits(v *validator, ps []RateLimitPolicy) {
 		default:
 			v.add(path+".key", `must be "ip", "user" or "header:<Name>", got %q`, p.Key)
 		}
-		if p.Limit <= 0 || p.Limit > maxRateLimit {
-			v.add(path+".limit", "must be 1-%d, got %d", maxRateLimit, p.Limit)
-		}
+		v.between(path+".limit", int64(p.Limit), 1, maxRateLimit)
 		if p.Period.Duration < time.Millisecond || p.Period.Duration > 366*24*time.Hour {
 			v.add(path+".period", "must be between 1ms and 366 days, got %s", p.Period)
 		} else if p.Limit > 0 && p.Period.Duration/time.Duration(p.Limit) < time.Microsecond {
 			v.add(path+".limit", "more than one request per microsecond cannot be limited (period/limit < 1µs)")
 		}
-		if p.Burst < 0 || p.Burst > maxRateLimit {
-			v.add(path+".burst", "must be 0-%d, got %d", maxRateLimit, p.Burst)
-		}
+		v.between(path+".burst", int64(p.Burst), 0, maxRateLimit)
 	}
 }
 
@@ -260,18 +264,13 @@ func validateRealtime(v *validator, rt *Realtime) {
 			v.add(fmt.Sprintf("%sallowedOrigins[%d]", p, i), "must be an origin like https://app.example.com, got %q", o)
 		}
 	}
-	atLeast := func(name string, n, min int64) {
-		if n < min {
-			v.add(p+name, "must be at least %d, got %d", min, n)
-		}
-	}
-	atLeast("maxConnections", int64(rt.MaxConnections), 1)
-	atLeast("maxRoomsPerConnection", int64(rt.MaxRoomsPerConnection), 1)
-	atLeast("maxMessageBytes", int64(rt.MaxMessageBytes), 1)
-	atLeast("maxFrameBytes", rt.MaxFrameBytes, 512)
-	atLeast("sendQueueSize", int64(rt.SendQueueSize), 1)
-	atLeast("historySize", int64(rt.HistorySize), 1)
-	atLeast("historyPageMax", int64(rt.HistoryPageMax), 1)
+	v.atLeast(p+"maxConnections", int64(rt.MaxConnections), 1)
+	v.atLeast(p+"maxRoomsPerConnection", int64(rt.MaxRoomsPerConnection), 1)
+	v.atLeast(p+"maxMessageBytes", int64(rt.MaxMessageBytes), 1)
+	v.atLeast(p+"maxFrameBytes", rt.MaxFrameBytes, 512)
+	v.atLeast(p+"sendQueueSize", int64(rt.SendQueueSize), 1)
+	v.atLeast(p+"historySize", int64(rt.HistorySize), 1)
+	v.atLeast(p+"historyPageMax", int64(rt.HistoryPageMax), 1)
 	if rt.MaxFrameBytes < int64(rt.MaxMessageBytes)+256 {
 		v.add(p+"maxFrameBytes", "must leave room for a frame around maxMessageBytes (at least %d), got %d", rt.MaxMessageBytes+256, rt.MaxFrameBytes)
 	}
@@ -279,12 +278,8 @@ func validateRealtime(v *validator, rt *Realtime) {
 	v.positive(p+"pongTimeout", rt.PongTimeout)
 	v.positive(p+"writeTimeout", rt.WriteTimeout)
 	v.positive(p+"idempotencyTTL", rt.IdempotencyTTL)
-	if rt.HistoryRetention.Duration < time.Second {
-		v.add(p+"historyRetention", "must be at least 1s, got %s", rt.HistoryRetention)
-	}
-	if rt.PresenceTTL.Duration < 300*time.Millisecond {
-		v.add(p+"presenceTTL", "must be at least 300ms, got %s", rt.PresenceTTL)
-	}
+	v.atLeastDur(p+"historyRetention", rt.HistoryRetention, time.Second)
+	v.atLeastDur(p+"presenceTTL", rt.PresenceTTL, 300*time.Millisecond)
 }
 
 func validateCache(v *validator, c *Cache) {
@@ -295,9 +290,7 @@ func validateCache(v *validator, c *Cache) {
 		}
 		v.positive("spec.cache.ttls."+ns, d)
 	}
-	if c.JitterPercent < 0 || c.JitterPercent > 50 {
-		v.add("spec.cache.jitterPercent", "must be 0-50, got %d", c.JitterPercent)
-	}
+	v.between("spec.cache.jitterPercent", int64(c.JitterPercent), 0, 50)
 	if c.StaleTTL.Duration < 0 {
 		v.add("spec.cache.staleTTL", "must not be negative")
 	}
@@ -305,30 +298,18 @@ func validateCache(v *validator, c *Cache) {
 	if c.XFetchBeta < 0 || c.XFetchBeta > 10 {
 		v.add("spec.cache.xfetchBeta", "must be 0-10, got %g", c.XFetchBeta)
 	}
-	if c.LeaseTTL.Duration < 100*time.Millisecond {
-		v.add("spec.cache.leaseTTL", "must be at least 100ms, got %s", c.LeaseTTL)
-	}
-	if c.RedisTimeout.Duration < time.Millisecond {
-		v.add("spec.cache.redisTimeout", "must be at least 1ms, got %s", c.RedisTimeout)
-	}
-	if c.BreakerFailures < 1 {
-		v.add("spec.cache.breakerFailures", "must be at least 1, got %d", c.BreakerFailures)
-	}
+	v.atLeastDur("spec.cache.leaseTTL", c.LeaseTTL, 100*time.Millisecond)
+	v.atLeastDur("spec.cache.redisTimeout", c.RedisTimeout, time.Millisecond)
+	v.atLeast("spec.cache.breakerFailures", int64(c.BreakerFailures), 1)
 	v.positive("spec.cache.breakerOpenFor", c.BreakerOpenFor)
-	if c.MaxBatchIDs < 1 || c.MaxBatchIDs > 1000 {
-		v.add("spec.cache.maxBatchIDs", "must be 1-1000, got %d", c.MaxBatchIDs)
-	}
+	v.between("spec.cache.maxBatchIDs", int64(c.MaxBatchIDs), 1, 1000)
 	for i, p := range c.ClearablePrefixes {
 		if p == "" || strings.ContainsAny(p, "*?[]{}\\ ") || !strings.HasSuffix(p, ":") {
 			v.add(fmt.Sprintf("spec.cache.clearablePrefixes[%d]", i), "must be a literal prefix ending in ':' such as user:, got %q", p)
 		}
 	}
-	if c.StatsFlushInterval.Duration < 100*time.Millisecond {
-		v.add("spec.cache.statsFlushInterval", "must be at least 100ms, got %s", c.StatsFlushInterval)
-	}
-	if c.Near.Size < 1 || c.Near.Size > 10_000_000 {
-		v.add("spec.cache.near.size", "must be 1-10000000, got %d", c.Near.Size)
-	}
+	v.atLeastDur("spec.cache.statsFlushInterval", c.StatsFlushInterval, 100*time.Millisecond)
+	v.between("spec.cache.near.size", int64(c.Near.Size), 1, 10_000_000)
 	v.positive("spec.cache.near.ttl", c.Near.TTL)
 	for name, r := range c.Responses {
 		if name == "" || strings.ContainsAny(name, ":{}*?[] /.") {
