@@ -84,14 +84,7 @@ Exits 0 when valid, 1 with every problem listed otherwise.`,
 				}
 			}
 			if _, err := config.Load(file, env); err != nil {
-				if es, ok := config.AsErrors(err); ok {
-					fmt.Fprintf(stderr, "%s: %d problem(s):\n", file, len(es))
-					for _, e := range es {
-						fmt.Fprintf(stderr, "  %s\n", e.Error())
-					}
-					return errReported
-				}
-				return err
+				return reportConfigErrors(stderr, file+": ", err)
 			}
 			fmt.Fprintf(stdout, "%s: valid\n", file)
 			return nil
@@ -125,4 +118,19 @@ Exits 0 when valid, 1 with every problem listed otherwise.`,
 	}
 	cmd.AddCommand(check, def, schema)
 	return cmd
+}
+
+// reportConfigErrors prints every problem of an invalid configuration, one
+// per line after "<lead><n> problem(s):", and returns errReported; any other
+// error (an unreadable file, say) is returned as it is.
+func reportConfigErrors(stderr io.Writer, lead string, err error) error {
+	es, ok := config.AsErrors(err)
+	if !ok {
+		return err
+	}
+	fmt.Fprintf(stderr, "%s%d problem(s):\n", lead, len(es))
+	for _, e := range es {
+		fmt.Fprintf(stderr, "  %s\n", e.Error())
+	}
+	return errReported
 }

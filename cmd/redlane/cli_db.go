@@ -40,14 +40,7 @@ and seeds it at start.)`,
 		}
 		cfg, err := config.Load(configFile, env)
 		if err != nil {
-			if es, ok := config.AsErrors(err); ok {
-				fmt.Fprintf(stderr, "invalid configuration, %d problem(s):\n", len(es))
-				for _, e := range es {
-					fmt.Fprintf(stderr, "  %s\n", e.Error())
-				}
-				return nil, errReported
-			}
-			return nil, err
+			return nil, reportConfigErrors(stderr, "invalid configuration, ", err)
 		}
 		db := cfg.Spec.Database
 		if db.URL == "" && db.SQLitePath == "" {

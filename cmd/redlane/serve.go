@@ -87,14 +87,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	watcher.Prime() // before the first load, so no change slips between the two
 	cfg, err := load()
 	if err != nil {
-		if es, ok := config.AsErrors(err); ok {
-			fmt.Fprintf(stderr, "invalid configuration, %d problem(s):\n", len(es))
-			for _, e := range es {
-				fmt.Fprintf(stderr, "  %s\n", e.Error())
-			}
-			return errReported
-		}
-		return err
+		return reportConfigErrors(stderr, "invalid configuration, ", err)
 	}
 
 	level := new(slog.LevelVar)

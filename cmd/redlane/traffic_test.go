@@ -188,12 +188,6 @@ func driveQueue(t *testing.T, s *server, _ int) bool {
 		return false
 	}
 	expect(t, "enqueue", r, 201)
-	type claimed struct {
-		Tasks []struct {
-			ID      string `json:"id"`
-			Receipt string `json:"receipt"`
-		} `json:"tasks"`
-	}
 	claim := func() (id, receipt string) {
 		t.Helper()
 		r := s.do("POST", "/queues/dashboards/claim", `{"visibilityTimeout":"30s"}`)
