@@ -33,10 +33,10 @@ func redis() (dashboard.Dashboard, error) {
 }
 
 // byNode is max by (node) of an INFO series of the selected nodes.
-func byNode(metric string) string { return "max by (node) (" + nodeSel(metric) + ")" }
+func byNode(metric string) string { return aggr("max", "node", nodeSel(metric)) }
 
 // byNodeRate is max by (node) of the rate of an INFO counter.
-func byNodeRate(metric string) string { return "max by (node) (" + rateOf(nodeSel(metric)) + ")" }
+func byNodeRate(metric string) string { return aggr("max", "node", rateOf(nodeSel(metric))) }
 
 // memoryRatio is used/maxmemory per node, only where maxmemory is set: with
 // maxmemory 0 (no limit) the division would be +Inf, so those nodes drop out.
