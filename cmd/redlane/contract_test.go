@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"sort"
@@ -91,14 +90,7 @@ func (c *contract) exchange(validRequest bool, method, path, body string, header
 		}
 		return req
 	}
-	req := newReq()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	r := response{resp.StatusCode, resp.Header, b}
+	r := c.s.do(method, path, body, headers...)
 
 	what := method + " " + path
 	if validRequest {
@@ -106,9 +98,9 @@ func (c *contract) exchange(validRequest bool, method, path, body string, header
 			c.t.Errorf("%s: the request breaks the document:%s", what, describe(errs))
 		}
 	}
-	check := &http.Response{StatusCode: r.Status, Header: r.Header, Body: io.NopCloser(bytes.NewReader(b)), Request: newReq()}
+	check := &http.Response{StatusCode: r.Status, Header: r.Header, Body: io.NopCloser(bytes.NewReader(r.Body)), Request: newReq()}
 	if ok, errs := c.v.ValidateHttpResponse(newReq(), check); !ok {
-		c.t.Errorf("%s = %d %s: the answer breaks the document:%s", what, r.Status, truncate(b, 300), describe(errs))
+		c.t.Errorf("%s = %d %s: the answer breaks the document:%s", what, r.Status, truncate(r.Body, 300), describe(errs))
 	}
 	c.record(newReq(), r.Status)
 	return r
@@ -197,10 +189,6 @@ func truncate(b []byte, n int) string {
 // field reads a string field of a JSON object answer.
 func field(t *testing.T, r response, name string) string {
 	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(r.Body, &m); err != nil {
-		t.Fatalf("answer is not a JSON object: %s", r.Body)
-	}
-	s, _ := m[name].(string)
+	s, _ := r.JSON(t)[name].(string)
 	return s
 }

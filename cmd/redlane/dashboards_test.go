@@ -172,10 +172,11 @@ func TestRedisDashboardPerClusterNode(t *testing.T) {
 	defer cancel()
 	want := cl.Addrs()
 	sort.Strings(want)
+	checks := panelChecks(t, filepath.Join("..", ".."), "redlane-redis.json", vars)
 	var failing []string
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
 		failing = failing[:0]
-		for _, c := range panelChecks(t, filepath.Join("..", ".."), "redlane-redis.json", vars) {
+		for _, c := range checks {
 			if !slices.Contains(c.legend, "node") {
 				continue
 			}
@@ -218,20 +219,12 @@ var legendLabel = regexp.MustCompile(`\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}`)
 // code: what ships is what is tested) and lists its panel queries.
 func panelChecks(t *testing.T, root, glob string, vars map[string]string) []panelCheck {
 	t.Helper()
-	paths, _ := filepath.Glob(filepath.Join(root, "dashboards", glob))
-	if len(paths) == 0 || glob == "*.json" && len(paths) < 2 {
-		t.Fatalf("dashboards/%s: found %v, want the overview and Redis dashboards", glob, paths)
+	ds := readDashboards(t, root, glob)
+	if len(ds) == 0 || glob == "*.json" && len(ds) < 2 {
+		t.Fatalf("dashboards/%s: found %d, want the overview and Redis dashboards", glob, len(ds))
 	}
 	var out []panelCheck
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := dashboards.Parse(b)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, d := range ds {
 		for _, panel := range d.Panels {
 			for _, tg := range panel.Targets {
 				expr, err := dashboards.Expand(tg.Expr, vars)
@@ -251,6 +244,26 @@ func panelChecks(t *testing.T, root, glob string, vars map[string]string) []pane
 				out = append(out, c)
 			}
 		}
+	}
+	return out
+}
+
+// readDashboards parses the dashboard JSON files under root/dashboards
+// matching glob.
+func readDashboards(t *testing.T, root, glob string) []dashboards.Dashboard {
+	t.Helper()
+	paths, _ := filepath.Glob(filepath.Join(root, "dashboards", glob))
+	out := make([]dashboards.Dashboard, 0, len(paths))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := dashboards.Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, d)
 	}
 	return out
 }
@@ -284,13 +297,7 @@ func (c panelCheck) run(ctx context.Context, prom *promtest.Server) string {
 // checkVariables: every label_values variable lists this deployment's values.
 func checkVariables(ctx context.Context, t *testing.T, root string, prom *promtest.Server, vars map[string]string) {
 	t.Helper()
-	paths, _ := filepath.Glob(filepath.Join(root, "dashboards", "*.json"))
-	for _, p := range paths {
-		b, _ := os.ReadFile(p)
-		d, err := dashboards.Parse(b)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, d := range readDashboards(t, root, "*.json") {
 		for _, v := range d.Templating.List {
 			if v.Type != "query" {
 				continue

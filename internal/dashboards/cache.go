@@ -13,12 +13,12 @@ const cacheNamespace = "cache_namespace"
 // dashboard) count every GET of every feature and are no cache hit rate.
 func cacheSection() section {
 	const reads = "redlane_cache_requests_total"
-	hits := []string{`result=~"hit|stale"`}
+	const hits = `result=~"hit|stale"`
 	return section{title: "Cache", panels: panels(
 		single("Cache hit rate", units.PercentUnit,
 			"Reads answered from the cache (fresh or stale) over all reads. Low means TTLs too short, keys evicted "+
 				"(Redis memory full) or traffic on keys never read twice; every miss costs a database query.",
-			q(ratio("", reads, hits, nil), "hit rate")).
+			q(ratio("", reads, hits), "hit rate")).
 			Thresholds(steps("red", 0.5, "orange", 0.8, "green")),
 		single("Redis breaker", units.NoUnit,
 			"The cache's circuit breaker in front of Redis on each instance. OPEN: Redis failed repeatedly and reads go "+
@@ -36,7 +36,7 @@ func cacheSection() section {
 		graph("Hit rate by cache namespace", units.PercentUnit,
 			"Hit rate per cache namespace (e.g. users). One namespace dropping alone: its TTL, its invalidations, or "+
 				"a client reading keys that do not exist (negative caching absorbs those).",
-			q(ratio(cacheNamespace, reads, hits, nil), "{{"+cacheNamespace+"}}")).
+			q(ratio(cacheNamespace, reads, hits), "{{"+cacheNamespace+"}}")).
 			Min(0).Max(1),
 		graph("Cache reads per second by result", units.ReadsPerSecond,
 			"hit: served from Redis or the near cache; stale: served past its freshness while one caller refreshes; "+
@@ -53,8 +53,7 @@ func cacheSection() section {
 			q(sumRate("", "redlane_cache_collapsed_total"), "collapsed (waited for another load)")),
 		graph("Database load latency", units.Seconds,
 			"p50 and p99 time to load records from the database on a miss or refresh, per cache namespace.",
-			q(quantile(0.5, cacheNamespace, "redlane_cache_load_duration_seconds"), "{{"+cacheNamespace+"}} p50"),
-			q(quantile(0.99, cacheNamespace, "redlane_cache_load_duration_seconds"), "{{"+cacheNamespace+"}} p99")),
+			p50p99(cacheNamespace, "redlane_cache_load_duration_seconds")...),
 		graph("Invalidations per second", units.CountsPerSecond,
 			"Keys invalidated by writes on the selected instances (sent) and dropped from their near caches on any "+
 				"instance's announcement (received). Received far below sent times the pod count: announcements are lost.",

@@ -19,8 +19,8 @@ func httpSection() section {
 		graph("5xx ratio by route", units.PercentUnit,
 			"Share of each route's responses that are 5xx. A single route erring points at its feature (e.g. /locks when "+
 				"Redis is down); all routes erring together points at Redis or the database.",
-			q(ratio("route", reqs, []string{`code=~"5.."`}, nil), "{{route}}"),
-			q(ratio("", reqs, []string{`code=~"5.."`}, nil), "all routes")).
+			q(ratio("route", reqs, `code=~"5.."`), "{{route}}"),
+			q(ratio("", reqs, `code=~"5.."`), "all routes")).
 			Min(0),
 		graph("Requests in flight by instance", units.Short,
 			"Requests being served right now. A steady climb means requests wait on something (Redis pool exhausted, "+

@@ -16,7 +16,6 @@ func lockSection() section {
 			q(sumRate("result", "redlane_lock_release_total"), "release {{result}}")),
 		graph("Lock wait", units.Seconds,
 			"p50 and p99 time from the first attempt to a successful acquisition: contention on the busiest locks.",
-			q(quantile(0.5, "", "redlane_lock_acquire_wait_seconds"), "p50"),
-			q(quantile(0.99, "", "redlane_lock_acquire_wait_seconds"), "p99")),
+			p50p99("", "redlane_lock_acquire_wait_seconds")...),
 	)}
 }

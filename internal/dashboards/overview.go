@@ -36,11 +36,11 @@ func glance() section {
 		single("Requests per second", units.RequestsPerSecond,
 			"HTTP requests served per second by the selected instances. A sudden drop with steady clients means requests "+
 				"no longer reach Redlane (ingress, DNS, pods not ready).",
-			q("sum("+rate("redlane_http_requests_total")+")", "requests/s")),
+			q(sumRate("", "redlane_http_requests_total"), "requests/s")),
 		single("5xx ratio", units.PercentUnit,
 			"Share of responses that are server errors (5xx). Above 1% something is failing: usually Redis or the database "+
 				"is unreachable (sessions and locks answer 503 then); see the Health section and the Redis dashboard.",
-			q(ratio("", "redlane_http_requests_total", []string{`code=~"5.."`}, nil), "5xx")).
+			q(ratio("", "redlane_http_requests_total", `code=~"5.."`), "5xx")).
 			Thresholds(steps("green", 0.01, "orange", 0.05, "red")),
 		single("p99 latency", units.Seconds,
 			"99th percentile of the time to serve a request, over all routes (WebSocket upgrades excluded). "+

@@ -42,24 +42,30 @@ func rate(metric string, matchers ...string) string { return rateOf(sel(metric, 
 
 func rateOf(selector string) string { return "rate(" + selector + "[$__rate_interval])" }
 
+// aggr is op by (by) (expr), or op(expr) when by is empty.
+func aggr(op, by, expr string) string {
+	if by == "" {
+		return op + "(" + expr + ")"
+	}
+	return op + " by (" + by + ") (" + expr + ")"
+}
+
 // sumRate is sum by (by) (rate(...)); by may be empty.
 func sumRate(by, metric string, matchers ...string) string {
-	return sumBy(by) + "(" + rate(metric, matchers...) + ")"
+	return aggr("sum", by, rate(metric, matchers...))
 }
 
-func sumBy(by string) string {
-	if by == "" {
-		return "sum"
-	}
-	return "sum by (" + by + ") "
+// orZero is the summed rate of the series matching part, or 0 for groups
+// with traffic but no such series, so a healthy system draws a flat zero
+// instead of "No data".
+func orZero(by, metric string, part ...string) string {
+	return sumRate(by, metric, part...) + " or 0 * " + sumRate(by, metric)
 }
 
-// ratio is part/whole of two counters' rates, grouped by `by`. Groups with
-// traffic but no part series show 0 rather than vanishing (part or 0*whole),
-// so a healthy system draws a flat zero instead of "No data".
-func ratio(by, metric string, part, whole []string) string {
-	w := sumRate(by, metric, whole...)
-	return "(" + sumRate(by, metric, part...) + " or 0 * " + w + ") / " + w
+// ratio is the part of a counter's rate matching part over its whole rate,
+// grouped by `by` (0 rather than no data where nothing matches part).
+func ratio(by, metric string, part ...string) string {
+	return "(" + orZero(by, metric, part...) + ") / " + sumRate(by, metric)
 }
 
 // quantile is the q-quantile of a histogram over $__rate_interval, by labels.
@@ -68,8 +74,21 @@ func quantile(q float64, by, histogram string, matchers ...string) string {
 	if by != "" {
 		le += ", " + by
 	}
-	return fmt.Sprintf("histogram_quantile(%s, sum by (%s) (%s))",
-		strconv.FormatFloat(q, 'f', -1, 64), le, rate(histogram+"_bucket", matchers...))
+	return fmt.Sprintf("histogram_quantile(%s, %s)",
+		strconv.FormatFloat(q, 'f', -1, 64), aggr("sum", le, rate(histogram+"_bucket", matchers...)))
+}
+
+// p50p99 are the median and 99th percentile of a histogram by labels, as
+// two queries legended "p50" and "p99" (after {{by}} when by is set).
+func p50p99(by, histogram string) []query {
+	legend := ""
+	if by != "" {
+		legend = "{{" + by + "}} "
+	}
+	return []query{
+		q(quantile(0.5, by, histogram), legend+"p50"),
+		q(quantile(0.99, by, histogram), legend+"p99"),
+	}
 }
 
 // query is one PromQL target and its legend.

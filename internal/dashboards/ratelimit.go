@@ -13,13 +13,12 @@ func rateLimitSection() section {
 		graph("Limited share by policy", units.PercentUnit,
 			"Share of each policy's requests refused with 429. A policy limiting most of its traffic is too tight "+
 				"for real clients, or one client is abusing it (its key shows in the access logs).",
-			q(ratio("policy", decisions, []string{`result="limited"`}, nil), "{{policy}}")).
+			q(ratio("policy", decisions, `result="limited"`), "{{policy}}")).
 			Min(0).Max(1),
 		graph("Decision latency", units.Seconds,
 			"p50 and p99 time to decide one request, one Redis round trip included: this is added to every limited "+
 				"route's latency.",
-			q(quantile(0.5, "", "redlane_ratelimit_decision_duration_seconds"), "p50"),
-			q(quantile(0.99, "", "redlane_ratelimit_decision_duration_seconds"), "p99")),
+			p50p99("", "redlane_ratelimit_decision_duration_seconds")...),
 		single("Rate-limit breaker", units.NoUnit,
 			"The breaker in front of Redis on each instance. OPEN: Redis failed and decisions fail at once, open or "+
 				"closed per policy (failOpen), until a probe succeeds.",
@@ -27,7 +26,7 @@ func rateLimitSection() section {
 			Mappings(states("0", "closed", "green", "1", "OPEN", "red")),
 		single("Unenforced decisions per second", units.RequestsPerSecond,
 			"Decisions taken without Redis (failed_open plus failed_closed). Should be 0.",
-			q(sumRate("", decisions, `result=~"failed_open|failed_closed"`)+" or 0 * "+sumRate("", decisions), "failed")).
+			q(orZero("", decisions, `result=~"failed_open|failed_closed"`), "failed")).
 			Thresholds(steps("green", 0.01, "red")),
 	)}
 }

@@ -42,8 +42,7 @@ func realtimeSection() section {
 			q(sumRate("", "redlane_realtime_slow_consumer_disconnects_total"), "slow-consumer disconnects")),
 		graph("Delivery latency", units.Seconds,
 			"p50 and p99 from publish to delivery across instances.",
-			q(quantile(0.5, "", latency), "p50"),
-			q(quantile(0.99, "", latency), "p99")),
+			p50p99("", latency)...),
 		graph("Resumes and catch-up per second", units.CountsPerSecond,
 			"Joins resuming from a message id (complete, or gap when history no longer covered it: raise history "+
 				"length or TTL), and messages read from history because pub/sub did not bring them.",

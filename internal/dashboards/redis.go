@@ -1,7 +1,6 @@
 package dashboards
 
 import (
-	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/units"
@@ -16,13 +15,13 @@ func redis() (dashboard.Dashboard, error) {
 	vars := append(standardVariables(),
 		labelVariable("node", "Redis node",
 			"Redis servers (host:port) as Redlane reaches them; one per master in a Cluster.",
-			`redlane_redis_up{namespace=~"$namespace", job=~"$job", instance=~"$instance"}`, true))
+			sel("redlane_redis_up"), true))
 	return build(spec{
 		uid:   "redlane-redis",
 		title: "Redis",
 		description: "Redis as Redlane sees it (INFO from every node, collected by Redlane): memory against maxmemory, " +
 			"evictions, hit rate, clients, load and keys, per node; and Redlane's connection pool.",
-		variables: []cog.Builder[dashboard.VariableModel](vars),
+		variables: vars,
 		sections: []section{
 			redisAvailability(),
 			redisMemory(),
@@ -33,10 +32,10 @@ func redis() (dashboard.Dashboard, error) {
 }
 
 // byNode is max by (node) of an INFO series of the selected nodes.
-func byNode(metric string) string { return "max by (node) (" + nodeSel(metric) + ")" }
+func byNode(metric string) string { return aggr("max", "node", nodeSel(metric)) }
 
 // byNodeRate is max by (node) of the rate of an INFO counter.
-func byNodeRate(metric string) string { return "max by (node) (" + rateOf(nodeSel(metric)) + ")" }
+func byNodeRate(metric string) string { return aggr("max", "node", rateOf(nodeSel(metric))) }
 
 // memoryRatio is used/maxmemory per node, only where maxmemory is set: with
 // maxmemory 0 (no limit) the division would be +Inf, so those nodes drop out.

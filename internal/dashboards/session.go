@@ -18,11 +18,11 @@ func sessionSection() section {
 		single("Failed login ratio", units.PercentUnit,
 			"Logins refused for bad credentials or a lockout, over all attempts. A jump is password guessing or "+
 				"credential stuffing (lockouts then rise), or a client with a stale password.",
-			q(ratio("", logins, []string{`result=~"bad_credentials|locked"`}, nil), "failed")).
+			q(ratio("", logins, `result=~"bad_credentials|locked"`), "failed")).
 			Thresholds(steps("green", 0.2, "orange", 0.5, "red")),
 		single("Session errors per second", units.CountsPerSecond,
 			"Logins and session checks that failed because Redis did not answer: callers got 503. Should be 0.",
-			q("sum("+rate(logins, `result="error"`)+") + sum("+rate(lookups, `result="error"`)+")", "errors/s")).
+			q(sumRate("", logins, `result="error"`)+" + "+sumRate("", lookups, `result="error"`), "errors/s")).
 			Thresholds(steps("green", 0.01, "red")),
 		graph("Logins per second by result", units.RequestsPerSecond,
 			"success, bad_credentials, locked (too many failures per user or IP), invalid (malformed request) and "+
