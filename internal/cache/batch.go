@@ -117,26 +117,16 @@ func (c *Cache) loadMany(ctx context.Context, ns *Namespace, ids []string, miss 
 			ns.stats.add(cMisses)
 		}
 	}
-	start := time.Now()
-	m, err := ns.load(ctx, missIDs)
-	d := time.Since(start)
-	c.m.observeLoad(ns.name, d, err)
-	ns.stats.add(cLoads)
+	loaded, err := c.loadEntries(ctx, ns, missIDs)
 	if err != nil {
-		ns.stats.add(cLoadErrors)
 		for i, tok := range toks {
 			c.release(ctx, ns.name+":"+ids[i], tok)
 		}
 		return err
 	}
-	entries := map[int]entry{}
-	for _, i := range miss {
-		var e entry
-		if body, ok := m[ids[i]]; ok {
-			e = newEntry(body, true, ttlFor(s, ns.name), d)
-		} else {
-			e = newEntry(nil, false, s.NegativeTTL.Duration, d)
-		}
+	entries := make(map[int]entry, len(miss))
+	for j, i := range miss {
+		e := loaded[j]
 		entries[i] = e
 		st := res[i].Status
 		if st != Bypass {

@@ -219,23 +219,38 @@ func (c *Cache) await(ctx context.Context, logical string, wait time.Duration) (
 	return entry{}, false
 }
 
-// load reads one record from the database and makes it an entry: found,
-// fresh for the namespace TTL plus jitter; or negative, for negativeTTL.
+// load reads one record from the database and makes it an entry.
 func (c *Cache) load(ctx context.Context, ns *Namespace, id string) (entry, error) {
+	es, err := c.loadEntries(ctx, ns, []string{id})
+	if err != nil {
+		return entry{}, err
+	}
+	return es[0], nil
+}
+
+// loadEntries reads records ids from the database in one query and makes
+// each an entry, in the order of ids: found, fresh for the namespace TTL
+// plus jitter; or negative, for negativeTTL.
+func (c *Cache) loadEntries(ctx context.Context, ns *Namespace, ids []string) ([]entry, error) {
 	start := time.Now()
-	m, err := ns.load(ctx, []string{id})
+	m, err := ns.load(ctx, ids)
 	d := time.Since(start)
-	c.m.observeLoad(ns.name, d, err)
+	c.m.observeLoad(ns.name, d)
 	ns.stats.add(cLoads)
 	if err != nil {
 		ns.stats.add(cLoadErrors)
-		return entry{}, err
+		return nil, err
 	}
 	s := c.spec()
-	if body, ok := m[id]; ok {
-		return newEntry(body, true, ttlFor(s, ns.name), d), nil
+	out := make([]entry, len(ids))
+	for i, id := range ids {
+		if body, ok := m[id]; ok {
+			out[i] = newEntry(body, true, ttlFor(s, ns.name), d)
+		} else {
+			out[i] = newEntry(nil, false, s.NegativeTTL.Duration, d)
+		}
 	}
-	return newEntry(nil, false, s.NegativeTTL.Duration, d), nil
+	return out, nil
 }
 
 // redisTTL is how long Redis keeps e: its freshness plus the stale window
