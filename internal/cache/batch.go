@@ -56,10 +56,11 @@ func (c *Cache) GetMany(ctx context.Context, ns *Namespace, ids []string) ([]Res
 					}
 					if now.Before(e.freshUntil) {
 						ns.stats.add(cHits)
-						if s.Near.Enabled {
-							c.near.put(s.Near.Size, nearKey{ns.name, ids[i]}, e, s.Near.TTL.Duration, seq)
-						}
 						res[i] = Result{Found: e.found, Body: e.body, ETag: e.etag(), Status: Hit}
+						if s.Near.Enabled {
+							res[i].etagHdr = []string{res[i].ETag}
+							c.near.put(s.Near.Size, nearKey{ns.name, ids[i]}, e, res[i].etagHdr, s.Near.TTL.Duration, seq)
+						}
 						continue
 					}
 					ns.stats.add(cStale)
@@ -161,7 +162,7 @@ func (c *Cache) loadMany(ctx context.Context, ns *Namespace, ids []string, miss 
 			i := order[j]
 			res[i].Status = Miss
 			if s.Near.Enabled {
-				c.near.put(s.Near.Size, nearKey{ns.name, ids[i]}, entries[i], s.Near.TTL.Duration, seq)
+				c.near.put(s.Near.Size, nearKey{ns.name, ids[i]}, entries[i], []string{res[i].ETag}, s.Near.TTL.Duration, seq)
 			}
 		}
 	}

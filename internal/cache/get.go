@@ -79,10 +79,12 @@ func (c *Cache) Get(ctx context.Context, ns *Namespace, id string) (Result, erro
 					c.refreshAsync(ns, id, logical)
 				}
 				ns.stats.add(cHits)
+				res := Result{Found: e.found, Body: e.body, ETag: e.etag(), Status: Hit}
 				if s.Near.Enabled {
-					c.near.put(s.Near.Size, nearKey{ns.name, id}, e, s.Near.TTL.Duration, seq)
+					res.etagHdr = []string{res.ETag}
+					c.near.put(s.Near.Size, nearKey{ns.name, id}, e, res.etagHdr, s.Near.TTL.Duration, seq)
 				}
-				return Result{Found: e.found, Body: e.body, ETag: e.etag(), Status: Hit}, nil
+				return res, nil
 			}
 			c.refreshAsync(ns, id, logical)
 			ns.stats.add(cStale)
@@ -155,15 +157,15 @@ func (c *Cache) fill(ctx context.Context, ns *Namespace, id, logical string, seq
 		e, err := c.load(ctx, ns, id)
 		return fillResult{e, Bypass}, err
 	}
-	if code, _ := reply[0].(int64); code == 1 && len(reply) == 2 {
+	switch code, _ := reply[0].(int64); {
+	case code == 1 && len(reply) == 2:
 		// Stored by another caller between our GET and now.
 		if raw, ok := reply[1].(string); ok {
 			if e, err := decodeEntry([]byte(raw)); err == nil {
 				return fillResult{e, Collapsed}, nil
 			}
 		}
-	}
-	if code, _ := reply[0].(int64); code == 2 {
+	case code == 2:
 		e, err := c.load(ctx, ns, id)
 		if err != nil {
 			c.release(ctx, logical, tok)
@@ -173,7 +175,7 @@ func (c *Cache) fill(ctx context.Context, ns *Namespace, id, logical string, seq
 			return fillResult{e, MissNotStored}, nil
 		}
 		if s.Near.Enabled {
-			c.near.put(s.Near.Size, nearKey{ns.name, id}, e, s.Near.TTL.Duration, seq)
+			c.near.put(s.Near.Size, nearKey{ns.name, id}, e, []string{e.etag()}, s.Near.TTL.Duration, seq)
 		}
 		return fillResult{e, Miss}, nil
 	}
