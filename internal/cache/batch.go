@@ -20,8 +20,7 @@ func (c *Cache) GetMany(ctx context.Context, ns *Namespace, ids []string) ([]Res
 	seq := c.near.seq.Load()
 	var need []int
 	for i, id := range ids {
-		logical := ns.name + ":" + id
-		if c.pending.has(logical) {
+		if c.pending.has(ns.name, id) {
 			res[i].Status = Bypass
 			continue
 		}

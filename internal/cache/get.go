@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redlane/redlane/internal/config"
 )
 
 // Status says how a read was served; it becomes Cache-Status and X-Cache.
@@ -44,7 +46,7 @@ type fillResult struct {
 func (c *Cache) Get(ctx context.Context, ns *Namespace, id string) (Result, error) {
 	s := c.spec()
 	now := time.Now()
-	pending := c.pending.n.Load() > 0 && c.pending.has(ns.name+":"+id)
+	pending := c.pending.has(ns.name, id)
 	if s.Near.Enabled && !pending {
 		if ne, ok := c.near.get(s.Near.Size, nearKey{ns.name, id}, now); ok {
 			ns.stats.add(cHits)
@@ -52,10 +54,10 @@ func (c *Cache) Get(ctx context.Context, ns *Namespace, id string) (Result, erro
 			return Result{Found: ne.e.found, Body: ne.e.body, ETag: ne.etag[0], etagHdr: ne.etag, Status: NearHit}, nil
 		}
 	}
-	if pending {
-		return c.direct(ctx, ns, id, ns.name+":"+id)
-	}
 	logical := ns.name + ":" + id
+	if pending {
+		return c.direct(ctx, ns, id, logical)
+	}
 	done, ok := c.allow()
 	if !ok {
 		return c.direct(ctx, ns, id, logical)
@@ -257,7 +259,7 @@ func (c *Cache) loadEntries(ctx context.Context, ns *Namespace, ids []string) ([
 
 // redisTTL is how long Redis keeps e: its freshness plus the stale window
 // (negative entries get no stale window). Never zero: always expires.
-func redisTTL(s *cacheSpec, e entry) time.Duration {
+func redisTTL(s *config.Cache, e entry) time.Duration {
 	d := time.Until(e.freshUntil)
 	if e.found {
 		d += s.StaleTTL.Duration
