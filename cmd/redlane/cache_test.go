@@ -371,18 +371,26 @@ func idsFrom(a, b int) string {
 	return strings.Join(parts, ",")
 }
 
-// Two servers on one Redis and one PostgreSQL, as two pods.
-func TestCacheAcrossTwoServers(t *testing.T) {
-	rs := redistest.Start(t)
+// startTwoPods starts two ready servers, as two pods, on one Redis and one
+// PostgreSQL seeded with users, both with the given spec.cache YAML.
+func startTwoPods(t *testing.T, users int, cacheYAML string) (rs *redistest.Server, a, b *server) {
+	t.Helper()
+	rs = redistest.Start(t)
 	url := pgtest.Database(t)
-	if _, _, err := runCLI(t, map[string]string{"DATABASE_URL": url}, "db", "seed", "--users", "100"); err != nil {
+	if _, _, err := runCLI(t, map[string]string{"DATABASE_URL": url}, "db", "seed", "--users", strconv.Itoa(users)); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{"REDIS_URL": rs.URL(), "DATABASE_URL": url, "ADMIN_TOKEN": adminToken}
-	cfg := cacheConfig(t, "    statsFlushInterval: 200ms\n")
-	a, b := startServer(t, env, "--config", cfg), startServer(t, env, "--config", cfg)
+	cfg := cacheConfig(t, cacheYAML)
+	a, b = startServer(t, env, "--config", cfg), startServer(t, env, "--config", cfg)
 	a.waitStatus("/readyz", 200, 10*time.Second)
 	b.waitStatus("/readyz", 200, 10*time.Second)
+	return rs, a, b
+}
+
+// Two servers on one Redis and one PostgreSQL, as two pods.
+func TestCacheAcrossTwoServers(t *testing.T) {
+	rs, a, b := startTwoPods(t, 100, "    statsFlushInterval: 200ms\n")
 
 	t.Run("concurrent misses: one load per pod at most, a few in all", func(t *testing.T) {
 		ba, bb := podStats(t, a), podStats(t, b)
@@ -461,17 +469,8 @@ func TestCacheAcrossTwoServers(t *testing.T) {
 }
 
 func TestNearCacheAcrossTwoServers(t *testing.T) {
-	rs := redistest.Start(t)
-	url := pgtest.Database(t)
-	if _, _, err := runCLI(t, map[string]string{"DATABASE_URL": url}, "db", "seed", "--users", "20"); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{"REDIS_URL": rs.URL(), "DATABASE_URL": url, "ADMIN_TOKEN": adminToken}
 	// A long near TTL: only the pub/sub invalidation can make b see the write in time.
-	cfg := cacheConfig(t, "    near: {enabled: true, ttl: 10m}\n")
-	a, b := startServer(t, env, "--config", cfg), startServer(t, env, "--config", cfg)
-	a.waitStatus("/readyz", 200, 10*time.Second)
-	b.waitStatus("/readyz", 200, 10*time.Second)
+	_, a, b := startTwoPods(t, 20, "    near: {enabled: true, ttl: 10m}\n")
 	b.do("GET", "/users/3", "")
 	if r := b.do("GET", "/users/3", ""); r.Header.Get("Cache-Status") != "redlane; hit; detail=near" {
 		t.Fatalf("b not serving from its near cache: %v", r.Header)

@@ -20,8 +20,7 @@ func (c *Cache) GetMany(ctx context.Context, ns *Namespace, ids []string) ([]Res
 	seq := c.near.seq.Load()
 	var need []int
 	for i, id := range ids {
-		logical := ns.name + ":" + id
-		if c.pending.has(logical) {
+		if c.pending.has(ns.name, id) {
 			res[i].Status = Bypass
 			continue
 		}
@@ -56,10 +55,11 @@ func (c *Cache) GetMany(ctx context.Context, ns *Namespace, ids []string) ([]Res
 					}
 					if now.Before(e.freshUntil) {
 						ns.stats.add(cHits)
-						if s.Near.Enabled {
-							c.near.put(s.Near.Size, nearKey{ns.name, ids[i]}, e, s.Near.TTL.Duration, seq)
-						}
 						res[i] = Result{Found: e.found, Body: e.body, ETag: e.etag(), Status: Hit}
+						if s.Near.Enabled {
+							res[i].etagHdr = []string{res[i].ETag}
+							c.near.put(s.Near.Size, nearKey{ns.name, ids[i]}, e, res[i].etagHdr, s.Near.TTL.Duration, seq)
+						}
 						continue
 					}
 					ns.stats.add(cStale)
@@ -117,26 +117,16 @@ func (c *Cache) loadMany(ctx context.Context, ns *Namespace, ids []string, miss 
 			ns.stats.add(cMisses)
 		}
 	}
-	start := time.Now()
-	m, err := ns.load(ctx, missIDs)
-	d := time.Since(start)
-	c.m.observeLoad(ns.name, d, err)
-	ns.stats.add(cLoads)
+	loaded, err := c.loadEntries(ctx, ns, missIDs)
 	if err != nil {
-		ns.stats.add(cLoadErrors)
 		for i, tok := range toks {
 			c.release(ctx, ns.name+":"+ids[i], tok)
 		}
 		return err
 	}
-	entries := map[int]entry{}
-	for _, i := range miss {
-		var e entry
-		if body, ok := m[ids[i]]; ok {
-			e = newEntry(body, true, ttlFor(s, ns.name), d)
-		} else {
-			e = newEntry(nil, false, s.NegativeTTL.Duration, d)
-		}
+	entries := make(map[int]entry, len(miss))
+	for j, i := range miss {
+		e := loaded[j]
 		entries[i] = e
 		st := res[i].Status
 		if st != Bypass {
@@ -171,7 +161,7 @@ func (c *Cache) loadMany(ctx context.Context, ns *Namespace, ids []string, miss 
 			i := order[j]
 			res[i].Status = Miss
 			if s.Near.Enabled {
-				c.near.put(s.Near.Size, nearKey{ns.name, ids[i]}, entries[i], s.Near.TTL.Duration, seq)
+				c.near.put(s.Near.Size, nearKey{ns.name, ids[i]}, entries[i], []string{res[i].ETag}, s.Near.TTL.Duration, seq)
 			}
 		}
 	}

@@ -38,9 +38,6 @@ type Namespace struct {
 	stats *counters
 }
 
-// Name is the namespace's name, the first part of its logical keys.
-func (n *Namespace) Name() string { return n.name }
-
 // Cache is the engine. It is safe for concurrent use; Run drives its
 // background work (invalidation listener, stats flush, invalidation retries).
 type Cache struct {
@@ -120,8 +117,6 @@ func (c *Cache) Run(ctx context.Context) error {
 
 // Close stops background work started by requests (Run does this too).
 func (c *Cache) Close() { c.bg.stop() }
-
-type cacheSpec = config.Cache
 
 // spec is the cache config in effect (hot reloadable).
 func (c *Cache) spec() *config.Cache { return &c.cfg.Current().Spec.Cache }

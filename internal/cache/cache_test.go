@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -52,52 +51,29 @@ func newOrigin(n int) *origin {
 	return o
 }
 
-type redisSetup struct {
-	name string
-	cfg  func(t *testing.T) config.Redis
-}
-
-func setups() []redisSetup {
-	return []redisSetup{
-		{"standalone", func(t *testing.T) config.Redis {
-			return config.Redis{URL: redistest.Start(t).URL()}
-		}},
-		{"cluster", func(t *testing.T) config.Redis {
-			return config.Redis{Addrs: redistest.StartCluster(t, 3, 0).Addrs()}
-		}},
-	}
-}
-
-// newCache opens a client on rcfg and a cache with mutate applied to the defaults.
-func newCache(t *testing.T, rcfg config.Redis, mutate func(*config.Cache)) (*Cache, *redisx.Client) {
+// newCache runs a cache on rc with mutate applied to the default config.
+func newCache(t *testing.T, rc *redisx.Client, mutate func(*config.Cache)) *Cache {
 	t.Helper()
 	c := config.Default()
-	c.Spec.Redis.URL, c.Spec.Redis.Addrs = rcfg.URL, rcfg.Addrs
-	config.SetDefaults(c)
 	if mutate != nil {
 		mutate(&c.Spec.Cache)
 	}
 	if err := config.Validate(c); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := redisx.Open(c.Spec.Redis, redisx.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rc.Close() })
 	cc := New(rc, config.NewStore(c, ""), Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = cc.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return cc, rc
+	return cc
 }
 
 func TestMissThenHitAndStampede(t *testing.T) {
-	for _, su := range setups() {
-		t.Run(su.name, func(t *testing.T) {
-			rcfg := su.cfg(t)
-			c, _ := newCache(t, rcfg, nil)
+	for _, be := range redistest.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			rc, rc2 := be.Open(t)
+			c := newCache(t, rc, nil)
 			o := newOrigin(10)
 			o.delay = 50 * time.Millisecond
 			ns := c.Namespace("user", o.load)
@@ -127,7 +103,7 @@ func TestMissThenHitAndStampede(t *testing.T) {
 			}
 
 			// Two pods (two engines, one Redis), 40 concurrent misses each: at most a few loads.
-			c2, _ := newCache(t, rcfg, nil)
+			c2 := newCache(t, rc2, nil)
 			ns2 := c2.Namespace("user", o.load)
 			o.loads.Store(0)
 			for i := 0; i < 80; i++ {
@@ -152,9 +128,10 @@ func TestMissThenHitAndStampede(t *testing.T) {
 }
 
 func TestNegativeCachingAndInvalidation(t *testing.T) {
-	for _, su := range setups() {
-		t.Run(su.name, func(t *testing.T) {
-			c, rc := newCache(t, su.cfg(t), nil)
+	for _, be := range redistest.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			rc, _ := be.Open(t)
+			c := newCache(t, rc, nil)
 			o := newOrigin(2)
 			ns := c.Namespace("user", o.load)
 			ctx := context.Background()
@@ -182,7 +159,7 @@ func TestNegativeCachingAndInvalidation(t *testing.T) {
 // A load that read the database before a write must not store the old
 // value after the write's invalidation.
 func TestInvalidationVoidsInFlightLoad(t *testing.T) {
-	c, _ := newCache(t, config.Redis{URL: redistest.Start(t).URL()}, nil)
+	c := newCache(t, redistest.Start(t).Redisx(t), nil)
 	o := newOrigin(1)
 	o.delay = 200 * time.Millisecond
 	ns := c.Namespace("user", o.load)
@@ -206,7 +183,7 @@ func TestInvalidationVoidsInFlightLoad(t *testing.T) {
 }
 
 func TestStaleWhileRevalidate(t *testing.T) {
-	c, _ := newCache(t, config.Redis{URL: redistest.Start(t).URL()}, func(s *config.Cache) {
+	c := newCache(t, redistest.Start(t).Redisx(t), func(s *config.Cache) {
 		s.TTLs = map[string]config.Duration{"user": config.D(200 * time.Millisecond)}
 		s.JitterPercent = 0
 		s.StaleTTL = config.D(time.Minute)
@@ -237,9 +214,10 @@ func TestStaleWhileRevalidate(t *testing.T) {
 }
 
 func TestGetManyOneRoundTripOneQuery(t *testing.T) {
-	for _, su := range setups() {
-		t.Run(su.name, func(t *testing.T) {
-			c, rc := newCache(t, su.cfg(t), nil)
+	for _, be := range redistest.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			rc, _ := be.Open(t)
+			c := newCache(t, rc, nil)
 			o := newOrigin(50)
 			ns := c.Namespace("user", o.load)
 			ctx := context.Background()
@@ -281,28 +259,42 @@ func TestGetManyOneRoundTripOneQuery(t *testing.T) {
 	}
 }
 
-func TestRedisDownFallsBackAndRecovers(t *testing.T) {
-	rs := redistest.Start(t)
-	c, _ := newCache(t, config.Redis{URL: rs.URL()}, func(s *config.Cache) {
+// breakerCache runs a cache on rc whose breaker opens for openFor after
+// two failed commands of at most 100ms, with user 1 already cached.
+func breakerCache(t *testing.T, rc *redisx.Client, openFor time.Duration) (*Cache, *Namespace) {
+	t.Helper()
+	c := newCache(t, rc, func(s *config.Cache) {
 		s.BreakerFailures = 2
-		s.BreakerOpenFor = config.D(300 * time.Millisecond)
+		s.BreakerOpenFor = config.D(openFor)
 		s.RedisTimeout = config.D(100 * time.Millisecond)
 	})
-	o := newOrigin(5)
-	ns := c.Namespace("user", o.load)
-	ctx := context.Background()
-	if _, err := c.Get(ctx, ns, "1"); err != nil {
+	ns := c.Namespace("user", newOrigin(5).load)
+	if _, err := c.Get(context.Background(), ns, "1"); err != nil {
 		t.Fatal(err)
 	}
-	rs.Stop()
+	return c, ns
+}
+
+// bypassReads reads user 1 n times, requiring each to come from the origin
+// with Redis skipped (Bypass), and returns how long the reads took.
+func bypassReads(t *testing.T, c *Cache, ns *Namespace, n int, what string) time.Duration {
+	t.Helper()
 	start := time.Now()
-	for i := 0; i < 20; i++ {
-		r, err := c.Get(ctx, ns, "1")
+	for i := 0; i < n; i++ {
+		r, err := c.Get(context.Background(), ns, "1")
 		if err != nil || !r.Found || r.Status != Bypass {
-			t.Fatalf("Redis down, read %d = %+v, %v; want bypass from the origin", i, r, err)
+			t.Fatalf("%s, read %d = %+v, %v; want bypass from the origin", what, i, r, err)
 		}
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	return time.Since(start)
+}
+
+func TestRedisDownFallsBackAndRecovers(t *testing.T) {
+	rs := redistest.Start(t)
+	c, ns := breakerCache(t, rs.Redisx(t), 300*time.Millisecond)
+	ctx := context.Background()
+	rs.Stop()
+	if d := bypassReads(t, c, ns, 20, "Redis down"); d > 5*time.Second {
 		t.Fatalf("20 reads with Redis down took %v", d)
 	}
 	if c.RedisAvailable() {
@@ -323,15 +315,15 @@ func TestRedisDownFallsBackAndRecovers(t *testing.T) {
 }
 
 func TestNearCacheInvalidatedAcrossPods(t *testing.T) {
-	for _, su := range setups() {
-		t.Run(su.name, func(t *testing.T) {
-			rcfg := su.cfg(t)
+	for _, be := range redistest.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			rcA, rcB := be.Open(t)
 			near := func(s *config.Cache) {
 				s.Near.Enabled = true
 				s.Near.TTL = config.D(time.Minute) // only invalidation can drop it in time
 			}
-			a, _ := newCache(t, rcfg, near)
-			b, _ := newCache(t, rcfg, near)
+			a := newCache(t, rcA, near)
+			b := newCache(t, rcB, near)
 			o := newOrigin(3)
 			nsA, nsB := a.Namespace("user", o.load), b.Namespace("user", o.load)
 			ctx := context.Background()
@@ -401,41 +393,19 @@ func TestKeys(t *testing.T) {
 // A Redis that accepts connections but never answers (SIGSTOP) must cost a
 // read at most redisTimeout, and then nothing while the breaker is open.
 func TestFrozenRedisTimesOut(t *testing.T) {
-	rs := redistest.Start(t)
-	c, rc := newCache(t, config.Redis{URL: rs.URL()}, func(s *config.Cache) {
-		s.BreakerFailures = 2
-		s.BreakerOpenFor = config.D(time.Minute)
-		s.RedisTimeout = config.D(100 * time.Millisecond)
-	})
-	o := newOrigin(5)
-	ns := c.Namespace("user", o.load)
-	ctx := context.Background()
-	if _, err := c.Get(ctx, ns, "1"); err != nil {
-		t.Fatal(err)
-	}
-	info, err := rc.Info(ctx, "server").Result()
+	rc := redistest.Start(t).Redisx(t)
+	c, ns := breakerCache(t, rc, time.Minute)
+	info, err := rc.Info(context.Background(), "server").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pid int
-	for _, l := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "process_id:"); ok {
-			pid, _ = strconv.Atoi(v)
-		}
-	}
+	pid, _ := strconv.Atoi(redisx.ParseInfo(info)["process_id"])
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	defer syscall.Kill(pid, syscall.SIGCONT)
-	start := time.Now()
-	for i := 0; i < 10; i++ {
-		r, err := c.Get(ctx, ns, "1")
-		if err != nil || !r.Found || r.Status != Bypass {
-			t.Fatalf("frozen Redis, read %d = %+v, %v", i, r, err)
-		}
-	}
 	// Two reads time out (100ms each, plus the lease attempt), the rest skip Redis.
-	if d := time.Since(start); d > 3*time.Second {
+	if d := bypassReads(t, c, ns, 10, "frozen Redis"); d > 3*time.Second {
 		t.Fatalf("10 reads against a frozen Redis took %v", d)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redlane/redlane/internal/config"
 )
 
 // Status says how a read was served; it becomes Cache-Status and X-Cache.
@@ -44,7 +46,7 @@ type fillResult struct {
 func (c *Cache) Get(ctx context.Context, ns *Namespace, id string) (Result, error) {
 	s := c.spec()
 	now := time.Now()
-	pending := c.pending.n.Load() > 0 && c.pending.has(ns.name+":"+id)
+	pending := c.pending.has(ns.name, id)
 	if s.Near.Enabled && !pending {
 		if ne, ok := c.near.get(s.Near.Size, nearKey{ns.name, id}, now); ok {
 			ns.stats.add(cHits)
@@ -52,10 +54,10 @@ func (c *Cache) Get(ctx context.Context, ns *Namespace, id string) (Result, erro
 			return Result{Found: ne.e.found, Body: ne.e.body, ETag: ne.etag[0], etagHdr: ne.etag, Status: NearHit}, nil
 		}
 	}
-	if pending {
-		return c.direct(ctx, ns, id, ns.name+":"+id)
-	}
 	logical := ns.name + ":" + id
+	if pending {
+		return c.direct(ctx, ns, id, logical)
+	}
 	done, ok := c.allow()
 	if !ok {
 		return c.direct(ctx, ns, id, logical)
@@ -79,10 +81,12 @@ func (c *Cache) Get(ctx context.Context, ns *Namespace, id string) (Result, erro
 					c.refreshAsync(ns, id, logical)
 				}
 				ns.stats.add(cHits)
+				res := Result{Found: e.found, Body: e.body, ETag: e.etag(), Status: Hit}
 				if s.Near.Enabled {
-					c.near.put(s.Near.Size, nearKey{ns.name, id}, e, s.Near.TTL.Duration, seq)
+					res.etagHdr = []string{res.ETag}
+					c.near.put(s.Near.Size, nearKey{ns.name, id}, e, res.etagHdr, s.Near.TTL.Duration, seq)
 				}
-				return Result{Found: e.found, Body: e.body, ETag: e.etag(), Status: Hit}, nil
+				return res, nil
 			}
 			c.refreshAsync(ns, id, logical)
 			ns.stats.add(cStale)
@@ -155,15 +159,15 @@ func (c *Cache) fill(ctx context.Context, ns *Namespace, id, logical string, seq
 		e, err := c.load(ctx, ns, id)
 		return fillResult{e, Bypass}, err
 	}
-	if code, _ := reply[0].(int64); code == 1 && len(reply) == 2 {
+	switch code, _ := reply[0].(int64); {
+	case code == 1 && len(reply) == 2:
 		// Stored by another caller between our GET and now.
 		if raw, ok := reply[1].(string); ok {
 			if e, err := decodeEntry([]byte(raw)); err == nil {
 				return fillResult{e, Collapsed}, nil
 			}
 		}
-	}
-	if code, _ := reply[0].(int64); code == 2 {
+	case code == 2:
 		e, err := c.load(ctx, ns, id)
 		if err != nil {
 			c.release(ctx, logical, tok)
@@ -173,7 +177,7 @@ func (c *Cache) fill(ctx context.Context, ns *Namespace, id, logical string, seq
 			return fillResult{e, MissNotStored}, nil
 		}
 		if s.Near.Enabled {
-			c.near.put(s.Near.Size, nearKey{ns.name, id}, e, s.Near.TTL.Duration, seq)
+			c.near.put(s.Near.Size, nearKey{ns.name, id}, e, []string{e.etag()}, s.Near.TTL.Duration, seq)
 		}
 		return fillResult{e, Miss}, nil
 	}
@@ -219,28 +223,43 @@ func (c *Cache) await(ctx context.Context, logical string, wait time.Duration) (
 	return entry{}, false
 }
 
-// load reads one record from the database and makes it an entry: found,
-// fresh for the namespace TTL plus jitter; or negative, for negativeTTL.
+// load reads one record from the database and makes it an entry.
 func (c *Cache) load(ctx context.Context, ns *Namespace, id string) (entry, error) {
+	es, err := c.loadEntries(ctx, ns, []string{id})
+	if err != nil {
+		return entry{}, err
+	}
+	return es[0], nil
+}
+
+// loadEntries reads records ids from the database in one query and makes
+// each an entry, in the order of ids: found, fresh for the namespace TTL
+// plus jitter; or negative, for negativeTTL.
+func (c *Cache) loadEntries(ctx context.Context, ns *Namespace, ids []string) ([]entry, error) {
 	start := time.Now()
-	m, err := ns.load(ctx, []string{id})
+	m, err := ns.load(ctx, ids)
 	d := time.Since(start)
-	c.m.observeLoad(ns.name, d, err)
+	c.m.observeLoad(ns.name, d)
 	ns.stats.add(cLoads)
 	if err != nil {
 		ns.stats.add(cLoadErrors)
-		return entry{}, err
+		return nil, err
 	}
 	s := c.spec()
-	if body, ok := m[id]; ok {
-		return newEntry(body, true, ttlFor(s, ns.name), d), nil
+	out := make([]entry, len(ids))
+	for i, id := range ids {
+		if body, ok := m[id]; ok {
+			out[i] = newEntry(body, true, ttlFor(s, ns.name), d)
+		} else {
+			out[i] = newEntry(nil, false, s.NegativeTTL.Duration, d)
+		}
 	}
-	return newEntry(nil, false, s.NegativeTTL.Duration, d), nil
+	return out, nil
 }
 
 // redisTTL is how long Redis keeps e: its freshness plus the stale window
 // (negative entries get no stale window). Never zero: always expires.
-func redisTTL(s *cacheSpec, e entry) time.Duration {
+func redisTTL(s *config.Cache, e entry) time.Duration {
 	d := time.Until(e.freshUntil)
 	if e.found {
 		d += s.StaleTTL.Duration

@@ -106,13 +106,15 @@ type pendingSet struct {
 	m  map[string]struct{}
 }
 
-func (p *pendingSet) has(k string) bool {
+// has reports whether record id of namespace ns is pending; while nothing
+// is, it costs one atomic load (the key is built only when needed).
+func (p *pendingSet) has(ns, id string) bool {
 	if p.n.Load() == 0 {
 		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	_, ok := p.m[k]
+	_, ok := p.m[ns+":"+id]
 	return ok
 }
 

@@ -47,7 +47,7 @@ func newMetrics(c *Cache) *metrics {
 	}
 }
 
-func (m *metrics) observeLoad(ns string, d time.Duration, err error) {
+func (m *metrics) observeLoad(ns string, d time.Duration) {
 	m.loadSeconds.WithLabelValues(ns).Observe(d.Seconds())
 }
 

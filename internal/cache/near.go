@@ -70,17 +70,19 @@ func (n *near) get(size int, key nearKey, now time.Time) (*nearEntry, bool) {
 	return v, true
 }
 
-// put stores e until min(now+ttl, e's freshness end), unless an
-// invalidation was heard since seq was read.
-func (n *near) put(size int, key nearKey, e entry, ttl time.Duration, seq uint64) {
-	exp := time.Now().Add(ttl)
+// put stores e, with etag (e.etag() as a header value), until
+// min(now+ttl, e's freshness end), unless an invalidation was heard since
+// seq was read.
+func (n *near) put(size int, key nearKey, e entry, etag []string, ttl time.Duration, seq uint64) {
+	now := time.Now()
+	exp := now.Add(ttl)
 	if e.freshUntil.Before(exp) {
 		exp = e.freshUntil
 	}
-	if n.seq.Load() != seq || !time.Now().Before(exp) {
+	if n.seq.Load() != seq || !now.Before(exp) {
 		return
 	}
-	n.cache(size).Add(key, &nearEntry{e: e, etag: []string{e.etag()}, expires: exp})
+	n.cache(size).Add(key, &nearEntry{e: e, etag: etag, expires: exp})
 }
 
 // invalidate drops keys ("*" drops everything).

@@ -300,7 +300,7 @@ func (a *UsersAPI) batch(w http.ResponseWriter, r *http.Request) error {
 	}
 	b.WriteString(`],"missing":[` + strings.Join(missing, ",") + "]}\n")
 	body := []byte(b.String())
-	e := newEntry(body, true, 0, 0)
+	etag := newEntry(body, true, 0, 0).etag()
 	h := w.Header()
 	switch {
 	case hits == len(res):
@@ -313,9 +313,9 @@ func (a *UsersAPI) batch(w http.ResponseWriter, r *http.Request) error {
 		h.Set("Cache-Status", "redlane; fwd=miss; detail=\"hits "+strconv.Itoa(hits)+"/"+strconv.Itoa(len(res))+"\"")
 		h.Set("X-Cache", "PARTIAL")
 	}
-	h.Set("ETag", e.etag())
+	h.Set("ETag", etag)
 	h.Set("Cache-Control", "no-cache")
-	if etagMatch(r.Header.Get("If-None-Match"), e.etag()) {
+	if etagMatch(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
@@ -481,11 +481,7 @@ func (a *UsersAPI) write(do func(ctx context.Context, id int64, r *http.Request)
 		n, _ := strconv.ParseInt(id, 10, 64)
 		u, err := do(r.Context(), n, r)
 		if err != nil {
-			var we *web.Error
-			if errors.As(err, &we) {
-				return err
-			}
-			return userWriteError(err)
+			return userWriteError(err) // passes a *web.Error on (dbError)
 		}
 		a.invalidate(r.Context(), n)
 		return web.Encode(w, http.StatusOK, u)

@@ -17,6 +17,10 @@ const warmBatch = 100
 
 const warmLeaseTTL = 15 * time.Second
 
+// warmLockName is the internal/lock name that makes a warm job run once
+// across pods (its keys belong to the lock package: <prefix>lock:{cache-warm}).
+const warmLockName = "cache-warm"
+
 // ErrWarmRunning means a warm job holds the lease, on this pod or another.
 var ErrWarmRunning = errors.New("a cache warm job is already running")
 
@@ -44,28 +48,28 @@ type WarmRequest struct {
 }
 
 type warmer struct {
-	c      *Cache
-	leaser Leaser
-	pod    string
-	mu     sync.Mutex
-	local  WarmStatus // this pod's view, used when Redis cannot be read
+	c     *Cache
+	locks *lock.Locker
+	pod   string
+	mu    sync.Mutex
+	local WarmStatus // this pod's view, used when Redis cannot be read
 }
 
 func newWarmer(c *Cache, locks *lock.Locker) *warmer {
 	pod, _ := os.Hostname()
-	return &warmer{c: c, leaser: lockLeaser{locks}, pod: pod + "/" + strconv.Itoa(os.Getpid()), local: WarmStatus{State: "idle"}}
+	return &warmer{c: c, locks: locks, pod: pod + "/" + strconv.Itoa(os.Getpid()), local: WarmStatus{State: "idle"}}
 }
 
 // Warm starts a background job that loads the requested records into the
 // cache, unless one is running on any pod (ErrWarmRunning).
 func (c *Cache) Warm(ctx context.Context, ns *Namespace, req WarmRequest) (WarmStatus, error) {
 	w := c.warm
-	lease, ok, err := w.leaser.Acquire(ctx, warmLockName, warmLeaseTTL)
+	lease, err := w.locks.Acquire(ctx, warmLockName, warmLeaseTTL, 0)
+	if errors.Is(err, lock.ErrTimeout) {
+		return WarmStatus{}, ErrWarmRunning
+	}
 	if err != nil {
 		return WarmStatus{}, err
-	}
-	if !ok {
-		return WarmStatus{}, ErrWarmRunning
 	}
 	st := WarmStatus{State: "running", Namespace: ns.name, Source: "ids", Pod: w.pod, Total: int64(len(req.IDs)), StartedAt: time.Now().UTC()}
 	if req.Top > 0 {
@@ -79,7 +83,7 @@ func (c *Cache) Warm(ctx context.Context, ns *Namespace, req WarmRequest) (WarmS
 	return st, nil
 }
 
-func (w *warmer) run(ctx context.Context, ns *Namespace, req WarmRequest, lease Lease, st WarmStatus) {
+func (w *warmer) run(ctx context.Context, ns *Namespace, req WarmRequest, lease *lock.Lease, st WarmStatus) {
 	c := w.c
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
@@ -108,7 +112,7 @@ func (w *warmer) run(ctx context.Context, ns *Namespace, req WarmRequest, lease 
 			fail(errors.New("stopped: server shutting down"))
 			return
 		}
-		if held, err := lease.Renew(ctx); err != nil || !held {
+		if err := lease.Extend(ctx, warmLeaseTTL); err != nil {
 			fail(errors.New("lost the warm lease (Redis unavailable or expired)"))
 			return
 		}
