@@ -58,16 +58,21 @@ type item struct {
 
 func (it item) bytes() []byte {
 	if it.env != nil {
-		return it.env.encoded()
+		return it.env.frame
 	}
 	return it.frame
 }
 
 // send queues a control frame (joined, ack, error...) to the client.
 func (c *Conn) send(v any) {
+	c.sendFrame(encodeFrame(opText, mustJSON(v)))
+}
+
+// sendFrame queues an encoded frame, which may be shared with other sockets.
+func (c *Conn) sendFrame(frame []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pushLocked(item{frame: encodeFrame(opText, mustJSON(v))})
+	c.pushLocked(item{frame: frame})
 }
 
 // deliver hands a room message to the socket: buffered while the membership
