@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/redlane/redlane/internal/web"
 )
 
 // Conn is one client socket. Its handler goroutine reads; writes go through
@@ -21,7 +19,6 @@ type Conn struct {
 	ws        *websocket.Conn
 	id        string
 	sender    string
-	principal *web.Principal
 	primary   string // the URL's room, target of plain-text frames
 	queueCap  int
 	writeWait time.Duration

@@ -170,9 +170,7 @@ func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < lo || n > hi {
-		return 0, web.BadRequest(name, name+" must be an integer from "+itoa(lo)+" to "+itoa(hi))
+		return 0, web.BadRequest(name, name+" must be an integer from "+strconv.Itoa(lo)+" to "+strconv.Itoa(hi))
 	}
 	return n, nil
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -38,7 +38,6 @@ func encodeBody(room, sender, text string, at time.Time) string {
 // from Redis, built once as a WebSocket frame, and queued to every local
 // member of its room.
 type envelope struct {
-	room  string
 	idStr string
 	id    streamID
 	prev  string // id of the message before it in the room, "" if none is known
@@ -63,7 +62,7 @@ func newEnvelope(room, id, prev string, pubUS int64, rawBody string) (*envelope,
 	frame = append(frame, id...)
 	frame = append(frame, `",`...)
 	frame = append(frame, rawBody[1:]...)
-	return &envelope{room: room, idStr: id, id: sid, prev: prev, pubUS: pubUS, frame: frame, wire: frame[head:]}, nil
+	return &envelope{idStr: id, id: sid, prev: prev, pubUS: pubUS, frame: frame, wire: frame[head:]}, nil
 }
 
 // message decodes the envelope for JSON answers.
