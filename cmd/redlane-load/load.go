@@ -165,11 +165,7 @@ func publish(ctx context.Context, o options, out io.Writer, lat *histogram, rece
 	var sent, failed atomic.Int64
 	var wg sync.WaitGroup
 	pad := strings.Repeat("x", o.size)
-	serverBefore, err := readLatency(ctx, o.targets)
-	if err != nil {
-		return err
-	}
-	cpuBefore, err := readAll(ctx, o.targets)
+	before, err := readAll(ctx, o.targets)
 	if err != nil {
 		return err
 	}
@@ -221,21 +217,17 @@ func publish(ctx context.Context, o options, out io.Writer, lat *histogram, rece
 	fmt.Fprintf(out, "delivered %d of %d expected (%.2f%%), %.0f messages/s\n", got, expected, 100*float64(got)/float64(max(expected, 1)), float64(got)/elapsed.Seconds())
 	fmt.Fprintf(out, "publish-to-receive latency (at the clients): p50 %s  p90 %s  p99 %s  max %s\n",
 		lat.quantile(0.50), lat.quantile(0.90), lat.quantile(0.99), lat.max())
-	serverAfter, err := readLatency(ctx, o.targets)
-	if err != nil {
-		return err
-	}
-	cpuAfter, err := readAll(ctx, o.targets)
+	after, err := readAll(ctx, o.targets)
 	if err != nil {
 		return err
 	}
 	var cpu float64
-	for i := range cpuAfter {
-		cpu += cpuAfter[i].cpu - cpuBefore[i].cpu
+	for i := range after {
+		cpu += after[i].cpu - before[i].cpu
 	}
 	fmt.Fprintf(out, "server CPU: %.2f s over both servers, %.1f µs per delivered message (%.2f cores at this rate); this tool: %.2f cores\n",
 		cpu, cpu/float64(max(got, 1))*1e6, cpu/elapsed.Seconds(), (ownCPU()-ownBefore)/elapsed.Seconds())
-	d := serverAfter.minus(serverBefore)
+	d := sumLatency(after).minus(sumLatency(before))
 	fmt.Fprintf(out, "publish-to-write latency (servers' redlane_realtime_delivery_latency_seconds, bucket upper bounds): p50 <= %s  p99 <= %s  (%d writes)\n",
 		d.quantile(0.50), d.quantile(0.99), int64(d.count))
 	return nil

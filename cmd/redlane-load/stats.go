@@ -67,11 +67,12 @@ func (h *histogram) quantile(q float64) time.Duration {
 
 func (h *histogram) max() time.Duration { return time.Duration(h.maxNS.Load()) }
 
-// serverStats are the process numbers read from a target's /metrics.
+// serverStats are the numbers read from a target's /metrics.
 type serverStats struct {
 	heapInuse, stackInuse, rss, goroutines float64
 	liveHeap, gcs                          float64 // live heap after the last GC, GCs so far
 	cpu                                    float64 // process_cpu_seconds_total
+	latency                                serverHist
 }
 
 func readAll(ctx context.Context, targets []string) ([]serverStats, error) {
@@ -111,10 +112,13 @@ func scrape(ctx context.Context, target string, fn func(key string, v float64)) 
 	return sc.Err()
 }
 
+// latencyMetric is the servers' publish-to-write histogram.
+const latencyMetric = "redlane_realtime_delivery_latency_seconds"
+
 func readStats(ctx context.Context, target string) (serverStats, error) {
 	var s serverStats
-	err := scrape(ctx, target, func(name string, v float64) {
-		switch name {
+	err := scrape(ctx, target, func(key string, v float64) {
+		switch key {
 		case "go_memstats_heap_inuse_bytes":
 			s.heapInuse = v
 		case "go_memstats_stack_inuse_bytes":
@@ -129,27 +133,36 @@ func readStats(ctx context.Context, target string) (serverStats, error) {
 			s.gcs = v
 		case "process_cpu_seconds_total":
 			s.cpu = v
+		case latencyMetric + "_count":
+			s.latency.count = v
+		default:
+			if le, ok := strings.CutPrefix(key, latencyMetric+`_bucket{le="`); ok {
+				b, err := strconv.ParseFloat(strings.TrimSuffix(le, `"}`), 64)
+				if err != nil {
+					b = 1e9 // +Inf
+				}
+				s.latency.bounds = append(s.latency.bounds, b)
+				s.latency.cum = append(s.latency.cum, v)
+			}
 		}
 	})
 	return s, err
 }
 
-// serverHist is the servers' delivery latency histogram, summed over targets.
+// serverHist is a delivery latency histogram as /metrics shows it.
 type serverHist struct {
 	bounds []float64 // seconds, ascending; cumulative counts below
 	cum    []float64
 	count  float64
 }
 
-func readLatency(ctx context.Context, targets []string) (serverHist, error) {
+// sumLatency adds up the targets' latency histograms.
+func sumLatency(stats []serverStats) serverHist {
 	var sum serverHist
-	for _, t := range targets {
-		h, err := readLatencyOf(ctx, t)
-		if err != nil {
-			return sum, err
-		}
+	for _, s := range stats {
+		h := s.latency
 		if sum.bounds == nil {
-			sum = h
+			sum = serverHist{bounds: h.bounds, cum: append([]float64(nil), h.cum...), count: h.count}
 			continue
 		}
 		for i := range sum.cum {
@@ -159,27 +172,7 @@ func readLatency(ctx context.Context, targets []string) (serverHist, error) {
 		}
 		sum.count += h.count
 	}
-	return sum, nil
-}
-
-func readLatencyOf(ctx context.Context, target string) (serverHist, error) {
-	const name = "redlane_realtime_delivery_latency_seconds"
-	var h serverHist
-	err := scrape(ctx, target, func(key string, v float64) {
-		switch {
-		case strings.HasPrefix(key, name+`_bucket{le="`):
-			le := strings.TrimSuffix(strings.TrimPrefix(key, name+`_bucket{le="`), `"}`)
-			b, err := strconv.ParseFloat(le, 64)
-			if err != nil {
-				b = 1e9 // +Inf
-			}
-			h.bounds = append(h.bounds, b)
-			h.cum = append(h.cum, v)
-		case key == name+"_count":
-			h.count = v
-		}
-	})
-	return h, err
+	return sum
 }
 
 func (h serverHist) minus(o serverHist) serverHist {

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/redlane/redlane/internal/web"
 )
 
 // Conn is one client socket. Its handler goroutine reads; writes go through
@@ -21,7 +19,6 @@ type Conn struct {
 	ws        *websocket.Conn
 	id        string
 	sender    string
-	principal *web.Principal
 	primary   string // the URL's room, target of plain-text frames
 	queueCap  int
 	writeWait time.Duration
@@ -58,16 +55,21 @@ type item struct {
 
 func (it item) bytes() []byte {
 	if it.env != nil {
-		return it.env.encoded()
+		return it.env.frame
 	}
 	return it.frame
 }
 
 // send queues a control frame (joined, ack, error...) to the client.
 func (c *Conn) send(v any) {
+	c.sendFrame(encodeFrame(opText, mustJSON(v)))
+}
+
+// sendFrame queues an encoded frame, which may be shared with other sockets.
+func (c *Conn) sendFrame(frame []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pushLocked(item{frame: encodeFrame(opText, mustJSON(v))})
+	c.pushLocked(item{frame: frame})
 }
 
 // deliver hands a room message to the socket: buffered while the membership

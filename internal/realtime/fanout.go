@@ -69,9 +69,12 @@ func (h *Hub) catchUpLocked(r *room, next *envelope) {
 	}
 }
 
+// gapLocked tells every member of r that messages between lastSeen and
+// next are lost; the frame is encoded once for all of them.
 func (h *Hub) gapLocked(r *room, next *envelope, reason string) {
+	frame := encodeFrame(opText, mustJSON(gapFrame{Type: "gap", Room: r.name, After: r.lastSeen.String(), Next: next.idStr, Reason: reason}))
 	for c := range r.members {
-		c.send(gapFrame{Type: "gap", Room: r.name, After: idString(r.lastSeen), Next: next.idStr, Reason: reason})
+		c.sendFrame(frame)
 	}
 }
 

@@ -15,23 +15,31 @@ const (
 // writer with several frames queued sends them in one writev system call,
 // and a room message is encoded once for all its members.
 func encodeFrame(op byte, payload []byte) []byte {
-	n := len(payload)
-	var b []byte
+	b := appendFrameHeader(make([]byte, 0, frameHeaderLen(len(payload))+len(payload)), op, len(payload))
+	return append(b, payload...)
+}
+
+// frameHeaderLen is the header size of a frame with n payload bytes.
+func frameHeaderLen(n int) int {
 	switch {
 	case n <= 125:
-		b = make([]byte, 2, 2+n)
-		b[1] = byte(n)
+		return 2
 	case n <= 0xFFFF:
-		b = make([]byte, 4, 4+n)
-		b[1] = 126
-		binary.BigEndian.PutUint16(b[2:], uint16(n))
-	default:
-		b = make([]byte, 10, 10+n)
-		b[1] = 127
-		binary.BigEndian.PutUint64(b[2:], uint64(n))
+		return 4
 	}
-	b[0] = 0x80 | op
-	return append(b, payload...)
+	return 10
+}
+
+// appendFrameHeader appends the header of a final, unmasked frame with n
+// payload bytes.
+func appendFrameHeader(b []byte, op byte, n int) []byte {
+	switch {
+	case n <= 125:
+		return append(b, 0x80|op, byte(n))
+	case n <= 0xFFFF:
+		return binary.BigEndian.AppendUint16(append(b, 0x80|op, 126), uint16(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0x80|op, 127), uint64(n))
 }
 
 var pingFrame = encodeFrame(opPing, nil)

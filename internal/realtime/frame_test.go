@@ -46,3 +46,20 @@ func TestRawFramesReadByAClient(t *testing.T) {
 		t.Fatalf("after the messages: %v (pinged %v)", err, pinged)
 	}
 }
+
+// TestEnvelopeFrame checks that a message built straight into its frame
+// (newEnvelope) is the frame encodeFrame makes of its payload, across the
+// header's length classes.
+func TestEnvelopeFrame(t *testing.T) {
+	// The payload is 40+n bytes: n=85 and 86 straddle 125, 65495 and 65496 straddle 65535.
+	for _, n := range []int{0, 85, 86, 65495, 65496, 70000} {
+		body := `{"text":"` + strings.Repeat("x", n) + `"}`
+		e, err := newEnvelope("r", "17-2", "", 0, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := encodeFrame(opText, e.wire); !bytes.Equal(e.frame, want) {
+			t.Fatalf("text of %d bytes: frame %.20q..., want %.20q...", n, e.frame, want)
+		}
+	}
+}

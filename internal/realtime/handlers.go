@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -105,9 +106,9 @@ func (h *Hub) HandleRooms() http.Handler {
 func (h *Hub) HandleHistory() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
-		room := q.Get("room")
-		if err := ValidRoom(room); err != nil {
-			return web.BadRequest("room", "room "+err.Error())
+		room, err := roomParam(q)
+		if err != nil {
+			return err
 		}
 		max := h.cfg.Current().Spec.Realtime.HistoryPageMax
 		limit, err := intParam(r, "limit", min(50, max), 1, max)
@@ -144,9 +145,9 @@ func (h *Hub) HandleHistory() http.Handler {
 // any instance.
 func (h *Hub) HandlePresence() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		room := r.URL.Query().Get("room")
-		if err := ValidRoom(room); err != nil {
-			return web.BadRequest("room", "room "+err.Error())
+		room, err := roomParam(r.URL.Query())
+		if err != nil {
+			return err
 		}
 		ms, err := h.Presence(r.Context(), room)
 		if err != nil {
@@ -163,6 +164,15 @@ func unavailable(err error) error {
 	return err
 }
 
+// roomParam reads the room query parameter, a 400 naming it when invalid.
+func roomParam(q url.Values) (string, error) {
+	room := q.Get("room")
+	if err := ValidRoom(room); err != nil {
+		return "", web.BadRequest("room", "room "+err.Error())
+	}
+	return room, nil
+}
+
 func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	s := r.URL.Query().Get(name)
 	if s == "" {
@@ -170,9 +180,7 @@ func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < lo || n > hi {
-		return 0, web.BadRequest(name, name+" must be an integer from "+itoa(lo)+" to "+itoa(hi))
+		return 0, web.BadRequest(name, name+" must be an integer from "+strconv.Itoa(lo)+" to "+strconv.Itoa(hi))
 	}
 	return n, nil
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -50,7 +50,6 @@ type Hub struct {
 	broker  *broker
 	auth    Authenticate
 	pod     string
-	baseCtx context.Context // sockets' context: values of no request, never cancelled
 
 	mu       sync.Mutex
 	rooms    map[string]*room
@@ -82,7 +81,7 @@ func New(o Options) *Hub {
 	h := &Hub{
 		cfg: o.Config, rc: o.Redis, keys: k, hist: &history{rc: o.Redis, keys: k},
 		log: o.Logger, metrics: newMetrics(o.Registry), auth: o.Authenticate,
-		pod: randomID(6), baseCtx: context.Background(),
+		pod:   randomID(6),
 		rooms: map[string]*room{}, conns: map[*Conn]struct{}{},
 	}
 	h.broker = newBroker(o.Redis, k, h.pod, o.Logger, h.metrics, h)

@@ -181,7 +181,7 @@ func (h *Hub) replay(ctx context.Context, c *Conn, m *member, since streamID) (i
 		for _, e := range es {
 			if !continuous(last, e) {
 				gap = true
-				c.send(gapFrame{Type: "gap", Room: m.room, After: idString(last), Next: e.idStr, Reason: "history-trimmed"})
+				c.send(gapFrame{Type: "gap", Room: m.room, After: last.String(), Next: e.idStr, Reason: "history-trimmed"})
 			}
 			if err := c.waitRoom(ctx); err != nil {
 				return n, err
@@ -213,11 +213,4 @@ func (h *Hub) replay(ctx context.Context, c *Conn, m *member, since streamID) (i
 		h.metrics.resumes.WithLabelValues("complete").Inc()
 	}
 	return n, nil
-}
-
-func idString(id streamID) string {
-	if id.isZero() {
-		return "0-0"
-	}
-	return id.String()
 }

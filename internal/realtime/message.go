@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,37 +35,34 @@ func encodeBody(room, sender, text string, at time.Time) string {
 }
 
 // envelope is one message inside an instance: parsed once when it arrives
-// from Redis, encoded once as a WebSocket frame, and queued to every local
+// from Redis, built once as a WebSocket frame, and queued to every local
 // member of its room.
 type envelope struct {
-	room  string
 	idStr string
 	id    streamID
 	prev  string // id of the message before it in the room, "" if none is known
 	pubUS int64  // publish time, unix µs, for the delivery latency metric
-	wire  []byte
-	once  sync.Once
-	frame []byte
+	frame []byte // the whole WebSocket frame, however many sockets get it
+	wire  []byte // frame's JSON payload
 }
+
+const messagePrefix = `{"type":"message","id":"`
 
 func newEnvelope(room, id, prev string, pubUS int64, rawBody string) (*envelope, error) {
 	sid, ok := parseID(id)
 	if !ok || len(rawBody) < 2 || rawBody[0] != '{' {
 		return nil, fmt.Errorf("malformed message %q in room %s", id, room)
 	}
-	wire := make([]byte, 0, len(rawBody)+len(id)+32)
-	wire = append(wire, `{"type":"message","id":"`...)
-	wire = append(wire, id...)
-	wire = append(wire, `",`...)
-	wire = append(wire, rawBody[1:]...)
-	return &envelope{room: room, idStr: id, id: sid, prev: prev, pubUS: pubUS, wire: wire}, nil
-}
-
-// encoded returns the message as a WebSocket frame, built once however
-// many sockets get it.
-func (e *envelope) encoded() []byte {
-	e.once.Do(func() { e.frame = encodeFrame(opText, e.wire) })
-	return e.frame
+	// The id is spliced in front of the body's fields, straight into the
+	// frame: one allocation per message, shared by every member's queue.
+	n := len(messagePrefix) + len(id) + len(`",`) + len(rawBody) - 1
+	frame := appendFrameHeader(make([]byte, 0, frameHeaderLen(n)+n), opText, n)
+	head := len(frame)
+	frame = append(frame, messagePrefix...)
+	frame = append(frame, id...)
+	frame = append(frame, `",`...)
+	frame = append(frame, rawBody[1:]...)
+	return &envelope{idStr: id, id: sid, prev: prev, pubUS: pubUS, frame: frame, wire: frame[head:]}, nil
 }
 
 // message decodes the envelope for JSON answers.

@@ -81,17 +81,19 @@ func (h *Hub) refreshPresence(ctx context.Context, ttl time.Duration) error {
 	now := time.Now()
 	exp := float64(now.Add(ttl).UnixMilli())
 	nowMS := strconv.FormatInt(now.UnixMilli(), 10)
-	const chunk = 500
-	for i := 0; i < len(snap); i += chunk / 10 {
-		part := snap[i:min(i+chunk/10, len(snap))]
+	// Bounded pipelines and ZADDs keep each reply, and each Redis step, small.
+	const roomsPerPipeline, membersPerZAdd = 50, 500
+	for i := 0; i < len(snap); i += roomsPerPipeline {
+		part := snap[i:min(i+roomsPerPipeline, len(snap))]
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := h.rc.Pipelined(cctx, func(p redis.Pipeliner) error {
 			for _, rm := range part {
 				key := h.keys.presence(rm.room)
-				for j := 0; j < len(rm.members); j += chunk {
-					zs := make([]redis.Z, 0, chunk)
-					for _, m := range rm.members[j:min(j+chunk, len(rm.members))] {
-						zs = append(zs, redis.Z{Score: exp, Member: m})
+				for j := 0; j < len(rm.members); j += membersPerZAdd {
+					batch := rm.members[j:min(j+membersPerZAdd, len(rm.members))]
+					zs := make([]redis.Z, len(batch))
+					for k, m := range batch {
+						zs[k] = redis.Z{Score: exp, Member: m}
 					}
 					p.ZAdd(cctx, key, zs...)
 				}

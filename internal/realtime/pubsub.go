@@ -130,7 +130,8 @@ func (b *broker) run(ctx context.Context) {
 // shardFor finds (or makes) the shard that must carry channel.
 func (b *broker) shardFor(ctx context.Context, channel string) (*shard, error) {
 	addr := ""
-	if cc, ok := b.rc.UniversalClient.(*redis.ClusterClient); ok {
+	cc, cluster := b.rc.UniversalClient.(*redis.ClusterClient)
+	if cluster {
 		node, err := cc.MasterForKey(ctx, channel)
 		if err != nil {
 			return nil, fmt.Errorf("finding the Cluster node of %s: %w", channel, err)
@@ -147,7 +148,7 @@ func (b *broker) shardFor(ctx context.Context, channel string) (*shard, error) {
 	}
 	s := &shard{b: b, addr: addr, chans: map[string]*chanState{}, dirty: map[string]bool{},
 		kick: make(chan struct{}, 1)}
-	if cc, ok := b.rc.UniversalClient.(*redis.ClusterClient); ok {
+	if cluster {
 		s.sharded = true
 		s.ps = cc.SSubscribe(b.ctx) // no channels: connects on the first SSUBSCRIBE, to that channel's master
 	} else {

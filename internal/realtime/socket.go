@@ -20,11 +20,12 @@ import (
 	"github.com/redlane/redlane/internal/web"
 )
 
+// writeBuffers lends gorilla a write buffer for the handshake only.
+var writeBuffers sync.Pool
+
 // upgrader keeps per-socket memory small: a 512 B read buffer instead of
 // the server's 4 KiB one, and no write buffer of its own (gorilla never
 // writes after the handshake: frames are written raw, see frame.go).
-var writeBuffers sync.Pool
-
 func (h *Hub) upgrader() *websocket.Upgrader {
 	return &websocket.Upgrader{
 		ReadBufferSize:  512,
@@ -68,7 +69,7 @@ func (h *Hub) HandleSocket() http.Handler {
 			w.Header().Set("Upgrade", "websocket")
 			return web.Errorf(http.StatusUpgradeRequired, "websocket-required", "This endpoint speaks WebSocket: connect with a WebSocket client (e.g. wscat -c ws://host/ws/chat/room1).")
 		}
-		c := &Conn{h: h, id: "c" + randomID(6), principal: p, primary: room,
+		c := &Conn{h: h, id: "c" + randomID(6), primary: room,
 			queueCap: rt.SendQueueSize, writeWait: rt.WriteTimeout.Duration, rooms: map[string]*member{}}
 		c.sender = "anon-" + c.id[1:7]
 		if p != nil {
@@ -89,7 +90,7 @@ func (h *Hub) HandleSocket() http.Handler {
 		// staying alive as long as the socket.
 		go func() {
 			defer h.unregister(c)
-			h.serve(h.baseCtx, c, since)
+			h.serve(context.Background(), c, since) // no request's values, never cancelled
 		}()
 		return nil
 	})
@@ -311,7 +312,7 @@ func (h *Hub) checkText(text string) string {
 	case strings.TrimSpace(text) == "":
 		return "must not be empty"
 	case len(text) > max:
-		return "must be at most " + itoa(max) + " bytes"
+		return "must be at most " + strconv.Itoa(max) + " bytes"
 	case !utf8.ValidString(text):
 		return "must be valid UTF-8"
 	}
