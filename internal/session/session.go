@@ -121,11 +121,10 @@ func (m *Manager) Login(ctx context.Context, username, password, ip, ua string) 
 		m.m.logins.WithLabelValues("error").Inc()
 		return "", nil, nil, fmt.Errorf("checking password: %w", err)
 	}
-	tok, err := newToken(u.ID)
+	tok, pt, err := newToken(u.ID)
 	if err != nil {
 		return "", nil, nil, err
 	}
-	pt, _ := parseToken(tok)
 	agent := useragent.Parse(ua)
 	s := &Session{ID: pt.sid, UserID: u.ID, Username: u.Username, IP: ip, UserAgent: truncate(ua, 256),
 		Device: deviceType(agent), Browser: orOther(agent.Name), OS: orOther(agent.OS), tag: pt.tag}
