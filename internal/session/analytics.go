@@ -15,11 +15,9 @@ import (
 // is logged and never fails a login.
 
 func (m *Manager) afterLogin(ctx context.Context, s *Session, userHash string, evicted []string) {
-	exp := float64(s.ExpiresAt().UnixMilli())
 	pipe := m.rc.Pipeline()
 	pipe.Del(ctx, m.k.failUser(userHash)) // a success clears the username's failures (not the IP's)
-	pipe.ZAdd(ctx, m.k.statsActive(), zmember(exp, s.ID))
-	pipe.ZAddGT(ctx, m.k.statsUsers(), zmember(exp, strconv.FormatInt(s.UserID, 10)))
+	m.queueActive(ctx, pipe, s)
 	pipe.HSet(ctx, m.k.statsMeta(), s.ID, s.Device+"|"+s.Browser)
 	if len(evicted) > 0 {
 		pipe.ZRem(ctx, m.k.statsActive(), anys(evicted)...)
@@ -32,10 +30,8 @@ func (m *Manager) afterLogin(ctx context.Context, s *Session, userHash string, e
 }
 
 func (m *Manager) statsTouch(ctx context.Context, s *Session) {
-	exp := float64(s.ExpiresAt().UnixMilli())
 	pipe := m.rc.Pipeline()
-	pipe.ZAdd(ctx, m.k.statsActive(), zmember(exp, s.ID))
-	pipe.ZAddGT(ctx, m.k.statsUsers(), zmember(exp, strconv.FormatInt(s.UserID, 10)))
+	m.queueActive(ctx, pipe, s)
 	if _, err := pipe.Exec(ctx); err != nil {
 		m.log.Debug("updating session analytics", "error", err.Error())
 	}
@@ -51,6 +47,13 @@ func (m *Manager) statsEnded(ctx context.Context, sids []string) {
 	if _, err := pipe.Exec(ctx); err != nil {
 		m.log.Debug("updating session analytics", "error", err.Error())
 	}
+}
+
+// queueActive records s and its user as active until the session's expiry.
+func (m *Manager) queueActive(ctx context.Context, pipe redis.Pipeliner, s *Session) {
+	exp := float64(s.ExpiresAt().UnixMilli())
+	pipe.ZAdd(ctx, m.k.statsActive(), zmember(exp, s.ID))
+	pipe.ZAddGT(ctx, m.k.statsUsers(), zmember(exp, strconv.FormatInt(s.UserID, 10)))
 }
 
 // queueEvent counts one event in the minute bucket of today's hash.
