@@ -46,14 +46,23 @@ func TestDBCommandsOnPostgres(t *testing.T) {
 
 func TestDBCommandsOnSQLiteFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "users.db")
-	cfg := filepath.Join(t.TempDir(), "redlane.yaml")
-	writeFile(t, cfg, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  database: {sqlitePath: '"+path+"'}\n")
+	cfg := sqliteConfig(t, path, "")
 	if out, _, err := runCLI(t, nil, "db", "seed", "--users", "12", "--config", cfg); err != nil || !strings.Contains(out, "created 12 demo users") {
 		t.Fatalf("db seed: %v %q", err, out)
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("no database file: %v", err)
 	}
+}
+
+// sqliteConfig writes a RedlaneConfig whose users database is the SQLite
+// file dbPath, plus moreSpec (YAML lines indented under spec:), and returns
+// its path.
+func sqliteConfig(t *testing.T, dbPath, moreSpec string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "redlane.yaml")
+	writeFile(t, p, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  database: {sqlitePath: '"+dbPath+"'}\n"+moreSpec)
+	return p
 }
 
 func TestDBCommandsNeedADatabase(t *testing.T) {

@@ -69,9 +69,7 @@ func TestSessionsHTTP(t *testing.T) {
 }
 
 func testSessionsHTTP(t *testing.T, env map[string]string) {
-	dbPath := filepath.Join(t.TempDir(), "users.db")
-	cfgPath := filepath.Join(t.TempDir(), "redlane.yaml")
-	writeFile(t, cfgPath, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  database: {sqlitePath: '"+dbPath+"'}\n"+
+	cfgPath := sqliteConfig(t, filepath.Join(t.TempDir(), "users.db"),
 		"  sessions: {maxPerUser: 3, loginLimits: {perUsername: 3, perIP: 100, window: 1m}}\n")
 	env["ADMIN_TOKEN"] = adminToken
 	prepareUsers(t, env, cfgPath)
@@ -182,7 +180,7 @@ func testSessionsHTTP(t *testing.T, env map[string]string) {
 			{"oversized token", "GET", "/auth/session", "", bearer(strings.Repeat("a", 8000)), 401, ""},
 			{"unknown user", "POST", "/auth/login", `{"username":"nobody","password":"x"}`, nil, 401, ""},
 		}
-		before := s.do("GET", "/auth/analytics", "", bearer(adminToken)...).JSON(t)["active_sessions"]
+		before := s.do("GET", "/auth/analytics", "", adminAuth...).JSON(t)["active_sessions"]
 		for _, tc := range cases {
 			got := s.do(tc.method, tc.path, tc.body, tc.headers...)
 			if got.Status != tc.want || got.Header.Get("Content-Type") != "application/problem+json" {
@@ -192,7 +190,7 @@ func testSessionsHTTP(t *testing.T, env map[string]string) {
 				t.Errorf("%s: problem does not name %s: %s", tc.name, tc.field, got.Body)
 			}
 		}
-		if after := s.do("GET", "/auth/analytics", "", bearer(adminToken)...).JSON(t)["active_sessions"]; after != before {
+		if after := s.do("GET", "/auth/analytics", "", adminAuth...).JSON(t)["active_sessions"]; after != before {
 			t.Errorf("bad requests changed the active sessions: %v -> %v", before, after)
 		}
 		wrong := s.do("POST", "/auth/login", `{"username":"alice","password":"wrong"}`)
@@ -231,7 +229,7 @@ func testSessionsHTTP(t *testing.T, env map[string]string) {
 	t.Run("a password change or deletion ends the user's sessions", func(t *testing.T) {
 		tok, r := login(t, s, "bob", "bob-password-1")
 		id := fmt.Sprint(r.JSON(t)["user"].(map[string]any)["id"])
-		if got := s.do("PATCH", "/users/"+id, `{"password":"bob-password-2"}`, bearer(adminToken)...); got.Status != 200 {
+		if got := s.do("PATCH", "/users/"+id, `{"password":"bob-password-2"}`, adminAuth...); got.Status != 200 {
 			t.Fatalf("password change = %d %s", got.Status, got.Body)
 		}
 		if got := s.do("GET", "/auth/session", "", bearer(tok)...); got.Status != 401 {
@@ -241,7 +239,7 @@ func testSessionsHTTP(t *testing.T, env map[string]string) {
 		if tok == "" {
 			t.Fatal("new password does not log in")
 		}
-		if got := s.do("DELETE", "/users/"+id, "", bearer(adminToken)...); got.Status != 204 {
+		if got := s.do("DELETE", "/users/"+id, "", adminAuth...); got.Status != 204 {
 			t.Fatalf("delete = %d %s", got.Status, got.Body)
 		}
 		if got := s.do("GET", "/auth/session", "", bearer(tok)...); got.Status != 401 {

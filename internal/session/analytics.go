@@ -15,11 +15,9 @@ import (
 // is logged and never fails a login.
 
 func (m *Manager) afterLogin(ctx context.Context, s *Session, userHash string, evicted []string) {
-	exp := float64(s.ExpiresAt().UnixMilli())
 	pipe := m.rc.Pipeline()
 	pipe.Del(ctx, m.k.failUser(userHash)) // a success clears the username's failures (not the IP's)
-	pipe.ZAdd(ctx, m.k.statsActive(), zmember(exp, s.ID))
-	pipe.ZAddGT(ctx, m.k.statsUsers(), zmember(exp, strconv.FormatInt(s.UserID, 10)))
+	m.queueActive(ctx, pipe, s)
 	pipe.HSet(ctx, m.k.statsMeta(), s.ID, s.Device+"|"+s.Browser)
 	if len(evicted) > 0 {
 		pipe.ZRem(ctx, m.k.statsActive(), anys(evicted)...)
@@ -32,10 +30,8 @@ func (m *Manager) afterLogin(ctx context.Context, s *Session, userHash string, e
 }
 
 func (m *Manager) statsTouch(ctx context.Context, s *Session) {
-	exp := float64(s.ExpiresAt().UnixMilli())
 	pipe := m.rc.Pipeline()
-	pipe.ZAdd(ctx, m.k.statsActive(), zmember(exp, s.ID))
-	pipe.ZAddGT(ctx, m.k.statsUsers(), zmember(exp, strconv.FormatInt(s.UserID, 10)))
+	m.queueActive(ctx, pipe, s)
 	if _, err := pipe.Exec(ctx); err != nil {
 		m.log.Debug("updating session analytics", "error", err.Error())
 	}
@@ -53,12 +49,11 @@ func (m *Manager) statsEnded(ctx context.Context, sids []string) {
 	}
 }
 
-func (m *Manager) statsEvent(ctx context.Context, event string) {
-	pipe := m.rc.Pipeline()
-	m.queueEvent(ctx, pipe, event)
-	if _, err := pipe.Exec(ctx); err != nil {
-		m.log.Debug("updating session analytics", "error", err.Error())
-	}
+// queueActive records s and its user as active until the session's expiry.
+func (m *Manager) queueActive(ctx context.Context, pipe redis.Pipeliner, s *Session) {
+	exp := float64(s.ExpiresAt().UnixMilli())
+	pipe.ZAdd(ctx, m.k.statsActive(), zmember(exp, s.ID))
+	pipe.ZAddGT(ctx, m.k.statsUsers(), zmember(exp, strconv.FormatInt(s.UserID, 10)))
 }
 
 // queueEvent counts one event in the minute bucket of today's hash.
@@ -92,14 +87,24 @@ type Report struct {
 // Analytics reports active sessions and users, sessions per device and
 // browser family, and logins and failed logins per interval over window.
 func (m *Manager) Analytics(ctx context.Context, window, interval time.Duration) (*Report, error) {
-	counts, err := pruneStatsScript.Run(ctx, m.rc, []string{m.k.statsActive(), m.k.statsUsers(), m.k.statsMeta()}).Int64Slice()
+	counts, err := m.pruneStats(ctx)
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	meta, err := m.rc.HGetAll(ctx, m.k.statsMeta()).Result()
-	if err != nil {
+	end := m.now().UTC().Truncate(time.Minute).Add(time.Minute)
+	start := end.Add(-window).Truncate(interval)
+	// The meta hash and every day's event hash in one round trip (all {stats}).
+	pipe := m.rc.Pipeline()
+	metaCmd := pipe.HGetAll(ctx, m.k.statsMeta())
+	dayCmds := map[string]*redis.MapStringStringCmd{}
+	for d := start.Truncate(24 * time.Hour); !d.After(end); d = d.Add(24 * time.Hour) {
+		day := d.Format("20060102")
+		dayCmds[day] = pipe.HGetAll(ctx, m.k.statsEvents(day))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, unavailable(err)
 	}
+	meta := metaCmd.Val()
 	r := &Report{ActiveSessions: counts[0], ActiveUsers: counts[1], ByDevice: map[string]int64{}, ByBrowser: map[string]int64{},
 		Interval: interval.String(), Window: window.String()}
 	for _, v := range meta {
@@ -107,23 +112,12 @@ func (m *Manager) Analytics(ctx context.Context, window, interval time.Duration)
 		r.ByDevice[device]++
 		r.ByBrowser[browser]++
 	}
-	end := m.now().UTC().Truncate(time.Minute).Add(time.Minute)
-	start := end.Add(-window).Truncate(interval)
-	days := map[string]map[string]string{}
-	for d := start.Truncate(24 * time.Hour); !d.After(end); d = d.Add(24 * time.Hour) {
-		day := d.Format("20060102")
-		h, err := m.rc.HGetAll(ctx, m.k.statsEvents(day)).Result()
-		if err != nil {
-			return nil, unavailable(err)
-		}
-		days[day] = h
-	}
 	buckets := map[int64]*Bucket{}
 	for t := start; t.Before(end); t = t.Add(interval) {
 		buckets[t.Unix()] = &Bucket{Start: t}
 	}
-	for day, h := range days {
-		for field, v := range h {
+	for day, cmd := range dayCmds {
+		for field, v := range cmd.Val() {
 			event, hhmm, ok := strings.Cut(field, ":")
 			if !ok {
 				continue
@@ -172,7 +166,7 @@ func (m *Manager) Run(ctx context.Context, every time.Duration) error {
 func (m *Manager) refreshGauges(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	counts, err := pruneStatsScript.Run(ctx, m.rc, []string{m.k.statsActive(), m.k.statsUsers(), m.k.statsMeta()}).Int64Slice()
+	counts, err := m.pruneStats(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			m.log.Debug("refreshing session gauges", "error", err.Error())
@@ -181,6 +175,12 @@ func (m *Manager) refreshGauges(ctx context.Context) {
 	}
 	m.m.active.Set(float64(counts[0]))
 	m.m.activeUsers.Set(float64(counts[1]))
+}
+
+// pruneStats drops expired sessions from the analytics sets and returns
+// {active sessions, active users}.
+func (m *Manager) pruneStats(ctx context.Context) ([]int64, error) {
+	return pruneStatsScript.Run(ctx, m.rc, []string{m.k.statsActive(), m.k.statsUsers(), m.k.statsMeta()}).Int64Slice()
 }
 
 func zmember(score float64, member string) redis.Z { return redis.Z{Score: score, Member: member} }

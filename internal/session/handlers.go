@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -154,13 +155,13 @@ var intervals = map[string]time.Duration{"1m": time.Minute, "5m": 5 * time.Minut
 func (a *Auth) HandleAnalytics() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
-		window := 24 * time.Hour
+		window, windowName := 24*time.Hour, "24h"
 		if v := q.Get("window"); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < time.Minute || d > 7*24*time.Hour {
 				return web.BadRequest("window", "must be a duration between 1m and 168h, e.g. 24h")
 			}
-			window = d
+			window, windowName = d, v
 		}
 		interval, name := time.Hour, "1h"
 		if v := q.Get("interval"); v != "" {
@@ -177,29 +178,31 @@ func (a *Auth) HandleAnalytics() http.Handler {
 		if err != nil {
 			return web.Unavailable("The session store", err)
 		}
-		rep.Interval, rep.Window = name, q.Get("window")
-		if rep.Window == "" {
-			rep.Window = "24h"
-		}
+		rep.Interval, rep.Window = name, windowName
 		return web.Encode(w, http.StatusOK, rep)
 	})
 }
 
+// secure reports whether the client reached us over TLS: directly, or via a
+// trusted proxy that says so in X-Forwarded-Proto.
 func (a *Auth) secure(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
 	}
-	if strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
-		host, _, _ := strings.Cut(r.RemoteAddr, ":")
-		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-			host = ap.Addr().String()
-		}
-		if addr, err := netip.ParseAddr(host); err == nil {
-			for _, p := range a.trusted {
-				if p.Contains(addr.Unmap()) {
-					return true
-				}
-			}
+	if !strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		return false
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	for _, p := range a.trusted {
+		if p.Contains(addr.Unmap()) {
+			return true
 		}
 	}
 	return false

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -114,39 +113,21 @@ func (a *Auth) Require(next http.Handler) http.Handler {
 	})
 }
 
-// RequireAdmin is Require plus the admin role, read from the users database
-// on each request so a demotion takes effect at once.
-func (a *Auth) RequireAdmin(next http.Handler) http.Handler {
-	return a.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := a.admin(r); err != nil {
-			web.Respond(w, r, err)
-			return
-		}
-		next.ServeHTTP(w, r)
-	}))
-}
-
 // IsAdmin reports whether the request carries a live admin session; the
-// httpapi admin guard uses it beside the admin token.
+// httpapi admin guard uses it beside the admin token. The role is read from
+// the users database on each call, so a demotion takes effect at once.
 func (a *Auth) IsAdmin(r *http.Request) bool {
 	r, res := a.check(r)
-	return res.err == nil && a.admin(r) == nil
-}
-
-func (a *Auth) admin(r *http.Request) error {
+	if res.err != nil {
+		return false
+	}
 	p := web.PrincipalFrom(r.Context())
 	u, err := a.users.GetUser(r.Context(), p.UserID)
-	if errors.Is(err, store.ErrNotFound) {
-		return web.Errorf(http.StatusUnauthorized, "unauthorized", "The session's user no longer exists.")
-	}
-	if err != nil {
-		return err
-	}
-	if u.Role != "admin" {
-		return web.Errorf(http.StatusForbidden, "forbidden", "This endpoint needs the admin role.")
+	if err != nil || !u.IsAdmin() {
+		return false
 	}
 	p.Role = u.Role
-	return nil
+	return true
 }
 
 // authError maps a failed check to its answer.

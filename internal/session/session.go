@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/mileusna/useragent"
@@ -122,11 +121,10 @@ func (m *Manager) Login(ctx context.Context, username, password, ip, ua string) 
 		m.m.logins.WithLabelValues("error").Inc()
 		return "", nil, nil, fmt.Errorf("checking password: %w", err)
 	}
-	tok, err := newToken(u.ID)
+	tok, pt, err := newToken(u.ID)
 	if err != nil {
 		return "", nil, nil, err
 	}
-	pt, _ := parseToken(tok)
 	agent := useragent.Parse(ua)
 	s := &Session{ID: pt.sid, UserID: u.ID, Username: u.Username, IP: ip, UserAgent: truncate(ua, 256),
 		Device: deviceType(agent), Browser: orOther(agent.Name), OS: orOther(agent.OS), tag: pt.tag}
@@ -285,13 +283,20 @@ func (m *Manager) checkLocked(ctx context.Context, userHash, ip string, l config
 	return nil
 }
 
+// recordFailure counts a failed login against the username and the client
+// IP, and in the analytics, in one pipelined round trip (the counters and the
+// analytics hash are in different slots; a Cluster pipeline splits by node).
+// Scripts in a pipeline are sent with EVAL: EVALSHA's NOSCRIPT fallback needs
+// the reply first.
 func (m *Manager) recordFailure(ctx context.Context, userHash, ip string, l config.LoginLimits) {
+	pipe := m.rc.Pipeline()
 	for _, key := range []string{m.k.failUser(userHash), m.k.failIP(ip)} {
-		if err := failScript.Run(ctx, m.rc, []string{key}, l.Window.Milliseconds()).Err(); err != nil {
-			m.log.Warn("recording failed login", "error", err.Error())
-		}
+		failScript.Eval(ctx, pipe, []string{key}, l.Window.Milliseconds())
 	}
-	m.statsEvent(ctx, "failed")
+	m.queueEvent(ctx, pipe, "failed")
+	if _, err := pipe.Exec(ctx); err != nil {
+		m.log.Warn("recording failed login", "error", err.Error())
+	}
 }
 
 func loginResult(err error) string {
@@ -315,7 +320,7 @@ func fromFields(sid, tag string, f map[string]string, idle time.Duration) *Sessi
 }
 
 func usernameHash(name string) string {
-	h := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(name))))
+	h := sha256.Sum256([]byte(store.NormalizeUsername(name)))
 	return hex.EncodeToString(h[:16])
 }
 

@@ -37,13 +37,15 @@ func userTag(uid int64) string {
 }
 
 // newToken returns a fresh token for uid (a new one on every login, so a
-// session can never be fixed in advance).
-func newToken(uid int64) (string, error) {
+// session can never be fixed in advance) and what parseToken would make of it.
+func newToken(uid int64) (string, parsedToken, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
+		return "", parsedToken{}, err
 	}
-	return tokenPrefix + userTag(uid) + "_" + base64.RawURLEncoding.EncodeToString(b[:]), nil
+	tag := userTag(uid)
+	tok := tokenPrefix + tag + "_" + base64.RawURLEncoding.EncodeToString(b[:])
+	return tok, parsedToken{tag: tag, sid: sessionID(tok)}, nil
 }
 
 // parsedToken is what Redis is asked about: never the token itself.

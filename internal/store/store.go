@@ -166,9 +166,6 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the connection pool (and with it an in-memory database).
 func (s *Store) Close() error { return s.db.Close() }
 
-// DB exposes the handle for tests and tools.
-func (s *Store) DB() *sql.DB { return s.db }
-
 // ctx gives a query the configured deadline unless ctx has a sooner one.
 func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < s.timeout {

@@ -22,18 +22,6 @@ var cheap = store.HashParams{MemoryKiB: 1024, Time: 1, Threads: 1}
 
 func none() *int { n := 0; return &n }
 
-// backends opens an empty store of each kind for one test.
-func backends(t *testing.T) map[string]func(t *testing.T) *store.Store {
-	return map[string]func(t *testing.T) *store.Store{
-		"sqlite": func(t *testing.T) *store.Store {
-			return open(t, config.Database{SeedUsers: none()})
-		},
-		"postgres": func(t *testing.T) *store.Store {
-			return open(t, config.Database{URL: pgtest.Database(t), MaxOpenConns: 5})
-		},
-	}
-}
-
 func open(t *testing.T, cfg config.Database) *store.Store {
 	t.Helper()
 	cfg.QueryTimeout = config.D(5 * time.Second)
@@ -45,8 +33,17 @@ func open(t *testing.T, cfg config.Database) *store.Store {
 	return s
 }
 
+// forEachBackend runs fn on an empty store of each kind.
 func forEachBackend(t *testing.T, fn func(t *testing.T, s *store.Store)) {
-	for name, mk := range backends(t) {
+	backends := map[string]func(t *testing.T) *store.Store{
+		"sqlite": func(t *testing.T) *store.Store {
+			return open(t, config.Database{SeedUsers: none()})
+		},
+		"postgres": func(t *testing.T) *store.Store {
+			return open(t, config.Database{URL: pgtest.Database(t), MaxOpenConns: 5})
+		},
+	}
+	for name, mk := range backends {
 		t.Run(name, func(t *testing.T) { fn(t, mk(t)) })
 	}
 }
