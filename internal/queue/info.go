@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -138,8 +139,7 @@ func (b *Broker) Stats(ctx context.Context, queue string) (Stats, error) {
 		Counters: map[string]int64{"enqueued": 0, "acked": 0, "retried": 0, "redelivered": 0, "deadLettered": 0, "requeued": 0}}
 	kv, _ := res[6].([]any)
 	for i := 0; i+1 < len(kv); i += 2 {
-		var n int64
-		_, _ = fmt.Sscan(asString(kv[i+1]), &n)
+		n, _ := strconv.ParseInt(asString(kv[i+1]), 10, 64)
 		s.Counters[asString(kv[i])] = n
 	}
 	return s, nil

@@ -80,6 +80,15 @@ local function check(id, receipt)
   if m.state ~= 'inflight' or m.receipt ~= receipt then return nil, -1 end
   return m
 end
+
+-- check_dead returns the meta of a dead-lettered task, or an error code:
+-- 0 unknown task, -1 not dead.
+local function check_dead(id)
+  local m = get_meta(id)
+  if not m then return nil, 0 end
+  if m.state ~= 'dead' then return nil, -1 end
+  return m
+end
 `
 
 // enqueueScript adds a task, ready now or delayed; with a unique key that
@@ -231,9 +240,8 @@ return m.deadline
 // ARGV: id. Returns 1, 0 unknown, -1 not dead.
 var requeueScript = redis.NewScript(prelude + `
 local id = ARGV[1]
-local m = get_meta(id)
-if not m then return 0 end
-if m.state ~= 'dead' then return -1 end
+local m, code = check_dead(id)
+if not m then return code end
 redis.call('ZREM', K_DEAD, id)
 m.attempts, m.deadAt = 0, nil
 push_ready(id, m)
@@ -246,9 +254,8 @@ return 1
 // ARGV: id. Returns 1, 0 unknown, -1 not dead.
 var deleteDeadScript = redis.NewScript(prelude + `
 local id = ARGV[1]
-local m = get_meta(id)
-if not m then return 0 end
-if m.state ~= 'dead' then return -1 end
+local m, code = check_dead(id)
+if not m then return code end
 redis.call('ZREM', K_DEAD, id)
 forget(id, m)
 return 1
