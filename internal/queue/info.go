@@ -94,7 +94,7 @@ func (b *Broker) Dead(ctx context.Context, queue string, offset, limit int) (tas
 	if offset < 0 || limit < 1 || limit > 1000 {
 		return nil, 0, fmt.Errorf("%w: offset must be >= 0 and limit 1-1000", ErrInvalid)
 	}
-	res, err := getScript.Run(ctx, b.rc, b.keys.of(queue), "@dead", offset, limit).Slice()
+	res, err := deadScript.Run(ctx, b.rc, b.keys.of(queue), offset, limit).Slice()
 	if err != nil {
 		return nil, 0, fmt.Errorf("listing dead tasks of %q: %w", queue, err)
 	}

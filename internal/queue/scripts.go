@@ -278,20 +278,22 @@ return {
 }
 `)
 
-// getScript reads tasks by id: ARGV are ids; for each, {meta json, payload}
-// (false when unknown). With ARGV[1] == '@dead', it lists dead letters:
-// ARGV[2] offset, ARGV[3] limit; returns {total, {id, meta, payload}...}.
+// getScript reads one task: ARGV[1] is its id. Returns {meta json,
+// payload}, or false when unknown.
 var getScript = redis.NewScript(prelude + `
-if ARGV[1] == '@dead' then
-  local off = tonumber(ARGV[2])
-  local ids = redis.call('ZRANGE', K_DEAD, off, off + tonumber(ARGV[3]) - 1)
-  local out = {}
-  for _, id in ipairs(ids) do
-    out[#out + 1] = {id, redis.call('HGET', K_META, id), redis.call('HGET', K_PAYLOADS, id)}
-  end
-  return {redis.call('ZCARD', K_DEAD), out}
-end
 local m = redis.call('HGET', K_META, ARGV[1])
 if not m then return false end
 return {m, redis.call('HGET', K_PAYLOADS, ARGV[1])}
+`)
+
+// deadScript lists dead letters, oldest first. ARGV: offset, limit.
+// Returns {total, {id, meta, payload}...}.
+var deadScript = redis.NewScript(prelude + `
+local off = tonumber(ARGV[1])
+local ids = redis.call('ZRANGE', K_DEAD, off, off + tonumber(ARGV[2]) - 1)
+local out = {}
+for _, id in ipairs(ids) do
+  out[#out + 1] = {id, redis.call('HGET', K_META, id), redis.call('HGET', K_PAYLOADS, id)}
+end
+return {redis.call('ZCARD', K_DEAD), out}
 `)
