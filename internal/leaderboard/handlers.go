@@ -20,8 +20,8 @@ type scoreRequest struct {
 
 func (q scoreRequest) Valid() map[string]string {
 	f := map[string]string{}
-	if err := validate("b", q.Member); err != nil {
-		f["member"] = strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": ")
+	if msg := memberProblem(q.Member); msg != "" {
+		f["member"] = msg
 	}
 	switch {
 	case q.Score == nil:
@@ -123,8 +123,8 @@ func HandleMember(b *Boards) http.Handler {
 			return err
 		}
 		member := web.Var(r, "member")
-		if err := validate(name, member); err != nil {
-			return web.BadRequest("member", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+		if msg := memberProblem(member); msg != "" {
+			return web.BadRequest("member", msg)
 		}
 		p, at, err := periodQuery(r, b)
 		if err != nil {
@@ -145,7 +145,7 @@ func HandleMember(b *Boards) http.Handler {
 func pathBoard(r *http.Request) (string, error) {
 	name := web.Var(r, "name")
 	if !boardName.MatchString(name) {
-		return "", web.BadRequest("name", "board name must be 1-100 of A-Z a-z 0-9 _ . : -")
+		return "", web.BadRequest("name", boardNameRule)
 	}
 	return name, nil
 }

@@ -47,16 +47,16 @@ type board struct {
 func (k keys) of(name string, p Period, at time.Time) (board, error) {
 	base := k.rc.Key("lb", "{"+name+"}")
 	at = at.UTC()
+	day := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)
 	switch p {
 	case AllTime, "":
 		return board{key: base + ":all", label: "all"}, nil
 	case Daily:
-		day := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)
 		label := day.Format("2006-01-02")
 		return board{key: base + ":daily:" + label, label: label, expireAt: day.AddDate(0, 0, 1).Add(Retention(Daily))}, nil
 	case Weekly:
 		y, w := at.ISOWeek()
-		monday := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -((int(at.Weekday()) + 6) % 7))
+		monday := day.AddDate(0, 0, -((int(at.Weekday()) + 6) % 7))
 		label := fmt.Sprintf("%04d-W%02d", y, w)
 		return board{key: base + ":weekly:" + label, label: label, expireAt: monday.AddDate(0, 0, 7).Add(Retention(Weekly))}, nil
 	}

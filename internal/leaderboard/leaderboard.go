@@ -140,7 +140,7 @@ type Page struct {
 // Top reads count entries from offset (0: the top) of a board; at picks
 // the day or week of periodic boards.
 func (b *Boards) Top(ctx context.Context, name string, p Period, at time.Time, offset, count int) (Page, error) {
-	if err := validate(name, "-"); err != nil {
+	if err := validBoard(name); err != nil {
 		return Page{}, err
 	}
 	if offset < 0 || count < 1 || count > MaxPage {
@@ -222,16 +222,34 @@ func unstore(s string) float64 {
 }
 
 func validate(name, member string) error {
-	if !boardName.MatchString(name) {
-		return fmt.Errorf("%w: board name must be 1-100 of A-Z a-z 0-9 _ . : -", ErrInvalid)
+	if err := validBoard(name); err != nil {
+		return err
 	}
+	if msg := memberProblem(member); msg != "" {
+		return fmt.Errorf("%w: %s", ErrInvalid, msg)
+	}
+	return nil
+}
+
+// boardNameRule is what a board name may be, for errors and 400s alike.
+const boardNameRule = "board name must be 1-100 of A-Z a-z 0-9 _ . : -"
+
+func validBoard(name string) error {
+	if !boardName.MatchString(name) {
+		return fmt.Errorf("%w: %s", ErrInvalid, boardNameRule)
+	}
+	return nil
+}
+
+// memberProblem describes what is wrong with a member name, or "".
+func memberProblem(member string) string {
 	if member == "" || len(member) > MaxMemberLen || !utf8.ValidString(member) {
-		return fmt.Errorf("%w: member must be 1-%d bytes of UTF-8", ErrInvalid, MaxMemberLen)
+		return fmt.Sprintf("member must be 1-%d bytes of UTF-8", MaxMemberLen)
 	}
 	for _, c := range member {
 		if c < 0x20 || c == 0x7f || c == '/' {
-			return fmt.Errorf("%w: member must not contain control characters or /", ErrInvalid)
+			return "member must not contain control characters or /"
 		}
 	}
-	return nil
+	return ""
 }

@@ -193,7 +193,7 @@ func (l *Locker) Extend(ctx context.Context, name, token string, ttl time.Durati
 // Release frees name if token holds it; ErrNotHeld otherwise (nothing
 // changes then: another owner's lease is never deleted).
 func (l *Locker) Release(ctx context.Context, name, token string) error {
-	if err := Validate(name, MinTTL); err != nil {
+	if err := validName(name); err != nil {
 		return err
 	}
 	k := l.keys.of(name)
@@ -219,7 +219,7 @@ type Status struct {
 
 // Inspect reports whether name is held, its fence and remaining time.
 func (l *Locker) Inspect(ctx context.Context, name string) (Status, error) {
-	if err := Validate(name, MinTTL); err != nil {
+	if err := validName(name); err != nil {
 		return Status{}, err
 	}
 	k := l.keys.of(name)
@@ -235,11 +235,18 @@ func (l *Locker) Inspect(ctx context.Context, name string) (Status, error) {
 
 // Validate checks a lock name and TTL against the bounds.
 func Validate(name string, ttl time.Duration) error {
-	if msg := nameProblem(name); msg != "" {
-		return fmt.Errorf("%w: name %s", ErrInvalid, msg)
+	if err := validName(name); err != nil {
+		return err
 	}
 	if ttl < MinTTL || ttl > MaxTTL {
 		return fmt.Errorf("%w: ttl must be between %s and %s, got %s", ErrInvalid, MinTTL, MaxTTL, ttl)
+	}
+	return nil
+}
+
+func validName(name string) error {
+	if msg := nameProblem(name); msg != "" {
+		return fmt.Errorf("%w: name %s", ErrInvalid, msg)
 	}
 	return nil
 }

@@ -300,8 +300,8 @@ func HandleDeleteDead(b *Broker) http.Handler {
 
 func pathQueue(r *http.Request) (string, error) {
 	name := web.Var(r, "name")
-	if validateQueue(name) != nil {
-		return "", web.BadRequest("name", "queue name must be 1-100 of A-Z a-z 0-9 _ . : -")
+	if !queueName.MatchString(name) {
+		return "", web.BadRequest("name", queueNameRule)
 	}
 	return name, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -93,7 +94,7 @@ func (b *Broker) Dead(ctx context.Context, queue string, offset, limit int) (tas
 	if offset < 0 || limit < 1 || limit > 1000 {
 		return nil, 0, fmt.Errorf("%w: offset must be >= 0 and limit 1-1000", ErrInvalid)
 	}
-	res, err := getScript.Run(ctx, b.rc, b.keys.of(queue), "@dead", offset, limit).Slice()
+	res, err := deadScript.Run(ctx, b.rc, b.keys.of(queue), offset, limit).Slice()
 	if err != nil {
 		return nil, 0, fmt.Errorf("listing dead tasks of %q: %w", queue, err)
 	}
@@ -138,8 +139,7 @@ func (b *Broker) Stats(ctx context.Context, queue string) (Stats, error) {
 		Counters: map[string]int64{"enqueued": 0, "acked": 0, "retried": 0, "redelivered": 0, "deadLettered": 0, "requeued": 0}}
 	kv, _ := res[6].([]any)
 	for i := 0; i+1 < len(kv); i += 2 {
-		var n int64
-		_, _ = fmt.Sscan(asString(kv[i+1]), &n)
+		n, _ := strconv.ParseInt(asString(kv[i+1]), 10, 64)
 		s.Counters[asString(kv[i])] = n
 	}
 	return s, nil

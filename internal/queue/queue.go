@@ -153,12 +153,8 @@ func (b *Broker) Claim(ctx context.Context, queue, worker string, n int, visibil
 		if wake >= 0 && wake < sleep {
 			sleep = wake
 		}
-		t := time.NewTimer(max(sleep, time.Millisecond))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !pause(ctx, max(sleep, time.Millisecond)) {
 			return nil, fmt.Errorf("claiming from %q: %w", queue, ctx.Err())
-		case <-t.C:
 		}
 	}
 }

@@ -80,6 +80,15 @@ local function check(id, receipt)
   if m.state ~= 'inflight' or m.receipt ~= receipt then return nil, -1 end
   return m
 end
+
+-- check_dead returns the meta of a dead-lettered task, or an error code:
+-- 0 unknown task, -1 not dead.
+local function check_dead(id)
+  local m = get_meta(id)
+  if not m then return nil, 0 end
+  if m.state ~= 'dead' then return nil, -1 end
+  return m
+end
 `
 
 // enqueueScript adds a task, ready now or delayed; with a unique key that
@@ -231,9 +240,8 @@ return m.deadline
 // ARGV: id. Returns 1, 0 unknown, -1 not dead.
 var requeueScript = redis.NewScript(prelude + `
 local id = ARGV[1]
-local m = get_meta(id)
-if not m then return 0 end
-if m.state ~= 'dead' then return -1 end
+local m, code = check_dead(id)
+if not m then return code end
 redis.call('ZREM', K_DEAD, id)
 m.attempts, m.deadAt = 0, nil
 push_ready(id, m)
@@ -246,9 +254,8 @@ return 1
 // ARGV: id. Returns 1, 0 unknown, -1 not dead.
 var deleteDeadScript = redis.NewScript(prelude + `
 local id = ARGV[1]
-local m = get_meta(id)
-if not m then return 0 end
-if m.state ~= 'dead' then return -1 end
+local m, code = check_dead(id)
+if not m then return code end
 redis.call('ZREM', K_DEAD, id)
 forget(id, m)
 return 1
@@ -271,20 +278,22 @@ return {
 }
 `)
 
-// getScript reads tasks by id: ARGV are ids; for each, {meta json, payload}
-// (false when unknown). With ARGV[1] == '@dead', it lists dead letters:
-// ARGV[2] offset, ARGV[3] limit; returns {total, {id, meta, payload}...}.
+// getScript reads one task: ARGV[1] is its id. Returns {meta json,
+// payload}, or false when unknown.
 var getScript = redis.NewScript(prelude + `
-if ARGV[1] == '@dead' then
-  local off = tonumber(ARGV[2])
-  local ids = redis.call('ZRANGE', K_DEAD, off, off + tonumber(ARGV[3]) - 1)
-  local out = {}
-  for _, id in ipairs(ids) do
-    out[#out + 1] = {id, redis.call('HGET', K_META, id), redis.call('HGET', K_PAYLOADS, id)}
-  end
-  return {redis.call('ZCARD', K_DEAD), out}
-end
 local m = redis.call('HGET', K_META, ARGV[1])
 if not m then return false end
 return {m, redis.call('HGET', K_PAYLOADS, ARGV[1])}
+`)
+
+// deadScript lists dead letters, oldest first. ARGV: offset, limit.
+// Returns {total, {id, meta, payload}...}.
+var deadScript = redis.NewScript(prelude + `
+local off = tonumber(ARGV[1])
+local ids = redis.call('ZRANGE', K_DEAD, off, off + tonumber(ARGV[2]) - 1)
+local out = {}
+for _, id in ipairs(ids) do
+  out[#out + 1] = {id, redis.call('HGET', K_META, id), redis.call('HGET', K_PAYLOADS, id)}
+end
+return {redis.call('ZCARD', K_DEAD), out}
 `)

@@ -6,9 +6,12 @@ import (
 	"time"
 )
 
+// queueNameRule is what a queue name may be, for errors and 400s alike.
+const queueNameRule = "queue name must be 1-100 of A-Z a-z 0-9 _ . : -"
+
 func validateQueue(queue string) error {
 	if !queueName.MatchString(queue) {
-		return fmt.Errorf("%w: queue name must be 1-100 of A-Z a-z 0-9 _ . : -", ErrInvalid)
+		return fmt.Errorf("%w: %s", ErrInvalid, queueNameRule)
 	}
 	return nil
 }

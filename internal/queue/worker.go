@@ -56,7 +56,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				if err != nil {
 					if ctx.Err() == nil {
 						log.Warn("claiming a task failed; retrying", "error", err.Error())
-						sleep(ctx, time.Second)
+						pause(ctx, time.Second)
 					}
 					continue
 				}
@@ -125,11 +125,14 @@ func safeHandle(ctx context.Context, h Handler, d Delivery) (err error) {
 	return h(ctx, d)
 }
 
-func sleep(ctx context.Context, d time.Duration) {
+// pause waits for d; it reports false when ctx ended first.
+func pause(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
+		return false
 	case <-t.C:
+		return true
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,7 +83,11 @@ func New(rc *redisx.Client, reg prometheus.Registerer, o Options) *Limiter {
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= o.TripAfter },
 		IsExcluded:  func(err error) bool { return errors.Is(err, context.Canceled) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
-			l.metrics.breakerOpen.Set(map[bool]float64{true: 1}[to == gobreaker.StateOpen])
+			open := 0.0
+			if to == gobreaker.StateOpen {
+				open = 1
+			}
+			l.metrics.breakerOpen.Set(open)
 			log.Warn("rate limiter circuit breaker "+to.String(), "from", from.String(),
 				"meaning", "open: Redis is failing, policies decide by failOpen without asking it")
 		},
@@ -107,7 +112,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate Rate) (Decision, e
 func (l *Limiter) gcra(ctx context.Context, key string, rate Rate) (Decision, error) {
 	interval := float64(rate.interval()) / float64(time.Microsecond)
 	capacity := rate.Limit + rate.Burst
-	res, err := gcraScript.Run(ctx, l.rc, []string{key}, fmt.Sprintf("%.3f", interval), capacity).Int64Slice()
+	res, err := gcraScript.Run(ctx, l.rc, []string{key}, strconv.FormatFloat(interval, 'f', 3, 64), capacity).Int64Slice()
 	if err != nil {
 		return Decision{}, err
 	}

@@ -32,7 +32,7 @@ func AppliedFrom(ctx context.Context) *Applied {
 // route matching (wrapped around each route's handler, or mux.Router.Use),
 // so policies can match route templates. It must run after the sessions middleware that puts the
 // caller in the context, for key "user".
-func Middleware(l *Limiter, ps *Policies) mux.MiddlewareFunc {
+func Middleware(l *Limiter, ps *Policies) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c := ps.current()
