@@ -52,11 +52,11 @@ type Cache struct {
 	stats *statsSet
 	m     *metrics
 
-	pending pendingSet
-	record  func(error) // c.brk.record, made once (a method value allocates)
-	bg      background
-	keyStat keyCounter
-	warm    *warmer
+	pending  pendingSet
+	record   func(error) // c.brk.record, made once (a method value allocates)
+	bg       background
+	keyCount *redisx.Memo[KeyCounts] // countKeys, at most once per 10 s
+	warm     *warmer
 }
 
 // Options are what New needs besides Redis and the config.
@@ -90,6 +90,7 @@ func New(rc *redisx.Client, cfg *config.Store, o Options) *Cache {
 		o.Locks = lock.New(rc, nil)
 	}
 	c.warm = newWarmer(c, o.Locks)
+	c.keyCount = redisx.NewMemo(10*time.Second, 10*time.Second, c.scanKeys)
 	return c
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/singleflight"
 )
 
 // scanCount is the COUNT hint of SCAN and so roughly the UNLINK batch size.
@@ -101,16 +100,6 @@ func (c *Cache) ClearKeys(ctx context.Context, logicals []string) (int64, error)
 	return n, err
 }
 
-// keyCounter counts cache entries per namespace with SCAN over every
-// master, at most once per 10 s however often /cache/stats is called, and
-// stops after maxScan keys (the answer then says it is partial).
-type keyCounter struct {
-	sf     singleflight.Group
-	mu     sync.Mutex
-	at     time.Time
-	counts KeyCounts
-}
-
 // KeyCounts is the result of a key count.
 type KeyCounts struct {
 	Namespaces map[string]int64 `json:"namespaces"`
@@ -122,56 +111,46 @@ type KeyCounts struct {
 
 const maxScan = 1_000_000
 
-func (c *Cache) countKeys(ctx context.Context) KeyCounts {
-	kc := &c.keyStat
-	kc.mu.Lock()
-	if time.Since(kc.at) < 10*time.Second && kc.counts.Namespaces != nil {
-		out := kc.counts
-		kc.mu.Unlock()
-		return out
-	}
-	kc.mu.Unlock()
-	v, _, _ := kc.sf.Do("count", func() (any, error) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		var mu sync.Mutex
-		counts := map[string]int64{}
-		var scanned atomic.Int64
-		partial := false
-		err := c.forEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
-			iter := node.Scan(ctx, 0, c.k.base()+"{*", 1000).Iterator()
-			local := map[string]int64{}
-			for iter.Next(ctx) {
-				if scanned.Add(1) > maxScan {
-					mu.Lock()
-					partial = true
-					mu.Unlock()
-					break
-				}
-				k := iter.Val()
-				if strings.HasSuffix(k, leaseSuffix) {
-					continue
-				}
-				if l := c.k.logical(k); l != "" {
-					local[namespaceOf(l)]++
-				}
+// countKeys counts cache entries per namespace with SCAN over every
+// master, at most once per 10 s however often /cache/stats is called (see
+// Cache.keyCount), and stops after maxScan keys (the answer then says it is
+// partial).
+func (c *Cache) countKeys(ctx context.Context) KeyCounts { return c.keyCount.Get(ctx) }
+
+func (c *Cache) scanKeys(ctx context.Context) KeyCounts {
+	var mu sync.Mutex
+	counts := map[string]int64{}
+	var scanned atomic.Int64
+	partial := false
+	err := c.forEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		iter := node.Scan(ctx, 0, c.k.base()+"{*", 1000).Iterator()
+		local := map[string]int64{}
+		for iter.Next(ctx) {
+			if scanned.Add(1) > maxScan {
+				mu.Lock()
+				partial = true
+				mu.Unlock()
+				break
 			}
-			mu.Lock()
-			for ns, n := range local {
-				counts[ns] += n
+			k := iter.Val()
+			if strings.HasSuffix(k, leaseSuffix) {
+				continue
 			}
-			mu.Unlock()
-			return iter.Err()
-		})
-		out := KeyCounts{Namespaces: counts, Scanned: min(scanned.Load(), maxScan), Partial: partial, CountedAt: time.Now().UTC()}
-		if err != nil {
-			out.Error = err.Error()
-			out.Partial = true
+			if l := c.k.logical(k); l != "" {
+				local[namespaceOf(l)]++
+			}
 		}
-		kc.mu.Lock()
-		kc.counts, kc.at = out, time.Now()
-		kc.mu.Unlock()
-		return out, nil
+		mu.Lock()
+		for ns, n := range local {
+			counts[ns] += n
+		}
+		mu.Unlock()
+		return iter.Err()
 	})
-	return v.(KeyCounts)
+	out := KeyCounts{Namespaces: counts, Scanned: min(scanned.Load(), maxScan), Partial: partial, CountedAt: time.Now().UTC()}
+	if err != nil {
+		out.Error = err.Error()
+		out.Partial = true
+	}
+	return out
 }

@@ -67,11 +67,9 @@ func HandleAcquire(l *Locker, cfg *config.Store) http.Handler {
 		if err != nil {
 			return err
 		}
-		q := acquireRequest{}
-		if r.ContentLength != 0 {
-			if q, err = web.Decode[acquireRequest](r); err != nil {
-				return err
-			}
+		q, err := web.DecodeOptional[acquireRequest](r)
+		if err != nil {
+			return err
 		}
 		ttl := DefaultTTL
 		if q.TTL.Set {

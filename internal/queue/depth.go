@@ -3,11 +3,11 @@ package queue
 import (
 	"context"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/singleflight"
+
+	"github.com/redlane/redlane/internal/redisx"
 )
 
 // maxReportedQueues bounds the queue label of redlane_queue_tasks: queue
@@ -36,62 +36,45 @@ func (b *Broker) register(ctx context.Context, queue string) {
 // at scrape time, from Stats, reused for ttl so scrapes from several
 // Prometheus servers cost Redis one pass.
 type depthCollector struct {
-	b    *Broker
-	ttl  time.Duration
-	desc *prometheus.Desc
-
-	mu    sync.Mutex
-	at    time.Time
-	stats []Stats
-	sf    singleflight.Group
+	b     *Broker
+	desc  *prometheus.Desc
+	stats *redisx.Memo[[]Stats]
 }
 
 // RegisterDepth exposes redlane_queue_tasks{queue,state}.
 func (b *Broker) RegisterDepth(reg prometheus.Registerer, ttl time.Duration) {
-	reg.MustRegister(&depthCollector{b: b, ttl: ttl, desc: prometheus.NewDesc("redlane_queue_tasks",
+	c := &depthCollector{b: b, desc: prometheus.NewDesc("redlane_queue_tasks",
 		"Tasks per queue by state: ready (claimable now), in_flight (claimed, not acked), delayed (waiting for a delay or retry backoff), dead (dead letters). At most 100 queues, by name.",
-		[]string{"queue", "state"}, nil)})
+		[]string{"queue", "state"}, nil)}
+	c.stats = redisx.NewMemo(ttl, 2*time.Second, c.read)
+	reg.MustRegister(c)
 }
 
 func (c *depthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *depthCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range c.read() {
+	for _, s := range c.stats.Get(context.Background()) {
 		for state, v := range map[string]int64{"ready": s.Ready, "in_flight": s.InFlight, "delayed": s.Delayed, "dead": s.Dead} {
 			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(v), s.Queue, state)
 		}
 	}
 }
 
-func (c *depthCollector) read() []Stats {
-	c.mu.Lock()
-	if time.Since(c.at) < c.ttl {
-		s := c.stats
-		c.mu.Unlock()
-		return s
+// read takes the stats of the first maxReportedQueues queues by name.
+func (c *depthCollector) read(ctx context.Context) []Stats {
+	names, err := c.b.rc.SMembers(ctx, c.b.keys.names()).Result()
+	if err != nil {
+		return nil // Redis down: no series; redlane_redis_up says why
 	}
-	c.mu.Unlock()
-	v, _, _ := c.sf.Do("depth", func() (any, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		names, err := c.b.rc.SMembers(ctx, c.b.keys.names()).Result()
-		if err != nil {
-			return []Stats(nil), nil // Redis down: no series; redlane_redis_up says why
+	sort.Strings(names)
+	if len(names) > maxReportedQueues {
+		names = names[:maxReportedQueues]
+	}
+	out := make([]Stats, 0, len(names))
+	for _, n := range names {
+		if s, err := c.b.Stats(ctx, n); err == nil {
+			out = append(out, s)
 		}
-		sort.Strings(names)
-		if len(names) > maxReportedQueues {
-			names = names[:maxReportedQueues]
-		}
-		out := make([]Stats, 0, len(names))
-		for _, n := range names {
-			if s, err := c.b.Stats(ctx, n); err == nil {
-				out = append(out, s)
-			}
-		}
-		c.mu.Lock()
-		c.stats, c.at = out, time.Now()
-		c.mu.Unlock()
-		return out, nil
-	})
-	return v.([]Stats)
+	}
+	return out
 }

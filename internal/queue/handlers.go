@@ -126,11 +126,9 @@ func HandleClaim(b *Broker, cfg *config.Store) http.Handler {
 		if err != nil {
 			return err
 		}
-		q := claimRequest{}
-		if r.ContentLength != 0 {
-			if q, err = web.Decode[claimRequest](r); err != nil {
-				return err
-			}
+		q, err := web.DecodeOptional[claimRequest](r)
+		if err != nil {
+			return err
 		}
 		if lim := cfg.Current().Spec.Server.LongPollLimit(); q.Wait.Duration > lim {
 			return web.Invalid(map[string]string{"wait": "must be at most " + lim.String()})

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gorilla/mux"
-
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -30,19 +28,13 @@ func AppliedFrom(ctx context.Context) *Applied {
 
 // Middleware limits requests by the first matching policy. It runs after
 // route matching (wrapped around each route's handler, or mux.Router.Use),
-// so policies can match route templates. It must run after the sessions middleware that puts the
-// caller in the context, for key "user".
+// so policies can match route templates. It must run after the sessions
+// middleware that puts the caller in the context, for key "user".
 func Middleware(l *Limiter, ps *Policies) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c := ps.current()
-			route := web.Route(r.Context()) // recorded by the server's router
-			if route == "" {
-				if cr := mux.CurrentRoute(r); cr != nil { // a plain mux router
-					route, _ = cr.GetPathTemplate()
-				}
-			}
-			p := c.match(r, route)
+			p := c.match(r, web.RouteOf(r))
 			if p == nil {
 				next.ServeHTTP(w, r)
 				return

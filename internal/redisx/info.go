@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/singleflight"
 )
 
 // NodeInfo is the parsed INFO of one Redis node.
@@ -33,39 +32,18 @@ func (n NodeInfo) Float(name string) (float64, bool) {
 // scrapes and /cache/stats calls ask, so metrics never pile INFO onto Redis.
 type InfoCache struct {
 	client *Client
-	ttl    time.Duration
-
-	mu    sync.Mutex
-	at    time.Time
-	nodes []NodeInfo
-	sf    singleflight.Group
+	memo   *Memo[[]NodeInfo]
 }
 
 // NewInfoCache returns an INFO cache for c.
 func NewInfoCache(c *Client, ttl time.Duration) *InfoCache {
-	return &InfoCache{client: c, ttl: ttl}
+	ic := &InfoCache{client: c}
+	ic.memo = NewMemo(ttl, 2*time.Second, ic.fetch)
+	return ic
 }
 
 // Nodes returns the INFO of every node, fresh within the TTL.
-func (ic *InfoCache) Nodes(ctx context.Context) []NodeInfo {
-	ic.mu.Lock()
-	if time.Since(ic.at) < ic.ttl && ic.nodes != nil {
-		n := ic.nodes
-		ic.mu.Unlock()
-		return n
-	}
-	ic.mu.Unlock()
-	v, _, _ := ic.sf.Do("info", func() (any, error) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		nodes := ic.fetch(ctx)
-		ic.mu.Lock()
-		ic.nodes, ic.at = nodes, time.Now()
-		ic.mu.Unlock()
-		return nodes, nil
-	})
-	return v.([]NodeInfo)
-}
+func (ic *InfoCache) Nodes(ctx context.Context) []NodeInfo { return ic.memo.Get(ctx) }
 
 func (ic *InfoCache) fetch(ctx context.Context) []NodeInfo {
 	one := func(ctx context.Context, c *redis.Client) NodeInfo {

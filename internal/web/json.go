@@ -17,6 +17,16 @@ type Validator interface {
 	Valid() map[string]string
 }
 
+// DecodeOptional is Decode for endpoints whose body may be left out: a
+// request that declares no body (Content-Length 0) gets the zero T.
+func DecodeOptional[T any](r *http.Request) (T, error) {
+	if r.ContentLength == 0 {
+		var zero T
+		return zero, nil
+	}
+	return Decode[T](r)
+}
+
 // Decode reads a JSON body into T strictly (unknown fields, trailing data and
 // wrong types are 400s naming the field; a body over the server limit is
 // 413) and then runs T's Valid method, answering 422 with every bad field.

@@ -17,3 +17,18 @@ func Var(r *http.Request, name string) string {
 	}
 	return mux.Vars(r)[name]
 }
+
+// RouteOf returns the template of the matched route (e.g. /users/{id}):
+// the one the server's router recorded (SetRouteTemplate), or, behind a
+// plain gorilla/mux router, the one mux keeps in the context; "" when no
+// route matched.
+func RouteOf(r *http.Request) string {
+	if tpl := Route(r.Context()); tpl != "" {
+		return tpl
+	}
+	if cr := mux.CurrentRoute(r); cr != nil {
+		tpl, _ := cr.GetPathTemplate()
+		return tpl
+	}
+	return ""
+}
