@@ -69,7 +69,7 @@ func TestCachingAPI(t *testing.T) {
 			env, rdb := tc.env(t)
 			env["ADMIN_TOKEN"] = adminToken
 			s := startServer(t, env)
-			s.waitStatus("/readyz", 200, 10*time.Second)
+			s.waitStatus("/readyz", 200, readyWithin)
 			testCachingAPI(t, s, rdb)
 		})
 	}
@@ -383,8 +383,8 @@ func startTwoPods(t *testing.T, users int, cacheYAML string) (rs *redistest.Serv
 	env := map[string]string{"REDIS_URL": rs.URL(), "DATABASE_URL": url, "ADMIN_TOKEN": adminToken}
 	cfg := cacheConfig(t, cacheYAML)
 	a, b = startServer(t, env, "--config", cfg), startServer(t, env, "--config", cfg)
-	a.waitStatus("/readyz", 200, 10*time.Second)
-	b.waitStatus("/readyz", 200, 10*time.Second)
+	a.waitStatus("/readyz", 200, readyWithin)
+	b.waitStatus("/readyz", 200, readyWithin)
 	return rs, a, b
 }
 
@@ -487,7 +487,7 @@ func TestCacheWhileRedisIsDown(t *testing.T) {
 	rs := redistest.Start(t)
 	cfg := cacheConfig(t, "    breakerFailures: 2\n    breakerOpenFor: 500ms\n    redisTimeout: 100ms\n")
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken}, "--config", cfg)
-	s.waitStatus("/readyz", 200, 10*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	s.do("GET", "/users/1", "")
 	if r := s.do("GET", "/users/1", ""); xcache(r) != "HIT" {
 		t.Fatal(xcache(r))
@@ -531,7 +531,7 @@ func TestCacheTTLsReload(t *testing.T) {
 	rs := redistest.Start(t)
 	cfg := cacheConfig(t, "    jitterPercent: 1\n    staleTTL: 1s\n    ttls: {user: 1m}\n")
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken}, "--config", cfg)
-	s.waitStatus("/readyz", 200, 10*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	s.do("GET", "/users/1", "")
 	ttl := func() float64 { return s.do("GET", "/cache/keys/user:1/ttl", "").JSON(t)["ttl_ms"].(float64) }
 	if ms := ttl(); ms > 62_000 || ms < 50_000 {

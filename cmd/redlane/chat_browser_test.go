@@ -86,7 +86,7 @@ func TestBrowserChat(t *testing.T) {
 	rs := redistest.Start(t)
 	env := map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken}
 	s := startServer(t, env)
-	s.waitStatus("/readyz", 200, 10*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	const room = "browser-room"
 
 	alice := chatter{b.newTab("alice", true)}
@@ -170,7 +170,7 @@ func TestBrowserChat(t *testing.T) {
 	alice.send("typed while disconnected")
 	alice.screenshot("chat-reconnecting")
 	s2 := startServerAt(t, addr, env)
-	s2.waitStatus("/readyz", 200, 10*time.Second)
+	s2.waitStatus("/readyz", 200, readyWithin)
 	for _, c := range []chatter{alice, bob} {
 		c.waitLive()
 		c.sees("typed while disconnected")

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
@@ -131,7 +130,7 @@ func TestTracesForRequestsAndRedisCommands(t *testing.T) {
 	col := httptest.NewServer(recv)
 	defer col.Close()
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "OTEL_EXPORTER_OTLP_ENDPOINT": col.URL})
-	s.waitStatus("/readyz", 200, 5*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	s.do("GET", "/health", "", "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	s.stop() // flushes the batch exporter
 	names := recv.spanNames()

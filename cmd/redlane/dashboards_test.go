@@ -143,7 +143,7 @@ func startScraped(t *testing.T, startRedis func() map[string]string, args ...str
 		RuleFiles: []string{rules},
 	})
 	s := startServerAt(t, instance, startRedis(), args...)
-	s.waitStatus("/readyz", 200, 10*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	return s, prom, map[string]string{
 		"namespace": namespace, "job": job, "instance": instance,
 		// Wide enough to hold every sample since Prometheus started.

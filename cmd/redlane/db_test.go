@@ -38,7 +38,7 @@ func TestDBCommandsOnPostgres(t *testing.T) {
 	rs := redistest.Start(t)
 	env["REDIS_URL"] = rs.URL()
 	s := startServer(t, env)
-	r := s.waitStatus("/readyz", 200, 10*time.Second)
+	r := s.waitStatus("/readyz", 200, readyWithin)
 	if !strings.Contains(string(r.Body), `"database":"ok"`) {
 		t.Fatalf("readiness lacks the database: %s", r.Body)
 	}
@@ -76,7 +76,7 @@ func TestReadinessFollowsDatabase(t *testing.T) {
 	url := pgtest.Database(t)
 	rs := redistest.Start(t)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "DATABASE_URL": url})
-	s.waitStatus("/readyz", 200, 10*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	// Take the database away under the server: readiness must say so, quickly.
 	srv := pgtest.Shared(t)
 	db := srv.Admin()
@@ -96,5 +96,5 @@ func TestReadinessFollowsDatabase(t *testing.T) {
 	if _, err := db.ExecContext(ctx, "ALTER DATABASE "+name+" WITH ALLOW_CONNECTIONS true"); err != nil {
 		t.Fatal(err)
 	}
-	s.waitStatus("/readyz", 200, 10*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 }

@@ -38,7 +38,7 @@ func TestBrowserAPIExplorer(t *testing.T) {
 	b := startBrowser(t)
 	rs := redistest.Start(t)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken})
-	s.waitStatus("/readyz", 200, 10*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	token, r := login(t, s, "user1", "password123")
 	if token == "" {
 		t.Fatalf("login = %d %s", r.Status, r.Body)

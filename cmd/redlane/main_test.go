@@ -51,6 +51,12 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// readyWithin bounds every wait for a server to start or become ready. It
+// is generous because a wait ends as soon as the condition holds: on a
+// starved 2-core machine under -race a start can take tens of seconds, and
+// a test measures behaviour, not speed.
+const readyWithin = 2 * time.Minute
+
 // startServer runs serve with env as its whole environment and waits for
 // /readyz (or, with wantReady false, for /healthz).
 func startServer(t *testing.T, env map[string]string, args ...string) *server {
@@ -68,7 +74,7 @@ func startServerAt(t *testing.T, addr string, env map[string]string, args ...str
 	getenv := func(k string) string { return env[k] }
 	go func() { s.done <- run(ctx, argv, getenv, io.Discard, s.logs) }()
 	t.Cleanup(s.stop)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(readyWithin)
 	for {
 		resp, err := http.Get(s.URL + "/healthz")
 		if err == nil {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/redlane/redlane/internal/redistest"
 )
@@ -17,7 +16,7 @@ import (
 func TestOpenAPIContract(t *testing.T) {
 	rs := redistest.Start(t)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken})
-	s.waitStatus("/readyz", 200, 10*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	c := newContract(t, s)
 	admin := []string{"X-Admin-Token", adminToken}
 

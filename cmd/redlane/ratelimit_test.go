@@ -6,7 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/redlane/redlane/internal/redistest"
 )
@@ -174,7 +173,7 @@ func TestRateLimitByUser(t *testing.T) {
   - {name: peruser, match: {pathPrefix: /api/}, key: user, limit: 2, period: 1h}
 `)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, "--config", path)
-	s.waitStatus("/readyz", 200, 10*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	count := func(headers ...string) (ok int) {
 		for i := 0; i < 4; i++ {
 			if s.do("GET", "/api/limited-endpoint", "", headers...).Status == 200 {

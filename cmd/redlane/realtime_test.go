@@ -218,7 +218,7 @@ func assertOrdered(t *testing.T, what string, got, want []string) {
 func TestChatSeedUsage(t *testing.T) {
 	rs := redistest.Start(t)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, chatConfig(t, "maxMessageBytes: 64, maxFrameBytes: 1024")...)
-	s.waitStatus("/readyz", 200, 5*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 
 	// wscat -c ws://localhost:8000/ws/chat/room1
 	ws := dialChat(t, s, "/ws/chat/room1")
@@ -360,8 +360,8 @@ func TestChatSeedUsage(t *testing.T) {
 func crossInstance(t *testing.T, env map[string]string) (a, b *server, want map[string][]string) {
 	a = startServer(t, env)
 	b = startServer(t, env)
-	a.waitStatus("/readyz", 200, 10*time.Second)
-	b.waitStatus("/readyz", 200, 10*time.Second)
+	a.waitStatus("/readyz", 200, readyWithin)
+	b.waitStatus("/readyz", 200, readyWithin)
 
 	rooms := []string{"alpha", "beta", "gamma", "delta"} // spread over Cluster slots
 	type member struct {
@@ -458,8 +458,8 @@ func TestChatResume(t *testing.T) {
 	env := map[string]string{"REDIS_URL": rs.URL()}
 	a := startServer(t, env, chatConfig(t, "historySize: 20")...)
 	b := startServer(t, env, chatConfig(t, "historySize: 20")...)
-	a.waitStatus("/readyz", 200, 5*time.Second)
-	b.waitStatus("/readyz", 200, 5*time.Second)
+	a.waitStatus("/readyz", 200, readyWithin)
+	b.waitStatus("/readyz", 200, readyWithin)
 
 	t.Run("reconnect with since gets what was missed, then live, once each", func(t *testing.T) {
 		ws := dialChat(t, a, "/ws/chat/lobby")
@@ -571,8 +571,8 @@ func TestChatSurvivesRedisRestart(t *testing.T) {
 	env := map[string]string{"REDIS_URL": rs.URL()}
 	a := startServer(t, env)
 	b := startServer(t, env)
-	a.waitStatus("/readyz", 200, 5*time.Second)
-	b.waitStatus("/readyz", 200, 5*time.Second)
+	a.waitStatus("/readyz", 200, readyWithin)
+	b.waitStatus("/readyz", 200, readyWithin)
 	ws := dialChat(t, a, "/ws/chat/phoenix")
 	ws.next("joined")
 
@@ -610,7 +610,7 @@ func TestChatSurvivesRedisRestart(t *testing.T) {
 	for len(acked) < 25 && time.Now().Before(deadline) {
 		publish(1, "after-")
 	}
-	a.waitStatus("/readyz", 200, 10*time.Second)
+	a.waitStatus("/readyz", 200, readyWithin)
 	publish(5, "settled-")
 	got := ws.messages(len(acked))
 	assertOrdered(t, "across the restart", ids(got), acked)
@@ -629,7 +629,7 @@ func TestChatSurvivesRedisRestart(t *testing.T) {
 func TestChatSlowConsumerIsDisconnected(t *testing.T) {
 	rs := redistest.Start(t)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, chatConfig(t, "sendQueueSize: 32, maxMessageBytes: 8192, maxFrameBytes: 16384")...)
-	s.waitStatus("/readyz", 200, 5*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 
 	// The slow client reads nothing and has a tiny receive buffer, so the
 	// server's socket buffer fills and its queue backs up.
@@ -732,8 +732,8 @@ func TestChatPresenceOfACrashedInstanceExpires(t *testing.T) {
 	// Redis can tell: it can neither refresh nor remove its entries.
 	proxy := newTCPProxy(t, rs.Addr())
 	b := startServer(t, map[string]string{"REDIS_URL": "redis://" + proxy.ln.Addr().String() + "/0"}, cfg...)
-	a.waitStatus("/readyz", 200, 5*time.Second)
-	b.waitStatus("/readyz", 200, 5*time.Second)
+	a.waitStatus("/readyz", 200, readyWithin)
+	b.waitStatus("/readyz", 200, readyWithin)
 
 	onA := dialChat(t, a, "/ws/chat/town")
 	onA.next("joined")
@@ -757,7 +757,7 @@ func TestChatPresenceOfACrashedInstanceExpires(t *testing.T) {
 func TestChatShutdownClosesSocketsWithGoingAway(t *testing.T) {
 	rs := redistest.Start(t)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()})
-	s.waitStatus("/readyz", 200, 5*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	ws := dialChat(t, s, "/ws/chat/room1")
 	ws.next("joined")
 	idle := dialChat(t, s, "/ws/chat")
@@ -774,7 +774,7 @@ func TestChatShutdownClosesSocketsWithGoingAway(t *testing.T) {
 
 func TestChatOnEmbeddedRedis(t *testing.T) {
 	s := startServer(t, map[string]string{})
-	s.waitStatus("/readyz", 200, 5*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	ws := dialChat(t, s, "/ws/chat/room1")
 	ws.next("joined")
 	first := post(t, s, "room1", "Hello World!")["id"].(string)
@@ -792,7 +792,7 @@ func TestChatOnEmbeddedRedis(t *testing.T) {
 func TestChatDropsSilentClients(t *testing.T) {
 	rs := redistest.Start(t)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, chatConfig(t, "pingInterval: 200ms, pongTimeout: 300ms")...)
-	s.waitStatus("/readyz", 200, 5*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	alive := dialChat(t, s, "/ws/chat/room1") // reads, so it answers pings
 	alive.next("joined")
 	// A client that never reads never answers a ping.
@@ -816,7 +816,7 @@ func TestChatDropsSilentClients(t *testing.T) {
 func TestChatWithSessions(t *testing.T) {
 	rs := redistest.Start(t)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, chatConfig(t, "requireAuthentication: true")...)
-	s.waitStatus("/readyz", 200, 5*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	login := s.do("POST", "/auth/login", `{"username":"user1","password":"password123"}`)
 	if login.Status != 200 {
 		t.Fatalf("login = %d %s", login.Status, login.Body)

@@ -20,7 +20,7 @@ const adminToken = "test-admin-token-0123456789abcdef0123"
 func TestServeAgainstRealRedis(t *testing.T) {
 	rs := redistest.Start(t, redistest.WithPassword("redis-pass-1"))
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken, "SECRET_KEY": strings.Repeat("s", 40)})
-	s.waitStatus("/readyz", 200, 5*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 
 	t.Run("health in the seed's shape", func(t *testing.T) {
 		r := s.do("GET", "/health", "")
@@ -110,7 +110,7 @@ func TestServeAgainstRealRedis(t *testing.T) {
 func TestReadinessFollowsRedis(t *testing.T) {
 	rs := redistest.Start(t)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()})
-	s.waitStatus("/readyz", 200, 5*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 
 	rs.Stop()
 	r := s.waitStatus("/readyz", 503, 5*time.Second)
@@ -127,7 +127,7 @@ func TestReadinessFollowsRedis(t *testing.T) {
 	}
 
 	rs.Restart()
-	s.waitStatus("/readyz", 200, 10*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	if h := s.do("GET", "/health", ""); h.Status != 200 {
 		t.Fatalf("/health after Redis returned = %d", h.Status)
 	}
@@ -136,7 +136,7 @@ func TestReadinessFollowsRedis(t *testing.T) {
 func TestServeRedisCluster(t *testing.T) {
 	c := redistest.StartCluster(t, 3, 0)
 	s := startServer(t, map[string]string{"REDIS_ADDRS": strings.Join(c.Addrs(), ",")})
-	s.waitStatus("/readyz", 200, 5*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	if r := s.do("GET", "/health", ""); r.Status != 200 {
 		t.Fatalf("/health = %d %s", r.Status, r.Body)
 	}
@@ -153,7 +153,7 @@ func TestServeRedisCluster(t *testing.T) {
 
 func TestEmbeddedDevelopmentMode(t *testing.T) {
 	s := startServer(t, map[string]string{})
-	s.waitStatus("/readyz", 200, 5*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	if !strings.Contains(s.logs.String(), "EMBEDDED REDIS") {
 		t.Fatalf("no loud embedded-mode line in the log:\n%s", s.logs.String())
 	}
@@ -225,7 +225,7 @@ func TestInvalidConfigRefusesToStart(t *testing.T) {
 func TestGracefulShutdown(t *testing.T) {
 	rs := redistest.Start(t)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()})
-	s.waitStatus("/readyz", 200, 5*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	writeFile(t, filepath.Join(t.TempDir(), "x"), "")
 
 	// Freeze Redis so /health is in flight for about its 1s ping deadline.
@@ -270,7 +270,7 @@ func TestDrainDelayKeepsServingWhileNotReady(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.yaml")
 	writeFile(t, path, "spec:\n  server: {drainDelay: 1s}\n")
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, "--config", path)
-	s.waitStatus("/readyz", 200, 5*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	cancel := s.cancel
 	s.cancel = nil
 	cancel()

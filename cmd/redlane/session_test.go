@@ -37,7 +37,7 @@ func bearer(tok string) []string { return []string{"Authorization", "Bearer " + 
 // shape, on embedded Redis and SQLite with the demo user.
 func TestSeedSessionFlow(t *testing.T) {
 	s := startServer(t, map[string]string{})
-	s.waitStatus("/readyz", 200, 10*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	tok, r := login(t, s, "user1", "password123")
 	if tok == "" {
 		t.Fatalf("seed login = %d %s", r.Status, r.Body)
@@ -74,7 +74,7 @@ func testSessionsHTTP(t *testing.T, env map[string]string) {
 	env["ADMIN_TOKEN"] = adminToken
 	prepareUsers(t, env, cfgPath)
 	s := startServer(t, env, "--config", cfgPath)
-	s.waitStatus("/readyz", 200, 10*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 
 	firefox := []string{"User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"}
 	iphone := []string{"User-Agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"}
@@ -286,7 +286,7 @@ func prepareUsers(t *testing.T, env map[string]string, cfgPath string) {
 func TestSessionsFailClosedWhenRedisIsDown(t *testing.T) {
 	rs := redistest.Start(t)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()})
-	s.waitStatus("/readyz", 200, 10*time.Second)
+	s.waitStatus("/readyz", 200, readyWithin)
 	tok, _ := login(t, s, "user1", "password123")
 	rs.Stop()
 	got := s.do("GET", "/auth/session", "", bearer(tok)...)

@@ -293,6 +293,27 @@ func TestPasswordDefaults(t *testing.T) {
 	}
 }
 
+// TestSeededUsersLogIn checks the precomputed demo hash: every seeded user
+// logs in with DemoPassword at the default cost, and with nothing else.
+func TestSeededUsersLogIn(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		if n, err := s.Seed(ctx, 2); err != nil || n != 2 {
+			t.Fatalf("Seed = %d, %v", n, err)
+		}
+		u, err := s.VerifyPassword(ctx, "user2", store.DemoPassword)
+		if err != nil || u.Username != "user2" || u.Email != "user2@example.com" || u.DisplayName != "Demo User 2" || u.Role != "user" {
+			t.Fatalf("VerifyPassword(user2) = %+v, %v", u, err)
+		}
+		if !strings.HasPrefix(u.PasswordHash, "$argon2id$v=19$m=19456,t=2,p=1$") {
+			t.Errorf("demo hash %q is not at the default cost", u.PasswordHash)
+		}
+		if _, err := s.VerifyPassword(ctx, "user1", "password124"); !errors.Is(err, store.ErrInvalidCredentials) {
+			t.Errorf("wrong password: %v", err)
+		}
+	})
+}
+
 func TestInputValidation(t *testing.T) {
 	long := strings.Repeat("x", 300)
 	for _, tc := range []struct {

@@ -184,7 +184,7 @@ current-context: redlane-test
 	if _, errOut, err := c.Kubectl("apply", "-f", filepath.Join(RepoRoot(), "test", "k8s", "testdata", "node.yaml")).Run(); err != nil {
 		return nil, fmt.Errorf("creating the kwok node: %v %s", err, errOut)
 	}
-	if _, errOut, err := c.Kubectl("wait", "--for=condition=Ready", "node/kwok-node-0", "--timeout=90s").Run(); err != nil {
+	if _, errOut, err := c.kubectlWait(90*time.Second, "wait", "--for=condition=Ready", "node/kwok-node-0", "--timeout=90s"); err != nil {
 		return nil, fmt.Errorf("kwok node not Ready: %v %s", err, errOut)
 	}
 	// Static volumes for the StatefulSets' claims (there is no provisioner).
@@ -199,8 +199,11 @@ current-context: redlane-test
 	if _, errOut, err := c.Kubectl("apply", "--server-side", "-f", tools.Share("crds")).Run(); err != nil {
 		return nil, fmt.Errorf("installing CRDs: %v %s", err, errOut)
 	}
-	if _, errOut, err := c.Kubectl("wait", "--for=condition=Established", "--timeout=60s",
-		"crd/servicemonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com").Run(); err != nil {
+	// kubectl wait exits at once ("<nil> is of the type <nil>") when it reads
+	// a CRD before the apiserver has written its status: retry it (and the
+	// node's wait above, which reads a status kwok has not written yet).
+	if _, errOut, err := c.kubectlWait(90*time.Second, "wait", "--for=condition=Established", "--timeout=60s",
+		"crd/servicemonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com"); err != nil {
 		return nil, fmt.Errorf("CRDs not established: %v %s", err, errOut)
 	}
 	return c, nil
