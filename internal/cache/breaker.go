@@ -9,7 +9,7 @@ import (
 
 	"github.com/sony/gobreaker/v2"
 
-	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/errdefs"
 )
 
 // breaker keeps the cache from waiting on a Redis that is down: after
@@ -42,7 +42,7 @@ func (b *breaker) record(err error) {
 	if errors.Is(err, context.Canceled) {
 		return
 	}
-	failed := redisx.IsUnavailable(err)
+	failed := errdefs.IsUnavailable(err)
 	if !failed && !b.dirty.Load() {
 		return
 	}
@@ -76,7 +76,7 @@ func (b *breaker) get(failures int, openFor time.Duration) *gobreaker.TwoStepCir
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= uint32(failures) },
 		// Only "Redis is not there" counts; a command error (redis.Nil,
 		// WRONGTYPE) means Redis answered.
-		IsSuccessful: func(err error) bool { return !redisx.IsUnavailable(err) },
+		IsSuccessful: func(err error) bool { return !errdefs.IsUnavailable(err) },
 		IsExcluded:   func(err error) bool { return errors.Is(err, context.Canceled) },
 		OnStateChange: func(_ string, _, to gobreaker.State) {
 			b.notClosed.Store(to != gobreaker.StateClosed)

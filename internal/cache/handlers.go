@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -153,7 +154,7 @@ func (c *Cache) HandleClear() http.Handler {
 			}
 			n, err := c.ClearPattern(ctx, *in.Pattern)
 			if err != nil {
-				return web.Unavailable("Redis", err)
+				return errdefs.Unavailable("Redis", err)
 			}
 			c.log.Info("cache cleared", "pattern", *in.Pattern, "deleted", n)
 			return web.Encode(w, http.StatusOK, map[string]any{"pattern": *in.Pattern, "deleted": n, "took_ms": time.Since(start).Milliseconds()})
@@ -165,7 +166,7 @@ func (c *Cache) HandleClear() http.Handler {
 		}
 		n, err := c.ClearKeys(ctx, in.Keys)
 		if err != nil {
-			return web.Unavailable("Redis", err)
+			return errdefs.Unavailable("Redis", err)
 		}
 		c.log.Info("cache keys cleared", "keys", len(in.Keys), "deleted", n)
 		return web.Encode(w, http.StatusOK, map[string]any{"keys": in.Keys, "deleted": n, "took_ms": time.Since(start).Milliseconds()})
@@ -186,11 +187,11 @@ func (c *Cache) HandleKeyTTL() http.Handler {
 		pttl := pipe.PTTL(ctx, c.k.entry(key))
 		get := pipe.Get(ctx, c.k.entry(key))
 		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return web.Unavailable("Redis", err)
+			return errdefs.Unavailable("Redis", err)
 		}
 		ttl := pttl.Val()
 		if ttl == -2 || errors.Is(get.Err(), redis.Nil) { // PTTL -2: no such key
-			return web.NotFound("No cache entry %q.", key)
+			return errdefs.NotFound("No cache entry %q.", key)
 		}
 		out := map[string]any{"key": key, "exists": true, "ttl_ms": ttl.Milliseconds(), "ttl": ttl.Round(time.Millisecond).String()}
 		if ttl < 0 {
@@ -260,7 +261,7 @@ func (a *UsersAPI) HandleWarm() http.Handler {
 			e.RetryAfter = time.Second
 			return e
 		case err != nil:
-			return web.Unavailable("Redis", err)
+			return errdefs.Unavailable("Redis", err)
 		}
 		w.Header().Set("Location", "/cache/warm")
 		return web.Encode(w, http.StatusAccepted, st)

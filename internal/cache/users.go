@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/web"
 )
@@ -171,7 +172,7 @@ func writeResult(w http.ResponseWriter, r *http.Request, res Result, id string) 
 		h["Cache-Status"], h["X-Cache"] = []string{cs}, []string{x}
 	}
 	if !res.Found {
-		web.WriteProblem(w, r, web.NotFound("User %s not found.", id))
+		web.Respond(w, r, errdefs.NotFound("User %s not found.", id))
 		return
 	}
 	if res.etagHdr != nil {
@@ -189,15 +190,14 @@ func writeResult(w http.ResponseWriter, r *http.Request, res Result, id string) 
 	_, _ = w.Write(res.Body)
 }
 
-// dbError turns a database failure into a 503 when the database could not
-// be reached in time, or passes it on (a 500).
+// dbError names the users database in the 503 answered when it could not
+// be reached in time; other errors pass on unchanged.
 func dbError(err error) error {
-	var we *web.Error
-	if errors.As(err, &we) {
-		return err
-	}
-	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "connect") || strings.Contains(err.Error(), "connection") {
-		return web.Unavailable("The users database", err)
+	if errdefs.KindOf(err) == errdefs.KindUnavailable {
+		var d *errdefs.Error
+		if !errors.As(err, &d) {
+			return errdefs.Unavailable("The users database", err)
+		}
 	}
 	return err
 }
@@ -358,7 +358,7 @@ func parseIDs(vals []string, max int) ([]string, error) {
 // a database write whose old value stays in Redis would be served again.
 func (a *UsersAPI) writable() error {
 	if !a.c.RedisAvailable() {
-		return web.Unavailable("The cache (Redis)", errors.New("circuit breaker open: writes would leave stale entries"))
+		return errdefs.Unavailable("The cache (Redis)", errors.New("circuit breaker open: writes would leave stale entries"))
 	}
 	return nil
 }
@@ -376,7 +376,7 @@ func (a *UsersAPI) invalidate(ctx context.Context, id int64) {
 func userWriteError(err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return web.NotFound("No such user.")
+		return errdefs.NotFound("No such user.")
 	case errors.Is(err, store.ErrUsernameTaken):
 		return &web.Error{Status: http.StatusConflict, Slug: "conflict", Detail: "That username is taken.", Fields: map[string]string{"username": "already taken"}}
 	}

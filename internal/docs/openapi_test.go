@@ -164,7 +164,9 @@ func TestProblemTypesMatchCode(t *testing.T) {
 
 // slugsInCode finds problem slugs written as string literals in the
 // module's non-test Go files: the second argument of web.Errorf (Errorf
-// inside package web) and Slug fields of web.Error literals.
+// inside package web), the code of errdefs.Conflict, Slug fields of
+// web.Error literals, Code fields of errdefs.Error literals and the slug
+// fields of web's table of default slugs per kind.
 func slugsInCode(t *testing.T, root string) map[string]string {
 	t.Helper()
 	found := map[string]string{}
@@ -199,6 +201,9 @@ func slugsInCode(t *testing.T, root string) map[string]string {
 					if x, ok := fn.X.(*ast.Ident); ok && x.Name == "web" {
 						name = fn.Sel.Name
 					}
+					if x, ok := fn.X.(*ast.Ident); ok && x.Name == "errdefs" && fn.Sel.Name == "Conflict" && len(n.Args) >= 1 {
+						add(n.Args[0])
+					}
 				case *ast.Ident:
 					if f.Name.Name == "web" {
 						name = fn.Name
@@ -207,8 +212,20 @@ func slugsInCode(t *testing.T, root string) map[string]string {
 				if name == "Errorf" && len(n.Args) >= 2 {
 					add(n.Args[1])
 				}
+			case *ast.CompositeLit:
+				if sel, ok := n.Type.(*ast.SelectorExpr); ok && sel.Sel.Name == "Error" {
+					if x, ok := sel.X.(*ast.Ident); ok && x.Name == "errdefs" {
+						for _, e := range n.Elts {
+							if kv, ok := e.(*ast.KeyValueExpr); ok {
+								if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "Code" {
+									add(kv.Value)
+								}
+							}
+						}
+					}
+				}
 			case *ast.KeyValueExpr:
-				if k, ok := n.Key.(*ast.Ident); ok && k.Name == "Slug" {
+				if k, ok := n.Key.(*ast.Ident); ok && (k.Name == "Slug" || k.Name == "slug") {
 					add(n.Value)
 				}
 			}

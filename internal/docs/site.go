@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -108,7 +109,7 @@ func (s *Site) page(name string) http.Handler {
 	a := s.files[name]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a == nil {
-			web.WriteProblem(w, r, web.NotFound("This page is not built into the binary."))
+			web.Respond(w, r, errdefs.NotFound("This page is not built into the binary."))
 			return
 		}
 		pageHeaders(w.Header())
@@ -123,7 +124,7 @@ func (s *Site) HandleAsset(dir string) http.Handler {
 		name := path.Join(dir, web.Var(r, "file"))
 		a := s.files[name]
 		if a == nil || strings.Contains(web.Var(r, "file"), "/") {
-			web.WriteProblem(w, r, web.NotFound("No file %q in the embedded pages.", name))
+			web.Respond(w, r, errdefs.NotFound("No file %q in the embedded pages.", name))
 			return
 		}
 		pageHeaders(w.Header())

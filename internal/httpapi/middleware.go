@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -310,7 +311,7 @@ func cors(cfg *config.Store) func(http.Handler) http.Handler {
 // notFound and methodNotAllowed answer unmatched requests as problems.
 func notFound() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		web.WriteProblem(w, r, web.NotFound("No route for %s %s.", r.Method, r.URL.Path))
+		web.Respond(w, r, errdefs.NotFound("No route for %s %s.", r.Method, r.URL.Path))
 	})
 }
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -175,11 +175,11 @@ func periodQuery(r *http.Request, b *Boards) (Period, time.Time, error) {
 func answerError(err error) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return web.NotFound("The member has no score on this board.")
+		return errdefs.NotFound("The member has no score on this board.")
 	case errors.Is(err, ErrInvalid):
 		return web.Errorf(http.StatusUnprocessableEntity, "validation", "%s", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
-	case redisx.IsUnavailable(err):
-		return web.Unavailable("The leaderboard", err)
+	case errdefs.IsUnavailable(err):
+		return errdefs.Unavailable("The leaderboard", err)
 	}
 	return err
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/redlane/redlane/internal/config"
-	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -76,7 +76,7 @@ func HandleAcquire(l *Locker, cfg *config.Store) http.Handler {
 			ttl = q.TTL.Duration
 		}
 		if mw := cfg.Current().Spec.Server.LongPollLimit(); q.Wait.Duration > mw {
-			return web.Invalid(map[string]string{"wait": "must be at most " + mw.String()})
+			return errdefs.InvalidFields(map[string]string{"wait": "must be at most " + mw.String()})
 		}
 		lease, err := l.Acquire(r.Context(), name, ttl, q.Wait.Duration)
 		var te *TimeoutError
@@ -155,7 +155,7 @@ func HandleInspect(l *Locker) http.Handler {
 			return answerError(err)
 		}
 		if !st.Held {
-			return web.NotFound("Lock %q is not held.", name)
+			return errdefs.NotFound("Lock %q is not held.", name)
 		}
 		return web.Encode(w, http.StatusOK, leaseAnswer{Name: name, Fence: st.Fence, TTLms: st.TTL.Milliseconds(), Held: true})
 	})
@@ -177,8 +177,8 @@ func answerError(err error) error {
 		return web.Errorf(http.StatusConflict, "lock-not-held", "This token does not hold the lock (wrong token, expired or released).")
 	case errors.Is(err, ErrInvalid):
 		return web.Errorf(http.StatusUnprocessableEntity, "validation", "%s", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
-	case redisx.IsUnavailable(err):
-		return web.Unavailable("The lock service", err)
+	case errdefs.IsUnavailable(err):
+		return errdefs.Unavailable("The lock service", err)
 	}
 	return err
 }

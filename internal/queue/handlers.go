@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/redlane/redlane/internal/config"
-	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -131,7 +131,7 @@ func HandleClaim(b *Broker, cfg *config.Store) http.Handler {
 			return err
 		}
 		if lim := cfg.Current().Spec.Server.LongPollLimit(); q.Wait.Duration > lim {
-			return web.Invalid(map[string]string{"wait": "must be at most " + lim.String()})
+			return errdefs.InvalidFields(map[string]string{"wait": "must be at most " + lim.String()})
 		}
 		n, vis := 1, DefaultVisibility
 		if q.Count != nil {
@@ -311,7 +311,7 @@ func pathTask(r *http.Request) (string, string, error) {
 	}
 	id := web.Var(r, "id")
 	if !taskID.MatchString(id) {
-		return "", "", web.NotFound("No task %q in queue %q.", id, name)
+		return "", "", errdefs.NotFound("No task %q in queue %q.", id, name)
 	}
 	return name, id, nil
 }
@@ -321,15 +321,15 @@ func pathTask(r *http.Request) (string, string, error) {
 func answerError(err error) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return web.NotFound("No such task (unknown id, or already acknowledged or deleted).")
+		return errdefs.NotFound("No such task (unknown id, or already acknowledged or deleted).")
 	case errors.Is(err, ErrStale):
 		return web.Errorf(http.StatusConflict, "stale-receipt", "This receipt no longer holds the task: its visibility timeout passed and it was delivered again, or it was already acknowledged or failed.")
 	case errors.Is(err, ErrNotDead):
 		return web.Errorf(http.StatusConflict, "not-dead", "The task is not in the dead letters.")
 	case errors.Is(err, ErrInvalid):
 		return web.Errorf(http.StatusUnprocessableEntity, "validation", "%s", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
-	case redisx.IsUnavailable(err):
-		return web.Unavailable("The task queue", err)
+	case errdefs.IsUnavailable(err):
+		return errdefs.Unavailable("The task queue", err)
 	}
 	return err
 }

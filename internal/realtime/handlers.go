@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -61,7 +61,7 @@ func (h *Hub) HandlePostMessage() http.Handler {
 			return err
 		}
 		if problem := h.checkText(in.Message); problem != "" {
-			return web.Invalid(map[string]string{"message": problem})
+			return errdefs.InvalidFields(map[string]string{"message": problem})
 		}
 		if k := r.Header.Get("Idempotency-Key"); k != "" && in.IdempotencyKey == "" {
 			if !validIdempotencyKey(k) {
@@ -158,8 +158,8 @@ func (h *Hub) HandlePresence() http.Handler {
 }
 
 func unavailable(err error) error {
-	if redisx.IsUnavailable(err) {
-		return web.Unavailable("Redis", err)
+	if errdefs.IsUnavailable(err) {
+		return errdefs.Unavailable("Redis", err)
 	}
 	return err
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -76,7 +77,7 @@ func (h *Hub) HandleSocket() http.Handler {
 			c.sender = p.Username
 		}
 		if err := h.register(c, rt.MaxConnections); err != nil {
-			return web.Unavailable("Chat on this instance ("+err.Error()+")", err)
+			return errdefs.Unavailable("Chat on this instance ("+err.Error()+")", err)
 		}
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {

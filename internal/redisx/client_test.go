@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/redistest"
 	"github.com/redlane/redlane/internal/redisx"
 )
@@ -144,10 +145,10 @@ func TestUnavailableWhenServerStops(t *testing.T) {
 	}
 	s.Stop()
 	err := c.Ping(ctx, time.Second)
-	if !redisx.IsUnavailable(err) {
+	if !errdefs.IsUnavailable(err) {
 		t.Fatalf("after stop, ping error %v is not classed unavailable", err)
 	}
-	if redisx.IsUnavailable(errors.New("WRONGTYPE Operation against a key holding the wrong kind of value")) {
+	if errdefs.IsUnavailable(errors.New("WRONGTYPE Operation against a key holding the wrong kind of value")) {
 		t.Fatal("WRONGTYPE classed as unavailable")
 	}
 	s.Restart()

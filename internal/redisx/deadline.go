@@ -2,9 +2,6 @@ package redisx
 
 import (
 	"context"
-	"errors"
-	"net"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -37,27 +34,4 @@ func (h deadlineHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 		}
 		return next(ctx, cmds)
 	}
-}
-
-// IsUnavailable reports whether err means Redis could not be reached in time
-// (as opposed to a command error such as WRONGTYPE), so callers answer 503 or
-// fall back instead of 500.
-func IsUnavailable(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout) {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	s := err.Error()
-	for _, m := range []string{"connection refused", "i/o timeout", "EOF", "broken pipe", "connection reset", "LOADING", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "no such host"} {
-		if strings.Contains(s, m) {
-			return true
-		}
-	}
-	return false
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/web"
 )
@@ -65,7 +66,7 @@ func (a *Auth) HandleLogin() http.Handler {
 			e.RetryAfter = locked.RetryAfter
 			return e
 		case errors.As(err, &ue):
-			return web.Unavailable("The session store", err)
+			return errdefs.Unavailable("The session store", err)
 		case err != nil:
 			return err
 		}
@@ -81,7 +82,7 @@ func (a *Auth) HandleLogout() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		s := sessionFrom(r.Context())
 		if err := a.m.Logout(r.Context(), s); err != nil {
-			return web.Unavailable("The session store", err)
+			return errdefs.Unavailable("The session store", err)
 		}
 		a.clearCookie(w, r)
 		return web.Encode(w, http.StatusOK, map[string]string{"status": "logged_out", "session_id": s.ID})
@@ -107,7 +108,7 @@ func (a *Auth) HandleList() http.Handler {
 		cur := sessionFrom(r.Context())
 		list, err := a.m.List(r.Context(), cur.UserID, cur.ID)
 		if err != nil {
-			return web.Unavailable("The session store", err)
+			return errdefs.Unavailable("The session store", err)
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		return web.Encode(w, http.StatusOK, map[string]any{"sessions": list, "count": len(list)})
@@ -127,9 +128,9 @@ func (a *Auth) HandleRevoke() http.Handler {
 		case errors.Is(err, ErrCurrentSession):
 			return web.BadRequest("id", "is the current session; use POST /auth/logout to end it")
 		case errors.Is(err, ErrNoSession):
-			return web.NotFound("You have no session %s.", sid)
+			return errdefs.NotFound("You have no session %s.", sid)
 		case err != nil:
-			return web.Unavailable("The session store", err)
+			return errdefs.Unavailable("The session store", err)
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
@@ -142,7 +143,7 @@ func (a *Auth) HandleRevokeOthers() http.Handler {
 		cur := sessionFrom(r.Context())
 		n, err := a.m.RevokeOthers(r.Context(), cur.UserID, cur.ID)
 		if err != nil {
-			return web.Unavailable("The session store", err)
+			return errdefs.Unavailable("The session store", err)
 		}
 		return web.Encode(w, http.StatusOK, map[string]int{"revoked": n})
 	})
@@ -176,7 +177,7 @@ func (a *Auth) HandleAnalytics() http.Handler {
 		}
 		rep, err := a.m.Analytics(r.Context(), window, interval)
 		if err != nil {
-			return web.Unavailable("The session store", err)
+			return errdefs.Unavailable("The session store", err)
 		}
 		rep.Interval, rep.Window = name, windowName
 		return web.Encode(w, http.StatusOK, rep)

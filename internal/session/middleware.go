@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -135,7 +136,7 @@ func authError(w http.ResponseWriter, err error) error {
 	var ue *UnavailableError
 	switch {
 	case errors.As(err, &ue):
-		return web.Unavailable("The session store", err)
+		return errdefs.Unavailable("The session store", err)
 	case errors.Is(err, errNoToken):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="redlane"`)
 		return web.Errorf(http.StatusUnauthorized, "unauthorized", "This endpoint needs a session: send Authorization: Bearer <session_token> (from POST /auth/login).")

@@ -9,6 +9,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/redlane/redlane/internal/errdefs"
 )
 
 // Validator is implemented by request types that check their own fields.
@@ -59,11 +61,11 @@ func Decode[T any](r *http.Request) (T, error) {
 	}
 	if val, ok := any(&v).(Validator); ok {
 		if fields := val.Valid(); len(fields) > 0 {
-			return v, Invalid(fields)
+			return v, errdefs.InvalidFields(fields)
 		}
 	} else if val, ok := any(v).(Validator); ok {
 		if fields := val.Valid(); len(fields) > 0 {
-			return v, Invalid(fields)
+			return v, errdefs.InvalidFields(fields)
 		}
 	}
 	return v, nil

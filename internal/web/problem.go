@@ -4,14 +4,14 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/redlane/redlane/internal/errdefs"
 )
 
 // ProblemBase prefixes every problem type URI; the slugs after it are stable.
@@ -34,11 +34,13 @@ type Problem struct {
 	Errors    []FieldProblem `json:"errors,omitempty"`
 }
 
-// Error is an error that knows its HTTP answer. Handlers return or pass it
-// to Respond; anything else becomes a 500 (or 503 when Redis is unreachable).
+// Error is an answer that only HTTP has (a malformed query parameter, a body
+// too large, a missing token, too many requests). Domain failures are
+// errdefs errors, which Respond maps; anything else becomes a 500 (or 503
+// when a backing service is unreachable).
 type Error struct {
 	Status     int
-	Slug       string            // problem type after ProblemBase, e.g. "validation"
+	Slug       string            // problem type after ProblemBase, e.g. "bad-request"
 	Detail     string            // safe to show to the caller
 	Fields     map[string]string // field path -> what is wrong
 	RetryAfter time.Duration     // sets Retry-After when > 0
@@ -63,38 +65,51 @@ func Errorf(status int, slug, format string, args ...any) *Error {
 	return &Error{Status: status, Slug: slug, Detail: fmt.Sprintf(format, args...)}
 }
 
-// Invalid is the 422 answer for input that parsed but broke the rules.
-func Invalid(fields map[string]string) *Error {
-	return &Error{Status: http.StatusUnprocessableEntity, Slug: "validation", Detail: "The request has invalid fields.", Fields: fields}
-}
-
-// BadRequest is the 400 answer naming one field.
+// BadRequest is the 400 answer naming one field: a path segment, query
+// parameter or header that could not be read at all.
 func BadRequest(field, message string) *Error {
 	return &Error{Status: http.StatusBadRequest, Slug: "bad-request", Detail: message, Fields: map[string]string{field: message}}
 }
 
-// NotFound is the 404 answer.
-func NotFound(format string, args ...any) *Error {
-	return Errorf(http.StatusNotFound, "not-found", format, args...)
+// kinds maps each errdefs kind to its status and default problem slug.
+var kinds = map[errdefs.Kind]struct {
+	status int
+	slug   string
+}{
+	errdefs.KindInvalid:     {status: http.StatusUnprocessableEntity, slug: "validation"},
+	errdefs.KindNotFound:    {status: http.StatusNotFound, slug: "not-found"},
+	errdefs.KindConflict:    {status: http.StatusConflict, slug: "conflict"},
+	errdefs.KindUnavailable: {status: http.StatusServiceUnavailable, slug: "unavailable"},
 }
 
-// Unavailable is the 503 answer for a dependency that is down; callers
-// should retry after a moment.
-func Unavailable(what string, err error) *Error {
-	return &Error{Status: http.StatusServiceUnavailable, Slug: "unavailable", Detail: what + " is unavailable; try again shortly.", RetryAfter: time.Second, Err: err}
-}
-
-// Respond writes err as problem+json. Unknown errors are logged with the
-// request ID and shown only as a generic 500.
-func Respond(w http.ResponseWriter, r *http.Request, err error) {
+// answer is the HTTP answer to err: a *Error as it is, an errdefs error by
+// its kind, an unreachable backing service as 503, anything else a 500
+// that shows nothing of the cause.
+func answer(err error) *Error {
 	var e *Error
-	if !errors.As(err, &e) {
-		if unavailable(err) {
-			e = Unavailable("A backing service", err)
-		} else {
-			e = &Error{Status: http.StatusInternalServerError, Slug: "internal", Detail: "An internal error occurred; the request ID identifies it in the logs.", Err: err}
+	if errors.As(err, &e) {
+		return e
+	}
+	var d *errdefs.Error
+	if errors.As(err, &d) {
+		if k, ok := kinds[d.Kind]; ok {
+			slug := d.Code
+			if slug == "" {
+				slug = k.slug
+			}
+			return &Error{Status: k.status, Slug: slug, Detail: d.Detail, Fields: d.Fields, RetryAfter: d.RetryAfter, Err: err}
 		}
 	}
+	if errdefs.IsUnavailable(err) {
+		return answer(errdefs.Unavailable("A backing service (Redis or the database)", err))
+	}
+	return &Error{Status: http.StatusInternalServerError, Slug: "internal", Detail: "An internal error occurred; the request ID identifies it in the logs.", Err: err}
+}
+
+// Respond writes err as problem+json (see answer). Answers of 500 and above
+// are logged with the cause and the request ID.
+func Respond(w http.ResponseWriter, r *http.Request, err error) {
+	e := answer(err)
 	if e.Status >= 500 {
 		Logger(r.Context()).Error("request failed", "status", e.Status, "error", errString(e))
 	}
@@ -143,12 +158,4 @@ func Handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 			Respond(w, r, err)
 		}
 	})
-}
-
-// unavailable recognises a dependency that could not be reached in time: a
-// network error or a deadline. Packages that know better wrap their errors
-// with Unavailable themselves.
-func unavailable(err error) bool {
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne)
 }

@@ -1,12 +1,16 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -113,6 +117,42 @@ func TestClientIPTrustsOnlyConfiguredProxies(t *testing.T) {
 		}
 		if got := web.ClientIP(r, trusted); got != tc.want {
 			t.Errorf("ClientIP(%s, %q) = %s, want %s", tc.remote, tc.xff, got, tc.want)
+		}
+	}
+}
+
+// Every domain error kind has one answer, whichever package returns it.
+func TestDomainErrorsMapOnce(t *testing.T) {
+	for _, tc := range []struct {
+		err        error
+		status     int
+		slug       string
+		field      string
+		retryAfter string
+	}{
+		{errdefs.Invalid("ttl", "too long"), 422, "validation", "ttl", ""},
+		{fmt.Errorf("op: %w", errdefs.NotFound("No task %q.", "x")), 404, "not-found", "", ""},
+		{errdefs.Conflict("lock-held", "Held."), 409, "lock-held", "", ""},
+		{&errdefs.Error{Kind: errdefs.KindConflict, Detail: "Taken.", Fields: map[string]string{"username": "already taken"}}, 409, "conflict", "username", ""},
+		{errdefs.Unavailable("The queue", errors.New("refused")), 503, "unavailable", "", "1"},
+		{fmt.Errorf("get: %w", context.DeadlineExceeded), 503, "unavailable", "", "1"},
+		{web.BadRequest("limit", "must be 1-10"), 400, "bad-request", "limit", ""},
+	} {
+		rec := httptest.NewRecorder()
+		web.Respond(rec, httptest.NewRequest("GET", "/x", nil), tc.err)
+		var p web.Problem
+		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Code != tc.status || p.Type != web.ProblemBase+tc.slug || rec.Header().Get("Retry-After") != tc.retryAfter ||
+			rec.Header().Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%v: %d %s Retry-After %q", tc.err, rec.Code, rec.Body, rec.Header().Get("Retry-After"))
+		}
+		if tc.field != "" && (len(p.Errors) != 1 || p.Errors[0].Field != tc.field) {
+			t.Errorf("%v: errors %v, want field %s", tc.err, p.Errors, tc.field)
+		}
+		if strings.Contains(rec.Body.String(), "refused") {
+			t.Errorf("%v: the cause leaked into the answer: %s", tc.err, rec.Body)
 		}
 	}
 }
