@@ -136,18 +136,18 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	sessions := session.NewManager(rc, cfgStore, users, session.NewMetrics(reg), log)
 	auth := session.NewAuth(sessions, users, web.ParsePrefixes(cfg.Spec.Server.TrustedProxies))
 
-	locks := lock.New(rc, reg)
+	locks := lock.New(rc, reg, cfgStore)
 	cc := cache.New(rc, cfgStore, cache.Options{Logger: log, Info: info, Registry: reg, Locks: locks})
 	usersAPI := cache.NewUsersAPI(cc, users)
 	usersAPI.EndSessions = sessions.RevokeAll
-	queues := queue.NewBroker(rc, reg)
+	queues := queue.NewBroker(rc, reg, cfgStore)
 	queues.RegisterDepth(reg, cfg.Spec.Redis.InfoCacheTTL.Duration)
 	boards := leaderboard.New(rc, reg)
 	rl := cfg.Spec.RateLimiter
 	rlOpts := ratelimit.Options{Timeout: rl.DecisionTimeout.Duration, TripAfter: uint32(rl.BreakerFailures), BreakerOpen: rl.BreakerOpen.Duration, Logger: log}
 	limiter := ratelimit.New(rc, reg, rlOpts)
 
-	probes := httpapi.NewProbes(time.Second)
+	probes := httpapi.NewProbes(time.Second, func(ctx context.Context) error { return rc.Ping(ctx, time.Second) })
 	probes.AddReadiness("redis", func(ctx context.Context) error { return rc.Ping(ctx, time.Second) })
 	probes.AddReadiness("database", users.Ping)
 	probes.RegisterMetrics(reg)
@@ -170,8 +170,6 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 
 	handler := httpapi.NewServer(httpapi.Deps{
 		Config:       cfgStore,
-		Redis:        rc,
-		Users:        users,
 		Cache:        cc,
 		UsersAPI:     usersAPI,
 		Logger:       log,
@@ -186,7 +184,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		Queues:       queues,
 		Leaderboards: boards,
 		Docs:         site,
-		RateLimit:    ratelimit.Middleware(limiter, ratelimit.NewPolicies(cfgStore)),
+		RateLimits:   ratelimit.NewService(limiter, cfgStore),
 		Chat:         chat,
 	})
 	sc := cfg.Spec.Server

@@ -87,7 +87,7 @@ func New(rc *redisx.Client, cfg *config.Store, o Options) *Cache {
 		c.log.Warn("cache: redis circuit breaker changed state", "state", to.String())
 	}
 	if o.Locks == nil {
-		o.Locks = lock.New(rc, nil)
+		o.Locks = lock.New(rc, nil, nil)
 	}
 	c.warm = newWarmer(c, o.Locks)
 	c.keyCount = redisx.NewMemo(10*time.Second, 10*time.Second, c.scanKeys)

@@ -117,9 +117,15 @@ func (s *Site) page(name string) http.Handler {
 	})
 }
 
-// HandleAsset serves GET /ui/{file} (dir "") and GET /ui/swagger-ui/{file}
-// (dir "swagger-ui"): the pages' scripts, styles and images.
-func (s *Site) HandleAsset(dir string) http.Handler {
+// HandleAsset serves GET /ui/{file}: the pages' own scripts and styles.
+func (s *Site) HandleAsset() http.Handler { return s.assets("") }
+
+// HandleSwaggerAsset serves GET /ui/swagger-ui/{file}: the vendored Swagger
+// UI's scripts, styles and images.
+func (s *Site) HandleSwaggerAsset() http.Handler { return s.assets("swagger-ui") }
+
+// assets serves the embedded files of dir.
+func (s *Site) assets(dir string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := path.Join(dir, web.Var(r, "file"))
 		a := s.files[name]

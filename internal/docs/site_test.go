@@ -152,7 +152,7 @@ func get(t *testing.T, h http.Handler, target string, headers ...string) *httpte
 
 func TestPageHeaders(t *testing.T) {
 	s := newSite(t)
-	for name, h := range map[string]http.Handler{"/": s.HandleChat(), "/docs": s.HandleDocs(), "/ui/chat.js": s.HandleAsset("")} {
+	for name, h := range map[string]http.Handler{"/": s.HandleChat(), "/docs": s.HandleDocs(), "/ui/chat.js": s.HandleAsset()} {
 		w := get(t, h, name)
 		if w.Code != 200 {
 			t.Fatalf("GET %s = %d", name, w.Code)
@@ -188,9 +188,9 @@ func TestAssetsServing(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			h := s.HandleAsset(path.Dir(c.file))
-			if path.Dir(c.file) == "." {
-				h = s.HandleAsset("")
+			h := s.HandleAsset()
+			if path.Dir(c.file) == "swagger-ui" {
+				h = s.HandleSwaggerAsset()
 			}
 			want := s.files[c.file].body
 			plain := get(t, h, "/ui/"+c.file)
@@ -228,7 +228,7 @@ func TestAssetsServing(t *testing.T) {
 		})
 	}
 	for _, bad := range []string{"nope.js", "../openapi.go", "swagger-ui", "", "swagger-ui/LICENSE"} {
-		w := get(t, s.HandleAsset(""), "/ui/"+bad)
+		w := get(t, s.HandleAsset(), "/ui/"+bad)
 		if w.Code != 404 || w.Header().Get("Content-Type") != "application/problem+json" {
 			t.Errorf("/ui/%s: %d %s, want a 404 problem", bad, w.Code, w.Header().Get("Content-Type"))
 		}

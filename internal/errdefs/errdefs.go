@@ -94,6 +94,14 @@ func Unavailable(what string, err error) *Error {
 	return &Error{Kind: KindUnavailable, Detail: what + " is unavailable; try again shortly.", RetryAfter: time.Second, Err: err}
 }
 
+// Because returns a copy of e with cause as its Err, so that errors.Is
+// finds a package's own sentinel (lock.ErrInvalid) in a classified error.
+func (e *Error) Because(cause error) *Error {
+	c := *e
+	c.Err = cause
+	return &c
+}
+
 // KindOf classifies err: the Kind of the first *Error in its chain, else
 // KindUnavailable for an unreachable backing service (IsUnavailable), else
 // KindInternal.

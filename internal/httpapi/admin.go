@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/web"
 )
@@ -61,23 +64,37 @@ func requireAdmin(cfg *config.Store, devMode bool, checks []AdminCheck) func(htt
 	}
 }
 
-// handleAdminConfig shows the effective configuration with secrets redacted,
-// its generation and the last reload result.
-func handleAdminConfig(cfg *config.Store) http.Handler {
+// ops serves the endpoints of the process itself: its metrics and its
+// configuration.
+type ops struct {
+	cfg    *config.Store
+	reload func()
+	reg    *prometheus.Registry
+}
+
+// HandleMetrics serves GET /metrics in the Prometheus exposition format.
+func (o *ops) HandleMetrics() http.Handler {
+	return promhttp.HandlerFor(o.reg, promhttp.HandlerOpts{Registry: o.reg})
+}
+
+// HandleConfig serves GET /admin/config: the effective configuration with
+// secrets redacted, its generation and the last reload result.
+func (o *ops) HandleConfig() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		_ = web.Encode(w, http.StatusOK, map[string]any{
-			"status": cfg.Status(),
-			"config": config.Redact(cfg.Current()),
+			"status": o.cfg.Status(),
+			"config": config.Redact(o.cfg.Current()),
 		})
 	})
 }
 
-// handleAdminReload reloads the configuration now and reports the result.
-func handleAdminReload(cfg *config.Store, reload func()) http.Handler {
+// HandleReload serves POST /admin/config/reload: reload the configuration
+// now and report the result.
+func (o *ops) HandleReload() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reload()
-		st := cfg.Status()
+		o.reload()
+		st := o.cfg.Status()
 		code := http.StatusOK
 		if !st.LastReloadOK {
 			code = http.StatusUnprocessableEntity

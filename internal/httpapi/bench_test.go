@@ -44,8 +44,8 @@ func BenchmarkGetUserHit(b *testing.B) {
 			reg := telemetry.NewRegistry("bench")
 			cc := cache.New(rc, cs, cache.Options{Logger: log, Registry: reg})
 			defer cc.Close()
-			h := httpapi.NewServer(httpapi.Deps{Config: cs, Redis: rc, Users: users, Cache: cc, UsersAPI: cache.NewUsersAPI(cc, users),
-				Logger: log, Registry: reg, Probes: httpapi.NewProbes(1e9), Reload: func() {}})
+			h := httpapi.NewServer(httpapi.Deps{Config: cs, Cache: cc, UsersAPI: cache.NewUsersAPI(cc, users),
+				Logger: log, Registry: reg, Probes: httpapi.NewProbes(1e9, nil), Reload: func() {}})
 			for id := 1; id <= n; id++ {
 				h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/"+strconv.Itoa(id), nil))
 			}

@@ -2,15 +2,13 @@ package httpapi
 
 import (
 	"net/http"
-	"time"
 
-	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/web"
 )
 
-// handleHealth answers in the seed's shape: {"status":"healthy","redis":"connected"},
+// HandleHealth answers GET /health in the seed's shape: {"status":"healthy","redis":"connected"},
 // or 503 with {"status":"unhealthy","redis":"disconnected","error":...}.
-func handleHealth(rc *redisx.Client) http.Handler {
+func (p *Probes) HandleHealth() http.Handler {
 	type answer struct {
 		Status string `json:"status"`
 		Redis  string `json:"redis"`
@@ -18,7 +16,7 @@ func handleHealth(rc *redisx.Client) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		if err := rc.Ping(r.Context(), time.Second); err != nil {
+		if err := p.redis(r.Context()); err != nil {
 			_ = web.Encode(w, http.StatusServiceUnavailable, answer{"unhealthy", "disconnected", err.Error()})
 			return
 		}
@@ -26,16 +24,16 @@ func handleHealth(rc *redisx.Client) http.Handler {
 	})
 }
 
-// handleLiveness answers 200 while the process serves HTTP at all.
-func handleLiveness() http.Handler {
+// HandleLiveness answers GET /healthz: 200 while the process serves HTTP at all.
+func (p *Probes) HandleLiveness() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = web.Encode(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 }
 
-// handleReadiness answers 200 when every readiness check passes and the
-// server is not draining; 503 with each check's result otherwise.
-func handleReadiness(p *Probes) http.Handler {
+// HandleReadiness answers GET /readyz: 200 when every readiness check passes
+// and the server is not draining; 503 with each check's result otherwise.
+func (p *Probes) HandleReadiness() http.Handler {
 	type answer struct {
 		Status   string            `json:"status"`
 		Draining bool              `json:"draining,omitempty"`

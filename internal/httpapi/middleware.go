@@ -12,10 +12,12 @@ import (
 	"net/http"
 	"net/netip"
 	"path"
+	"regexp"
 	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -37,12 +39,17 @@ type routes struct {
 	wrap []func(http.Handler) http.Handler // outermost first
 }
 
-// Handle registers h for the path template tpl; add methods on the result.
-func (rs *routes) Handle(tpl string, h http.Handler) *mux.Route {
+// Handle registers h for method on the path template tpl. A GET route also
+// answers HEAD (net/http sends the headers and drops the body).
+func (rs *routes) Handle(method, tpl string, h http.Handler) {
 	for i := len(rs.wrap) - 1; i >= 0; i-- {
 		h = rs.wrap[i](h)
 	}
-	return rs.mux.Handle(tpl, recordRoute(tpl, h))
+	methods := []string{method}
+	if method == http.MethodGet {
+		methods = append(methods, http.MethodHead)
+	}
+	rs.mux.Handle(tpl, recordRoute(tpl, h)).Methods(methods...)
 }
 
 // recordRoute records the route template so outer middleware (logs,
@@ -315,8 +322,35 @@ func notFound() http.Handler {
 	})
 }
 
-func methodNotAllowed() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		web.WriteProblem(w, r, web.Errorf(http.StatusMethodNotAllowed, "method-not-allowed", "%s is not allowed on %s.", r.Method, r.URL.Path))
+// methodNotAllowed answers 405 with the Allow header RFC 9110 requires:
+// the methods of every route whose path matches. The routes' patterns are
+// read once, on the first 405 (every route is registered by then).
+func methodNotAllowed(r *mux.Router) http.Handler {
+	type pathMethods struct {
+		path    *regexp.Regexp
+		methods []string
+	}
+	table := sync.OnceValue(func() []pathMethods {
+		var t []pathMethods
+		_ = r.Walk(func(rt *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+			re, err := rt.GetPathRegexp()
+			ms, merr := rt.GetMethods()
+			if err == nil && merr == nil {
+				t = append(t, pathMethods{regexp.MustCompile(re), ms})
+			}
+			return nil
+		})
+		return t
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var allow []string
+		for _, pm := range table() {
+			if pm.path.MatchString(req.URL.Path) {
+				allow = append(allow, pm.methods...)
+			}
+		}
+		slices.Sort(allow)
+		w.Header().Set("Allow", strings.Join(slices.Compact(allow), ", "))
+		web.WriteProblem(w, req, web.Errorf(http.StatusMethodNotAllowed, "method-not-allowed", "%s is not allowed on %s.", req.Method, req.URL.Path))
 	})
 }

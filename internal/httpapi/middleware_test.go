@@ -119,7 +119,7 @@ func TestCORS(t *testing.T) {
 func TestDispatcher(t *testing.T) {
 	r := mux.NewRouter()
 	r.NotFoundHandler = notFound()
-	r.MethodNotAllowedHandler = methodNotAllowed()
+	r.MethodNotAllowedHandler = methodNotAllowed(r)
 	wrapped := 0
 	rs := &routes{mux: r, wrap: []func(http.Handler) http.Handler{func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -133,8 +133,8 @@ func TestDispatcher(t *testing.T) {
 		gotVars = web.Var(r, "name") + "|" + web.Var(r, "id")
 		w.WriteHeader(200)
 	})
-	rs.Handle("/users/{id}", echo).Methods("GET")
-	rs.Handle("/locks/{name:.+}", echo).Methods("PUT")
+	rs.Handle("GET", "/users/{id}", echo)
+	rs.Handle("PUT", "/locks/{name:.+}", echo)
 	h := requestID(slog.New(slog.DiscardHandler))(dispatcher{r})
 
 	tests := []struct {
@@ -142,14 +142,17 @@ func TestDispatcher(t *testing.T) {
 		code         int
 		route, vars  string
 		location     string
+		allow        string
 	}{
-		{"GET", "/users/42", 200, "/users/{id}", "|42", ""},
-		{"PUT", "/locks/a/b:c", 200, "/locks/{name:.+}", "a/b:c|", ""},
-		{"GET", "/users/%34%32", 200, "/users/{id}", "|42", ""},
-		{"GET", "/users//42", 301, "", "", "/users/42"},
-		{"GET", "/users/../users/7", 301, "", "", "/users/7"},
-		{"GET", "/nowhere", 404, "", "", ""},
-		{"DELETE", "/users/42", 405, "", "", ""},
+		{"GET", "/users/42", 200, "/users/{id}", "|42", "", ""},
+		{"HEAD", "/users/42", 200, "/users/{id}", "|42", "", ""},
+		{"PUT", "/locks/a/b:c", 200, "/locks/{name:.+}", "a/b:c|", "", ""},
+		{"GET", "/users/%34%32", 200, "/users/{id}", "|42", "", ""},
+		{"GET", "/users//42", 301, "", "", "/users/42", ""},
+		{"GET", "/users/../users/7", 301, "", "", "/users/7", ""},
+		{"GET", "/nowhere", 404, "", "", "", ""},
+		{"DELETE", "/users/42", 405, "", "", "", "GET, HEAD"},
+		{"GET", "/locks/a", 405, "", "", "", "PUT"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
@@ -168,6 +171,9 @@ func TestDispatcher(t *testing.T) {
 			}
 			if loc := rec.Header().Get("Location"); loc != tc.location {
 				t.Fatalf("Location %q, want %q", loc, tc.location)
+			}
+			if allow := rec.Header().Get("Allow"); allow != tc.allow {
+				t.Fatalf("Allow %q, want %q", allow, tc.allow)
 			}
 			if tc.code >= 400 && rec.Header().Get("Content-Type") != "application/problem+json" {
 				t.Fatalf("%d answered as %s", tc.code, rec.Header().Get("Content-Type"))

@@ -35,7 +35,7 @@ func allFeatures(t *testing.T) Deps {
 		Config:   config.NewStore(config.Default(), ""),
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registry: prometheus.NewRegistry(),
-		Probes:   NewProbes(time.Second),
+		Probes:   NewProbes(time.Second, nil),
 		Docs:     site,
 	}
 	d.Cache = cache.New(&redisx.Client{}, d.Config, cache.Options{Logger: d.Logger})

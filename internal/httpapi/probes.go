@@ -14,6 +14,7 @@ import (
 // first, so load balancers stop sending traffic before the listener closes.
 type Probes struct {
 	timeout  time.Duration
+	redis    func(context.Context) error // GET /health's check
 	draining atomic.Bool
 	mu       sync.Mutex
 	checks   []readinessCheck
@@ -24,9 +25,10 @@ type readinessCheck struct {
 	fn   func(context.Context) error
 }
 
-// NewProbes returns probes whose checks each get timeout.
-func NewProbes(timeout time.Duration) *Probes {
-	return &Probes{timeout: timeout}
+// NewProbes returns probes whose checks each get timeout; redis is the
+// check GET /health reports as its "redis" field.
+func NewProbes(timeout time.Duration, redis func(context.Context) error) *Probes {
+	return &Probes{timeout: timeout, redis: redis}
 }
 
 // AddReadiness registers a check that must pass for /readyz to answer 200.

@@ -15,7 +15,7 @@ import (
 // each check has its own series, evaluated at scrape time.
 func TestReadinessMetrics(t *testing.T) {
 	var dbErr error
-	p := NewProbes(time.Second)
+	p := NewProbes(time.Second, nil)
 	p.AddReadiness("redis", func(context.Context) error { return nil })
 	p.AddReadiness("database", func(context.Context) error { return dbErr })
 	reg := prometheus.NewPedanticRegistry()

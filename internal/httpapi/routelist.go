@@ -18,6 +18,7 @@ var muxVar = regexp.MustCompile(`\{([^}:]+):[^}]*\}`)
 
 // Routes lists every method and path the router serves, sorted, by walking
 // the router itself (so nothing can be registered without showing up here).
+// HEAD, which every GET route answers too, is left out.
 func (s *Server) Routes() ([]Route, error) {
 	var out []Route
 	err := s.router.Walk(func(rt *mux.Route, _ *mux.Router, _ []*mux.Route) error {
@@ -30,6 +31,9 @@ func (s *Server) Routes() ([]Route, error) {
 			return err // a route without a method restriction: list it as a mistake
 		}
 		for _, m := range ms {
+			if m == "HEAD" {
+				continue
+			}
 			out = append(out, Route{Method: m, Path: muxVar.ReplaceAllString(tpl, "{$1}")})
 		}
 		return nil

@@ -1,97 +1,93 @@
 package httpapi
 
-import (
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/redlane/redlane/internal/leaderboard"
-	"github.com/redlane/redlane/internal/lock"
-	"github.com/redlane/redlane/internal/queue"
-	"github.com/redlane/redlane/internal/ratelimit"
-)
-
-// addRoutes lists the entire API surface in one place.
-func addRoutes(r *routes, d Deps) {
+// addRoutes lists the entire API surface in one place: one line per route,
+// each a method of the package that owns the endpoint. GET routes answer
+// HEAD too (routes.Handle).
+func addRoutes(r *routes, d Deps, o *ops) {
 	admin := requireAdmin(d.Config, d.DevMode, d.AdminChecks)
 
 	// Users (cache-aside over the users database) and the caching API.
 	// First: gorilla/mux tries routes in order, and GET /users/{id} is the
 	// hottest route.
 	if u, c := d.UsersAPI, d.Cache; u != nil && c != nil {
-		r.Handle("/users/{id}", u.Get()).Methods("GET")
-		r.Handle("/users", u.List()).Methods("GET")
-		r.Handle("/users", admin(u.Create())).Methods("POST")
-		r.Handle("/users/{id}", admin(u.Replace())).Methods("PUT")
-		r.Handle("/users/{id}", admin(u.Patch())).Methods("PATCH")
-		r.Handle("/users/{id}", admin(u.Delete())).Methods("DELETE")
-		r.Handle("/cache/stats", c.HandleStats()).Methods("GET")
-		r.Handle("/cache/clear", admin(c.HandleClear())).Methods("POST")
-		r.Handle("/cache/warm", c.HandleWarmStatus()).Methods("GET")
-		r.Handle("/cache/warm", admin(u.HandleWarm())).Methods("POST")
-		r.Handle("/cache/keys/{key}/ttl", c.HandleKeyTTL()).Methods("GET")
+		r.Handle("GET", "/users/{id}", u.Get())
+		r.Handle("GET", "/users", u.List())
+		r.Handle("POST", "/users", admin(u.Create()))
+		r.Handle("PUT", "/users/{id}", admin(u.Replace()))
+		r.Handle("PATCH", "/users/{id}", admin(u.Patch()))
+		r.Handle("DELETE", "/users/{id}", admin(u.Delete()))
+		r.Handle("GET", "/cache/stats", c.HandleStats())
+		r.Handle("POST", "/cache/clear", admin(c.HandleClear()))
+		r.Handle("GET", "/cache/warm", c.HandleWarmStatus())
+		r.Handle("POST", "/cache/warm", admin(u.HandleWarm()))
+		r.Handle("GET", "/cache/keys/{key}/ttl", c.HandleKeyTTL())
 	}
 
 	// Health and metrics.
-	r.Handle("/health", handleHealth(d.Redis)).Methods("GET")
-	r.Handle("/healthz", handleLiveness()).Methods("GET")
-	r.Handle("/readyz", handleReadiness(d.Probes)).Methods("GET")
-	r.Handle("/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})).Methods("GET")
+	r.Handle("GET", "/health", d.Probes.HandleHealth())
+	r.Handle("GET", "/healthz", d.Probes.HandleLiveness())
+	r.Handle("GET", "/readyz", d.Probes.HandleReadiness())
+	r.Handle("GET", "/metrics", o.HandleMetrics())
 
 	// Real-time chat (internal/realtime).
-	if d.Chat != nil {
-		r.Handle("/ws/chat/{room}", d.Chat.HandleSocket()).Methods("GET")
-		r.Handle("/ws/chat", d.Chat.HandleSocket()).Methods("GET")
-		r.Handle("/chat/message", d.Chat.HandlePostMessage()).Methods("POST")
-		r.Handle("/chat/rooms", d.Chat.HandleRooms()).Methods("GET")
-		r.Handle("/chat/history", d.Chat.HandleHistory()).Methods("GET")
-		r.Handle("/chat/presence", d.Chat.HandlePresence()).Methods("GET")
+	if chat := d.Chat; chat != nil {
+		r.Handle("GET", "/ws/chat/{room}", chat.HandleSocket())
+		r.Handle("GET", "/ws/chat", chat.HandleSocket())
+		r.Handle("POST", "/chat/message", chat.HandlePostMessage())
+		r.Handle("GET", "/chat/rooms", chat.HandleRooms())
+		r.Handle("GET", "/chat/history", chat.HandleHistory())
+		r.Handle("GET", "/chat/presence", chat.HandlePresence())
 	}
 
 	// API docs and the browser chat demo (internal/docs), embedded in the binary.
-	if d.Docs != nil {
-		r.Handle("/openapi.json", d.Docs.HandleOpenAPI()).Methods("GET")
-		r.Handle("/docs", d.Docs.HandleDocs()).Methods("GET")
-		r.Handle("/ui/{file}", d.Docs.HandleAsset("")).Methods("GET")
-		r.Handle("/ui/swagger-ui/{file}", d.Docs.HandleAsset("swagger-ui")).Methods("GET")
-		r.Handle("/", d.Docs.HandleChat()).Methods("GET")
+	if site := d.Docs; site != nil {
+		r.Handle("GET", "/openapi.json", site.HandleOpenAPI())
+		r.Handle("GET", "/docs", site.HandleDocs())
+		r.Handle("GET", "/ui/{file}", site.HandleAsset())
+		r.Handle("GET", "/ui/swagger-ui/{file}", site.HandleSwaggerAsset())
+		r.Handle("GET", "/", site.HandleChat())
 	}
 
 	// Admin.
-	r.Handle("/admin/config", admin(handleAdminConfig(d.Config))).Methods("GET")
-	r.Handle("/admin/config/reload", admin(handleAdminReload(d.Config, d.Reload))).Methods("POST")
+	r.Handle("GET", "/admin/config", admin(o.HandleConfig()))
+	r.Handle("POST", "/admin/config/reload", admin(o.HandleReload()))
 
 	// Sessions: login on many devices, sliding and absolute timeouts.
 	auth := d.Sessions
-	r.Handle("/auth/login", auth.HandleLogin()).Methods("POST")
-	r.Handle("/auth/logout", auth.Require(auth.HandleLogout())).Methods("POST")
-	r.Handle("/auth/session", auth.Require(auth.HandleSession())).Methods("GET")
-	r.Handle("/auth/sessions", auth.Require(auth.HandleList())).Methods("GET")
-	r.Handle("/auth/sessions", auth.Require(auth.HandleRevokeOthers())).Methods("DELETE")
-	r.Handle("/auth/sessions/{id}", auth.Require(auth.HandleRevoke())).Methods("DELETE")
-	r.Handle("/auth/analytics", admin(auth.HandleAnalytics())).Methods("GET")
+	r.Handle("POST", "/auth/login", auth.HandleLogin())
+	r.Handle("POST", "/auth/logout", auth.Require(auth.HandleLogout()))
+	r.Handle("GET", "/auth/session", auth.Require(auth.HandleSession()))
+	r.Handle("GET", "/auth/sessions", auth.Require(auth.HandleList()))
+	r.Handle("DELETE", "/auth/sessions", auth.Require(auth.HandleRevokeOthers()))
+	r.Handle("DELETE", "/auth/sessions/{id}", auth.Require(auth.HandleRevoke()))
+	r.Handle("GET", "/auth/analytics", admin(auth.HandleAnalytics()))
 
-	// Rate limiting: the seed's demo; policies apply to any route.
-	r.Handle("/api/limited-endpoint", ratelimit.HandleLimitedEndpoint()).Methods("GET")
+	// Rate limiting: the demo endpoint; policies apply to any route.
+	if rl := d.RateLimits; rl != nil {
+		r.Handle("GET", "/api/limited-endpoint", rl.HandleLimitedEndpoint())
+	}
 
 	// Distributed locks: leases with fencing tokens.
-	r.Handle("/locks/{name:.+}", lock.HandleAcquire(d.Locks, d.Config)).Methods("POST")
-	r.Handle("/locks/{name:.+}", lock.HandleExtend(d.Locks)).Methods("PUT")
-	r.Handle("/locks/{name:.+}", lock.HandleRelease(d.Locks)).Methods("DELETE")
-	r.Handle("/locks/{name:.+}", lock.HandleInspect(d.Locks)).Methods("GET")
+	r.Handle("POST", "/locks/{name:.+}", d.Locks.HandleAcquire())
+	r.Handle("PUT", "/locks/{name:.+}", d.Locks.HandleExtend())
+	r.Handle("DELETE", "/locks/{name:.+}", d.Locks.HandleRelease())
+	r.Handle("GET", "/locks/{name:.+}", d.Locks.HandleInspect())
 
 	// Task queue: at-least-once, visibility timeouts, retries; dead letters are for operators (admin).
-	r.Handle("/queues/{name}", queue.HandleStats(d.Queues)).Methods("GET")
-	r.Handle("/queues/{name}/tasks", queue.HandleEnqueue(d.Queues)).Methods("POST")
-	r.Handle("/queues/{name}/tasks/{id}", queue.HandleGetTask(d.Queues)).Methods("GET")
-	r.Handle("/queues/{name}/claim", queue.HandleClaim(d.Queues, d.Config)).Methods("POST")
-	r.Handle("/queues/{name}/tasks/{id}/ack", queue.HandleAck(d.Queues)).Methods("POST")
-	r.Handle("/queues/{name}/tasks/{id}/nack", queue.HandleNack(d.Queues)).Methods("POST")
-	r.Handle("/queues/{name}/tasks/{id}/extend", queue.HandleExtend(d.Queues)).Methods("POST")
-	r.Handle("/queues/{name}/dead", admin(queue.HandleListDead(d.Queues))).Methods("GET")
-	r.Handle("/queues/{name}/dead/{id}/requeue", admin(queue.HandleRequeueDead(d.Queues))).Methods("POST")
-	r.Handle("/queues/{name}/dead/{id}", admin(queue.HandleDeleteDead(d.Queues))).Methods("DELETE")
+	q := d.Queues
+	r.Handle("GET", "/queues/{name}", q.HandleStats())
+	r.Handle("POST", "/queues/{name}/tasks", q.HandleEnqueue())
+	r.Handle("GET", "/queues/{name}/tasks/{id}", q.HandleGetTask())
+	r.Handle("POST", "/queues/{name}/claim", q.HandleClaim())
+	r.Handle("POST", "/queues/{name}/tasks/{id}/ack", q.HandleAck())
+	r.Handle("POST", "/queues/{name}/tasks/{id}/nack", q.HandleNack())
+	r.Handle("POST", "/queues/{name}/tasks/{id}/extend", q.HandleExtend())
+	r.Handle("GET", "/queues/{name}/dead", admin(q.HandleListDead()))
+	r.Handle("POST", "/queues/{name}/dead/{id}/requeue", admin(q.HandleRequeueDead()))
+	r.Handle("DELETE", "/queues/{name}/dead/{id}", admin(q.HandleDeleteDead()))
 
 	// Leaderboards: sorted sets, deterministic ties, daily/weekly boards.
-	r.Handle("/leaderboards/{name}", leaderboard.HandleTop(d.Leaderboards)).Methods("GET")
-	r.Handle("/leaderboards/{name}/scores", leaderboard.HandleScore(d.Leaderboards)).Methods("POST")
-	r.Handle("/leaderboards/{name}/members/{member}", leaderboard.HandleMember(d.Leaderboards)).Methods("GET")
+	r.Handle("GET", "/leaderboards/{name}", d.Leaderboards.HandleTop())
+	r.Handle("POST", "/leaderboards/{name}/scores", d.Leaderboards.HandleScore())
+	r.Handle("GET", "/leaderboards/{name}/members/{member}", d.Leaderboards.HandleMember())
 }

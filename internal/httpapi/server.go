@@ -14,10 +14,9 @@ import (
 	"github.com/redlane/redlane/internal/leaderboard"
 	"github.com/redlane/redlane/internal/lock"
 	"github.com/redlane/redlane/internal/queue"
+	"github.com/redlane/redlane/internal/ratelimit"
 	"github.com/redlane/redlane/internal/realtime"
-	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/session"
-	"github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/telemetry"
 	"github.com/redlane/redlane/internal/web"
 )
@@ -25,8 +24,6 @@ import (
 // Deps is everything the HTTP layer needs; cmd/redlane builds it.
 type Deps struct {
 	Config   *config.Store
-	Redis    *redisx.Client
-	Users    *store.Store // the users database
 	Cache    *cache.Cache
 	UsersAPI *cache.UsersAPI // /users through the cache
 	Logger   *slog.Logger
@@ -40,20 +37,20 @@ type Deps struct {
 	// AdminChecks grant admin rights besides the admin token.
 	AdminChecks []AdminCheck
 
-	// Sessions authenticates requests and serves /auth (issue 4).
+	// Sessions authenticates requests and serves /auth.
 	Sessions *session.Auth
-	// Locks serves /locks (issue 6).
+	// Locks serves /locks.
 	Locks *lock.Locker
-	// Queues serves /queues (issue 6).
+	// Queues serves /queues.
 	Queues *queue.Broker
-	// Leaderboards serves /leaderboards (issue 6).
+	// Leaderboards serves /leaderboards.
 	Leaderboards *leaderboard.Boards
-	// Docs serves /openapi.json, /docs and the chat demo page (issue 9).
+	// Docs serves /openapi.json, /docs and the chat demo page; nil leaves them out.
 	Docs *docs.Site
-	// RateLimit is the rate-limit middleware; it runs inside the router,
-	// after route matching, so policies can match route templates.
-	RateLimit func(http.Handler) http.Handler
-	// Chat serves WebSocket chat rooms and /chat/* (issue 5); nil leaves them out.
+	// RateLimits applies the rate-limit policies inside the router, after
+	// route matching, so policies can match route templates; nil: no limits.
+	RateLimits *ratelimit.Service
+	// Chat serves WebSocket chat rooms and /chat/*; nil leaves them out.
 	Chat *realtime.Hub
 }
 
@@ -68,15 +65,15 @@ type Server struct {
 func NewServer(d Deps) *Server {
 	r := mux.NewRouter()
 	r.NotFoundHandler = notFound()
-	r.MethodNotAllowedHandler = methodNotAllowed()
+	r.MethodNotAllowedHandler = methodNotAllowed(r)
 	rs := &routes{mux: r}
 	if d.Sessions != nil {
 		rs.wrap = append(rs.wrap, d.Sessions.Optional) // before rate limits: they key by user
 	}
-	if d.RateLimit != nil {
-		rs.wrap = append(rs.wrap, d.RateLimit)
+	if d.RateLimits != nil {
+		rs.wrap = append(rs.wrap, d.RateLimits.Middleware)
 	}
-	addRoutes(rs, d)
+	addRoutes(rs, d, &ops{cfg: d.Config, reload: d.Reload, reg: d.Registry})
 
 	cfg := d.Config.Current().Spec.Server
 	var h http.Handler = dispatcher{r}

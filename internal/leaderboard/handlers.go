@@ -1,13 +1,10 @@
 package leaderboard
 
 import (
-	"errors"
 	"math"
 	"net/http"
-	"strings"
 	"time"
 
-	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -53,7 +50,7 @@ type scoreAnswer struct {
 
 // HandleScore serves POST /leaderboards/{name}/scores {"member","score",
 // "mode","periods"}.
-func HandleScore(b *Boards) http.Handler {
+func (b *Boards) HandleScore() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		name, err := pathBoard(r)
 		if err != nil {
@@ -73,7 +70,7 @@ func HandleScore(b *Boards) http.Handler {
 		}
 		st, err := b.Submit(r.Context(), name, q.Member, *q.Score, mode, periods)
 		if err != nil {
-			return answerError(err)
+			return err
 		}
 		return web.Encode(w, http.StatusOK, scoreAnswer{Board: name, Member: q.Member, Standings: st})
 	})
@@ -81,7 +78,7 @@ func HandleScore(b *Boards) http.Handler {
 
 // HandleTop serves GET /leaderboards/{name}?top=N&offset=M&period=&at=:
 // a page of the board; "next" is the offset of the following page.
-func HandleTop(b *Boards) http.Handler {
+func (b *Boards) HandleTop() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		name, err := pathBoard(r)
 		if err != nil {
@@ -101,7 +98,7 @@ func HandleTop(b *Boards) http.Handler {
 		}
 		page, err := b.Top(r.Context(), name, p, at, off, n)
 		if err != nil {
-			return answerError(err)
+			return err
 		}
 		out := struct {
 			Page
@@ -116,7 +113,7 @@ func HandleTop(b *Boards) http.Handler {
 
 // HandleMember serves GET /leaderboards/{name}/members/{member}?around=K:
 // rank, score and up to K members on each side; 404 when not on the board.
-func HandleMember(b *Boards) http.Handler {
+func (b *Boards) HandleMember() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		name, err := pathBoard(r)
 		if err != nil {
@@ -136,7 +133,7 @@ func HandleMember(b *Boards) http.Handler {
 		}
 		a, err := b.Member(r.Context(), name, p, at, member, around)
 		if err != nil {
-			return answerError(err)
+			return err
 		}
 		return web.Encode(w, http.StatusOK, a)
 	})
@@ -170,16 +167,4 @@ func periodQuery(r *http.Request, b *Boards) (Period, time.Time, error) {
 		at = d
 	}
 	return p, at, nil
-}
-
-func answerError(err error) error {
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return errdefs.NotFound("The member has no score on this board.")
-	case errors.Is(err, ErrInvalid):
-		return web.Errorf(http.StatusUnprocessableEntity, "validation", "%s", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
-	case errdefs.IsUnavailable(err):
-		return errdefs.Unavailable("The leaderboard", err)
-	}
-	return err
 }

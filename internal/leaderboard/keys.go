@@ -60,5 +60,5 @@ func (k keys) of(name string, p Period, at time.Time) (board, error) {
 		label := fmt.Sprintf("%04d-W%02d", y, w)
 		return board{key: base + ":weekly:" + label, label: label, expireAt: monday.AddDate(0, 0, 7).Add(Retention(Weekly))}, nil
 	}
-	return board{}, fmt.Errorf("%w: period must be all, daily or weekly, got %q", ErrInvalid, p)
+	return board{}, invalid("period", fmt.Sprintf("must be all, daily or weekly, got %q", p))
 }

@@ -18,14 +18,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/redisx"
 )
 
 // Errors callers compare with errors.Is.
 var (
-	ErrNotFound = errors.New("member not on the board")
-	ErrInvalid  = errors.New("invalid leaderboard request")
+	// ErrNotFound: the member has no score on that board.
+	ErrNotFound = errdefs.NotFound("The member has no score on this board.")
+	// ErrInvalid: input outside the documented bounds; the errdefs error
+	// that carries it names the field.
+	ErrInvalid = errors.New("invalid leaderboard request")
 )
+
+// invalid is the ErrInvalid for one field.
+func invalid(field, msg string) error { return errdefs.Invalid(field, msg).Because(ErrInvalid) }
 
 // Bounds.
 const (
@@ -75,16 +82,16 @@ func (b *Boards) Submit(ctx context.Context, name, member string, score float64,
 		return nil, err
 	}
 	if math.IsNaN(score) || math.Abs(score) > MaxScore {
-		return nil, fmt.Errorf("%w: score must be a number between -%g and %g", ErrInvalid, MaxScore, MaxScore)
+		return nil, invalid("score", fmt.Sprintf("must be a number between -%g and %g", MaxScore, MaxScore))
 	}
 	if mode != Set && mode != Incr && mode != Best {
-		return nil, fmt.Errorf("%w: mode must be set, incr or best", ErrInvalid)
+		return nil, invalid("mode", "must be set, incr or best")
 	}
 	now := b.Now()
 	all := []Period{AllTime}
 	for _, p := range periods {
 		if p != Daily && p != Weekly {
-			return nil, fmt.Errorf("%w: periods may only hold daily and weekly", ErrInvalid)
+			return nil, invalid("periods", "may only hold daily and weekly")
 		}
 		all = append(all, p)
 	}
@@ -144,7 +151,7 @@ func (b *Boards) Top(ctx context.Context, name string, p Period, at time.Time, o
 		return Page{}, err
 	}
 	if offset < 0 || count < 1 || count > MaxPage {
-		return Page{}, fmt.Errorf("%w: offset must be >= 0 and count 1-%d", ErrInvalid, MaxPage)
+		return Page{}, errdefs.InvalidFields(map[string]string{"offset": "must be >= 0", "count": fmt.Sprintf("must be 1-%d", MaxPage)}).Because(ErrInvalid)
 	}
 	bd, err := b.keys.of(name, p, at)
 	if err != nil {
@@ -174,7 +181,7 @@ func (b *Boards) Member(ctx context.Context, name string, p Period, at time.Time
 		return Around{}, err
 	}
 	if around < 0 || around > MaxAround {
-		return Around{}, fmt.Errorf("%w: around must be 0-%d", ErrInvalid, MaxAround)
+		return Around{}, invalid("around", fmt.Sprintf("must be 0-%d", MaxAround))
 	}
 	bd, err := b.keys.of(name, p, at)
 	if err != nil {
@@ -226,7 +233,7 @@ func validate(name, member string) error {
 		return err
 	}
 	if msg := memberProblem(member); msg != "" {
-		return fmt.Errorf("%w: %s", ErrInvalid, msg)
+		return invalid("member", msg)
 	}
 	return nil
 }
@@ -236,7 +243,7 @@ const boardNameRule = "board name must be 1-100 of A-Z a-z 0-9 _ . : -"
 
 func validBoard(name string) error {
 	if !boardName.MatchString(name) {
-		return fmt.Errorf("%w: %s", ErrInvalid, boardNameRule)
+		return invalid("name", boardNameRule)
 	}
 	return nil
 }

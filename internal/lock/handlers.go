@@ -1,12 +1,10 @@
 package lock
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/web"
 )
@@ -61,7 +59,7 @@ type leaseAnswer struct {
 
 // HandleAcquire serves POST /locks/{name} {"ttl","wait"}: 201 with token
 // and fence, or 409 (Retry-After) when still held after the wait.
-func HandleAcquire(l *Locker, cfg *config.Store) http.Handler {
+func (l *Locker) HandleAcquire() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		name, err := pathName(r)
 		if err != nil {
@@ -75,25 +73,19 @@ func HandleAcquire(l *Locker, cfg *config.Store) http.Handler {
 		if q.TTL.Set {
 			ttl = q.TTL.Duration
 		}
-		if mw := cfg.Current().Spec.Server.LongPollLimit(); q.Wait.Duration > mw {
-			return errdefs.InvalidFields(map[string]string{"wait": "must be at most " + mw.String()})
+		if mw := l.cfg.Current().Spec.Server.LongPollLimit(); q.Wait.Duration > mw {
+			return errdefs.Invalid("wait", "must be at most "+mw.String())
 		}
 		lease, err := l.Acquire(r.Context(), name, ttl, q.Wait.Duration)
-		var te *TimeoutError
-		switch {
-		case errors.As(err, &te):
-			return &web.Error{Status: http.StatusConflict, Slug: "lock-held",
-				Detail:     "The lock is held by another owner; its lease ends in " + te.HeldFor.Round(time.Millisecond).String() + ".",
-				RetryAfter: max(te.HeldFor, time.Second)}
-		case err != nil:
-			return answerError(err)
+		if err != nil {
+			return err
 		}
 		return web.Encode(w, http.StatusCreated, leaseAnswer{Name: name, Token: lease.Token(), Fence: lease.Fence(), TTLms: ttl.Milliseconds(), Held: true})
 	})
 }
 
 // HandleExtend serves PUT /locks/{name} {"token","ttl"}.
-func HandleExtend(l *Locker) http.Handler {
+func (l *Locker) HandleExtend() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		name, err := pathName(r)
 		if err != nil {
@@ -109,7 +101,7 @@ func HandleExtend(l *Locker) http.Handler {
 		}
 		fence, err := l.Extend(r.Context(), name, q.Token, ttl)
 		if err != nil {
-			return answerError(err)
+			return err
 		}
 		return web.Encode(w, http.StatusOK, leaseAnswer{Name: name, Fence: fence, TTLms: ttl.Milliseconds(), Held: true})
 	})
@@ -117,7 +109,7 @@ func HandleExtend(l *Locker) http.Handler {
 
 // HandleRelease serves DELETE /locks/{name} with the token in a JSON body
 // {"token"} or a Lock-Token header: 204, or 409 for any other token.
-func HandleRelease(l *Locker) http.Handler {
+func (l *Locker) HandleRelease() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		name, err := pathName(r)
 		if err != nil {
@@ -135,7 +127,7 @@ func HandleRelease(l *Locker) http.Handler {
 			return web.BadRequest("token", "send the lock token in a JSON body {\"token\": ...} or a Lock-Token header")
 		}
 		if err := l.Release(r.Context(), name, token); err != nil {
-			return answerError(err)
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
@@ -144,7 +136,7 @@ func HandleRelease(l *Locker) http.Handler {
 
 // HandleInspect serves GET /locks/{name}: whether it is held, its fence and
 // remaining time (never the token).
-func HandleInspect(l *Locker) http.Handler {
+func (l *Locker) HandleInspect() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		name, err := pathName(r)
 		if err != nil {
@@ -152,7 +144,7 @@ func HandleInspect(l *Locker) http.Handler {
 		}
 		st, err := l.Inspect(r.Context(), name)
 		if err != nil {
-			return answerError(err)
+			return err
 		}
 		if !st.Held {
 			return errdefs.NotFound("Lock %q is not held.", name)
@@ -167,18 +159,4 @@ func pathName(r *http.Request) (string, error) {
 		return "", web.BadRequest("name", "lock name "+msg)
 	}
 	return name, nil
-}
-
-// answerError maps lock errors to HTTP: locks fail closed when Redis is
-// unreachable (503), never guessing.
-func answerError(err error) error {
-	switch {
-	case errors.Is(err, ErrNotHeld):
-		return web.Errorf(http.StatusConflict, "lock-not-held", "This token does not hold the lock (wrong token, expired or released).")
-	case errors.Is(err, ErrInvalid):
-		return web.Errorf(http.StatusUnprocessableEntity, "validation", "%s", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
-	case errdefs.IsUnavailable(err):
-		return errdefs.Unavailable("The lock service", err)
-	}
-	return err
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/redisx"
 )
 
@@ -24,10 +26,11 @@ import (
 var (
 	// ErrNotHeld: the token does not hold the lock (it expired, was
 	// released, or never held it).
-	ErrNotHeld = errors.New("lock not held by this token")
+	ErrNotHeld = errdefs.Conflict("lock-not-held", "This token does not hold the lock (wrong token, expired or released).")
 	// ErrTimeout: the lock stayed held by someone else for the whole wait.
 	ErrTimeout = errors.New("lock still held by another owner when the wait ran out")
-	// ErrInvalid: a name or duration outside the documented bounds.
+	// ErrInvalid: a name or duration outside the documented bounds; the
+	// errdefs error that carries it names the field.
 	ErrInvalid = errors.New("invalid lock request")
 )
 
@@ -39,7 +42,8 @@ const (
 )
 
 // TimeoutError is the ErrTimeout with how long the current holder's lease
-// still runs, which the HTTP API sends as Retry-After.
+// still runs. Acquire returns it inside an errdefs conflict ("lock-held")
+// whose RetryAfter is that time.
 type TimeoutError struct{ HeldFor time.Duration }
 
 func (e *TimeoutError) Error() string {
@@ -49,9 +53,11 @@ func (e *TimeoutError) Error() string {
 // Is makes errors.Is(err, ErrTimeout) true.
 func (e *TimeoutError) Is(target error) bool { return target == ErrTimeout }
 
-// Locker acquires leases. It is safe for concurrent use; one per process.
+// Locker acquires leases and serves them over HTTP. It is safe for
+// concurrent use; one per process.
 type Locker struct {
 	rc      *redisx.Client
+	cfg     *config.Store // bounds an HTTP acquire's wait; nil outside the HTTP API
 	keys    keys
 	metrics *metrics
 	// Poll is the backoff between attempts while waiting: exponential with
@@ -60,10 +66,12 @@ type Locker struct {
 }
 
 // New returns a Locker on rc whose metrics are registered on reg (nil: not
-// registered, for tests).
-func New(rc *redisx.Client, reg prometheus.Registerer) *Locker {
+// registered) and whose HTTP handlers read their limits from cfg (nil for a
+// Locker used only from Go).
+func New(rc *redisx.Client, reg prometheus.Registerer, cfg *config.Store) *Locker {
 	return &Locker{
 		rc:      rc,
+		cfg:     cfg,
 		keys:    keys{rc},
 		metrics: newMetrics(reg),
 		Poll: func() *backoff.ExponentialBackOff {
@@ -109,14 +117,14 @@ func (le *Lease) Release(ctx context.Context) error {
 }
 
 // Acquire takes the lock name for ttl, waiting up to wait (0: one attempt)
-// while someone else holds it. It fails with a *TimeoutError (ErrTimeout)
-// when the wait runs out, or with ctx's error.
+// while someone else holds it. It fails with a conflict holding a
+// *TimeoutError (ErrTimeout) when the wait runs out, or with ctx's error.
 func (l *Locker) Acquire(ctx context.Context, name string, ttl, wait time.Duration) (*Lease, error) {
 	if err := Validate(name, ttl); err != nil {
 		return nil, err
 	}
 	if wait < 0 {
-		return nil, fmt.Errorf("%w: wait must not be negative", ErrInvalid)
+		return nil, invalid("wait", "must not be negative")
 	}
 	token, err := newToken()
 	if err != nil {
@@ -139,7 +147,9 @@ func (l *Locker) Acquire(ctx context.Context, name string, ttl, wait time.Durati
 		remaining := time.Until(deadline)
 		if remaining <= 0 {
 			l.metrics.acquire.WithLabelValues("timeout").Inc()
-			return nil, &TimeoutError{HeldFor: heldFor}
+			return nil, &errdefs.Error{Kind: errdefs.KindConflict, Code: "lock-held",
+				Detail:     "The lock is held by another owner; its lease ends in " + heldFor.Round(time.Millisecond).String() + ".",
+				RetryAfter: max(heldFor, time.Second), Err: &TimeoutError{HeldFor: heldFor}}
 		}
 		sleep := min(bo.NextBackOff(), remaining)
 		if heldFor > 0 && heldFor < sleep {
@@ -239,17 +249,20 @@ func Validate(name string, ttl time.Duration) error {
 		return err
 	}
 	if ttl < MinTTL || ttl > MaxTTL {
-		return fmt.Errorf("%w: ttl must be between %s and %s, got %s", ErrInvalid, MinTTL, MaxTTL, ttl)
+		return invalid("ttl", fmt.Sprintf("must be between %s and %s, got %s", MinTTL, MaxTTL, ttl))
 	}
 	return nil
 }
 
 func validName(name string) error {
 	if msg := nameProblem(name); msg != "" {
-		return fmt.Errorf("%w: name %s", ErrInvalid, msg)
+		return invalid("name", msg)
 	}
 	return nil
 }
+
+// invalid is the ErrInvalid for one field.
+func invalid(field, msg string) error { return errdefs.Invalid(field, msg).Because(ErrInvalid) }
 
 // nameProblem describes what is wrong with a lock name, or "".
 func nameProblem(name string) string {

@@ -18,7 +18,7 @@ func TestLocks(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			rc1, rc2 := b.Open(t)
 			// Two Lockers on two connections pools: two Redlane pods.
-			a, bb := lock.New(rc1, nil), lock.New(rc2, nil)
+			a, bb := lock.New(rc1, nil, nil), lock.New(rc2, nil, nil)
 			t.Run("lifecycle", func(t *testing.T) { testLifecycle(t, a, bb) })
 			t.Run("expired lease is taken over", func(t *testing.T) { testTakeover(t, a, bb) })
 			t.Run("holders never overlap", func(t *testing.T) { testMutualExclusion(t, a, bb) })

@@ -20,7 +20,7 @@ func TestDepthMetric(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			rc1, rc2 := b.Open(t)
 			ctx := context.Background()
-			writer := queue.NewBroker(rc1, nil)
+			writer := queue.NewBroker(rc1, nil, nil)
 			for i := 0; i < 3; i++ {
 				if _, err := writer.Enqueue(ctx, "depth-a", json.RawMessage(`1`), queue.EnqueueOptions{}); err != nil {
 					t.Fatal(err)
@@ -34,7 +34,7 @@ func TestDepthMetric(t *testing.T) {
 			}
 			// Another pod, which never enqueued, reports the same depths.
 			reg := prometheus.NewRegistry()
-			queue.NewBroker(rc2, nil).RegisterDepth(reg, time.Millisecond)
+			queue.NewBroker(rc2, nil, nil).RegisterDepth(reg, time.Millisecond)
 			want := `
 redlane_queue_tasks{queue="depth-a",state="dead"} 0
 redlane_queue_tasks{queue="depth-a",state="delayed"} 0

@@ -19,7 +19,7 @@ import (
 // visibility timeout, an acknowledged one never does.
 func TestTasksSurviveRedisCrashWithAOF(t *testing.T) {
 	rs := redistest.Start(t, redistest.WithArgs("--appendonly", "yes", "--appendfsync", "always"))
-	b := queue.NewBroker(rs.Redisx(t), nil)
+	b := queue.NewBroker(rs.Redisx(t), nil, nil)
 	ids := map[string]bool{}
 	for i := 0; i < 50; i++ {
 		e, err := b.Enqueue(ctx, "durable", json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)), queue.EnqueueOptions{})
@@ -71,7 +71,7 @@ func TestTasksSurviveRedisCrashWithAOF(t *testing.T) {
 
 func TestWorker(t *testing.T) {
 	rs := redistest.Start(t)
-	b := queue.NewBroker(rs.Redisx(t), nil)
+	b := queue.NewBroker(rs.Redisx(t), nil, nil)
 	var runs, fails atomic.Int32
 	w := &queue.Worker{Broker: b, Queue: "jobs", Concurrency: 2, Visibility: 2 * time.Second, Wait: 200 * time.Millisecond,
 		Handle: func(ctx context.Context, d queue.Delivery) error {

@@ -2,13 +2,10 @@ package queue
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/web"
 )
@@ -90,7 +87,7 @@ func (q receiptRequest) Valid() map[string]string {
 
 // HandleEnqueue serves POST /queues/{name}/tasks: 201 with the task id, or
 // 200 with the live task when uniqueKey names one.
-func HandleEnqueue(b *Broker) http.Handler {
+func (b *Broker) HandleEnqueue() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		name, err := pathQueue(r)
 		if err != nil {
@@ -106,7 +103,7 @@ func HandleEnqueue(b *Broker) http.Handler {
 		}
 		e, err := b.Enqueue(r.Context(), name, q.Payload, o)
 		if err != nil {
-			return answerError(err)
+			return err
 		}
 		status := http.StatusCreated
 		if e.Duplicate {
@@ -120,7 +117,7 @@ func HandleEnqueue(b *Broker) http.Handler {
 
 // HandleClaim serves POST /queues/{name}/claim {"worker","count",
 // "visibilityTimeout","wait"}: 200 {"tasks":[...]}, empty when none came.
-func HandleClaim(b *Broker, cfg *config.Store) http.Handler {
+func (b *Broker) HandleClaim() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		name, err := pathQueue(r)
 		if err != nil {
@@ -130,8 +127,8 @@ func HandleClaim(b *Broker, cfg *config.Store) http.Handler {
 		if err != nil {
 			return err
 		}
-		if lim := cfg.Current().Spec.Server.LongPollLimit(); q.Wait.Duration > lim {
-			return errdefs.InvalidFields(map[string]string{"wait": "must be at most " + lim.String()})
+		if lim := b.cfg.Current().Spec.Server.LongPollLimit(); q.Wait.Duration > lim {
+			return errdefs.Invalid("wait", "must be at most "+lim.String())
 		}
 		n, vis := 1, DefaultVisibility
 		if q.Count != nil {
@@ -146,7 +143,7 @@ func HandleClaim(b *Broker, cfg *config.Store) http.Handler {
 		}
 		got, err := b.Claim(r.Context(), name, worker, n, vis, q.Wait.Duration)
 		if err != nil {
-			return answerError(err)
+			return err
 		}
 		return web.Encode(w, http.StatusOK, map[string]any{"queue": name, "tasks": got})
 	})
@@ -154,10 +151,10 @@ func HandleClaim(b *Broker, cfg *config.Store) http.Handler {
 
 // HandleAck serves POST /queues/{name}/tasks/{id}/ack {"receipt"}: 204;
 // 409 when the receipt no longer holds the task; 404 for unknown tasks.
-func HandleAck(b *Broker) http.Handler {
+func (b *Broker) HandleAck() http.Handler {
 	return withReceipt(func(w http.ResponseWriter, r *http.Request, name, id string, q receiptRequest) error {
 		if err := b.Ack(r.Context(), name, id, q.Receipt); err != nil {
-			return answerError(err)
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
@@ -166,7 +163,7 @@ func HandleAck(b *Broker) http.Handler {
 
 // HandleNack serves POST /queues/{name}/tasks/{id}/nack {"receipt","error",
 // "delay"}: the task is retried after its backoff (or delay), or dead.
-func HandleNack(b *Broker) http.Handler {
+func (b *Broker) HandleNack() http.Handler {
 	return withReceipt(func(w http.ResponseWriter, r *http.Request, name, id string, q receiptRequest) error {
 		var delay *time.Duration
 		if q.Delay.Set {
@@ -174,7 +171,7 @@ func HandleNack(b *Broker) http.Handler {
 		}
 		res, err := b.Nack(r.Context(), name, id, q.Receipt, q.Error, delay)
 		if err != nil {
-			return answerError(err)
+			return err
 		}
 		if res.Dead {
 			return web.Encode(w, http.StatusOK, map[string]any{"id": id, "state": "dead"})
@@ -185,7 +182,7 @@ func HandleNack(b *Broker) http.Handler {
 
 // HandleExtend serves POST /queues/{name}/tasks/{id}/extend {"receipt",
 // "visibilityTimeout"}: a heartbeat for long work.
-func HandleExtend(b *Broker) http.Handler {
+func (b *Broker) HandleExtend() http.Handler {
 	return withReceipt(func(w http.ResponseWriter, r *http.Request, name, id string, q receiptRequest) error {
 		vis := DefaultVisibility
 		if q.VisibilityTimeout.Set {
@@ -193,7 +190,7 @@ func HandleExtend(b *Broker) http.Handler {
 		}
 		at, err := b.Extend(r.Context(), name, id, q.Receipt, vis)
 		if err != nil {
-			return answerError(err)
+			return err
 		}
 		return web.Encode(w, http.StatusOK, map[string]any{"id": id, "visibleAgainAt": at})
 	})
@@ -214,7 +211,7 @@ func withReceipt(h func(http.ResponseWriter, *http.Request, string, string, rece
 }
 
 // HandleGetTask serves GET /queues/{name}/tasks/{id}.
-func HandleGetTask(b *Broker) http.Handler {
+func (b *Broker) HandleGetTask() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		name, id, err := pathTask(r)
 		if err != nil {
@@ -222,14 +219,14 @@ func HandleGetTask(b *Broker) http.Handler {
 		}
 		t, err := b.Get(r.Context(), name, id)
 		if err != nil {
-			return answerError(err)
+			return err
 		}
 		return web.Encode(w, http.StatusOK, t)
 	})
 }
 
 // HandleStats serves GET /queues/{name}: ready, in flight, delayed, dead.
-func HandleStats(b *Broker) http.Handler {
+func (b *Broker) HandleStats() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		name, err := pathQueue(r)
 		if err != nil {
@@ -237,7 +234,7 @@ func HandleStats(b *Broker) http.Handler {
 		}
 		s, err := b.Stats(r.Context(), name)
 		if err != nil {
-			return answerError(err)
+			return err
 		}
 		return web.Encode(w, http.StatusOK, s)
 	})
@@ -245,7 +242,7 @@ func HandleStats(b *Broker) http.Handler {
 
 // HandleListDead serves GET /queues/{name}/dead?offset=&limit= (oldest
 // first; limit 1-1000, default 100).
-func HandleListDead(b *Broker) http.Handler {
+func (b *Broker) HandleListDead() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		name, err := pathQueue(r)
 		if err != nil {
@@ -261,35 +258,35 @@ func HandleListDead(b *Broker) http.Handler {
 		}
 		tasks, total, err := b.Dead(r.Context(), name, offset, limit)
 		if err != nil {
-			return answerError(err)
+			return err
 		}
 		return web.Encode(w, http.StatusOK, map[string]any{"queue": name, "total": total, "offset": offset, "tasks": tasks})
 	})
 }
 
 // HandleRequeueDead serves POST /queues/{name}/dead/{id}/requeue.
-func HandleRequeueDead(b *Broker) http.Handler {
+func (b *Broker) HandleRequeueDead() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		name, id, err := pathTask(r)
 		if err != nil {
 			return err
 		}
 		if err := b.Requeue(r.Context(), name, id); err != nil {
-			return answerError(err)
+			return err
 		}
 		return web.Encode(w, http.StatusOK, map[string]any{"id": id, "state": "ready"})
 	})
 }
 
 // HandleDeleteDead serves DELETE /queues/{name}/dead/{id}.
-func HandleDeleteDead(b *Broker) http.Handler {
+func (b *Broker) HandleDeleteDead() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		name, id, err := pathTask(r)
 		if err != nil {
 			return err
 		}
 		if err := b.DeleteDead(r.Context(), name, id); err != nil {
-			return answerError(err)
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
@@ -314,22 +311,4 @@ func pathTask(r *http.Request) (string, string, error) {
 		return "", "", errdefs.NotFound("No task %q in queue %q.", id, name)
 	}
 	return name, id, nil
-}
-
-// answerError maps queue errors to HTTP. Redis unreachable is a 503: the
-// queue never pretends a task was stored.
-func answerError(err error) error {
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return errdefs.NotFound("No such task (unknown id, or already acknowledged or deleted).")
-	case errors.Is(err, ErrStale):
-		return web.Errorf(http.StatusConflict, "stale-receipt", "This receipt no longer holds the task: its visibility timeout passed and it was delivered again, or it was already acknowledged or failed.")
-	case errors.Is(err, ErrNotDead):
-		return web.Errorf(http.StatusConflict, "not-dead", "The task is not in the dead letters.")
-	case errors.Is(err, ErrInvalid):
-		return web.Errorf(http.StatusUnprocessableEntity, "validation", "%s", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
-	case errdefs.IsUnavailable(err):
-		return errdefs.Unavailable("The task queue", err)
-	}
-	return err
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redlane/redlane/internal/errdefs"
 )
 
 // Task is what anyone may know about a task (never its receipt).
@@ -92,7 +94,7 @@ func (b *Broker) Dead(ctx context.Context, queue string, offset, limit int) (tas
 		return nil, 0, err
 	}
 	if offset < 0 || limit < 1 || limit > 1000 {
-		return nil, 0, fmt.Errorf("%w: offset must be >= 0 and limit 1-1000", ErrInvalid)
+		return nil, 0, errdefs.InvalidFields(map[string]string{"offset": "must be >= 0", "limit": "must be 1-1000"}).Because(ErrInvalid)
 	}
 	res, err := deadScript.Run(ctx, b.rc, b.keys.of(queue), offset, limit).Slice()
 	if err != nil {

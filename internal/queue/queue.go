@@ -25,19 +25,27 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/redisx"
 )
 
 // Errors callers compare with errors.Is.
 var (
-	ErrNotFound = errors.New("no such task")
+	ErrNotFound = errdefs.NotFound("No such task (unknown id, or already acknowledged or deleted).")
 	// ErrStale: the task is not in flight under this receipt any more (its
 	// visibility timeout passed and it went to another worker, or it was
 	// already acknowledged or failed).
-	ErrStale   = errors.New("task not held under this receipt")
-	ErrNotDead = errors.New("task is not dead-lettered")
+	ErrStale = errdefs.Conflict("stale-receipt", "This receipt no longer holds the task: its visibility timeout passed and it was delivered again, or it was already acknowledged or failed.")
+	// ErrNotDead: requeue or delete of a task that is not a dead letter.
+	ErrNotDead = errdefs.Conflict("not-dead", "The task is not in the dead letters.")
+	// ErrInvalid: input outside the documented bounds; the errdefs error
+	// that carries it names the field.
 	ErrInvalid = errors.New("invalid queue request")
 )
+
+// invalid is the ErrInvalid for one field.
+func invalid(field, msg string) error { return errdefs.Invalid(field, msg).Because(ErrInvalid) }
 
 // Bounds, for Go callers and the HTTP API alike.
 const (
@@ -60,9 +68,11 @@ var (
 	taskID    = regexp.MustCompile(`^[0-9a-f]{24}$`)
 )
 
-// Broker runs queue operations. Safe for concurrent use; one per process.
+// Broker runs queue operations and serves them over HTTP. Safe for
+// concurrent use; one per process.
 type Broker struct {
 	rc      *redisx.Client
+	cfg     *config.Store // bounds an HTTP claim's wait; nil outside the HTTP API
 	keys    keys
 	metrics *metrics
 	seen    sync.Map // queue names this process has registered
@@ -72,10 +82,12 @@ type Broker struct {
 	Poll func() *backoff.ExponentialBackOff
 }
 
-// NewBroker returns a Broker on rc; metrics go to reg (nil: unregistered).
-func NewBroker(rc *redisx.Client, reg prometheus.Registerer) *Broker {
+// NewBroker returns a Broker on rc; metrics go to reg (nil: unregistered);
+// its HTTP handlers read their limits from cfg (nil for a Broker used only
+// from Go).
+func NewBroker(rc *redisx.Client, reg prometheus.Registerer, cfg *config.Store) *Broker {
 	return &Broker{
-		rc: rc, keys: keys{rc}, metrics: newMetrics(reg),
+		rc: rc, cfg: cfg, keys: keys{rc}, metrics: newMetrics(reg),
 		Poll: func() *backoff.ExponentialBackOff {
 			return &backoff.ExponentialBackOff{InitialInterval: 10 * time.Millisecond, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: 250 * time.Millisecond}
 		},
@@ -224,7 +236,7 @@ func (b *Broker) Nack(ctx context.Context, queue, id, receipt, reason string, de
 	d := int64(-1)
 	if delay != nil {
 		if *delay < 0 || *delay > MaxDelay {
-			return NackResult{}, fmt.Errorf("%w: delay must be between 0 and %s", ErrInvalid, MaxDelay)
+			return NackResult{}, invalid("delay", "must be between 0 and "+MaxDelay.String())
 		}
 		d = delay.Milliseconds()
 	}
@@ -257,7 +269,7 @@ func (b *Broker) Extend(ctx context.Context, queue, id, receipt string, visibili
 		return time.Time{}, err
 	}
 	if visibility < MinVisibility || visibility > MaxVisibility {
-		return time.Time{}, fmt.Errorf("%w: visibility timeout must be between %s and %s", ErrInvalid, MinVisibility, MaxVisibility)
+		return time.Time{}, invalid("visibilityTimeout", fmt.Sprintf("must be between %s and %s", MinVisibility, MaxVisibility))
 	}
 	n, err := extendScript.Run(ctx, b.rc, b.keys.of(queue), id, receipt, visibility.Milliseconds()).Int64()
 	if err != nil {

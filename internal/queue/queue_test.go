@@ -19,7 +19,7 @@ func TestQueue(t *testing.T) {
 	for _, b := range redistest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			rc1, rc2 := b.Open(t)
-			p1, p2 := queue.NewBroker(rc1, nil), queue.NewBroker(rc2, nil)
+			p1, p2 := queue.NewBroker(rc1, nil, nil), queue.NewBroker(rc2, nil, nil)
 			t.Run("lifecycle", func(t *testing.T) { testLifecycle(t, p1) })
 			t.Run("dead worker's task is delivered again", func(t *testing.T) { testWorkerDies(t, p1, p2) })
 			t.Run("retries, dead letters, requeue, delete", func(t *testing.T) { testRetriesAndDead(t, p1) })

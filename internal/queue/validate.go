@@ -11,7 +11,7 @@ const queueNameRule = "queue name must be 1-100 of A-Z a-z 0-9 _ . : -"
 
 func validateQueue(queue string) error {
 	if !queueName.MatchString(queue) {
-		return fmt.Errorf("%w: %s", ErrInvalid, queueNameRule)
+		return invalid("name", queueNameRule)
 	}
 	return nil
 }
@@ -21,7 +21,7 @@ func validateTask(queue, id string) error {
 		return err
 	}
 	if !taskID.MatchString(id) {
-		return fmt.Errorf("%w: task id must be 24 hex digits", ErrNotFound)
+		return ErrNotFound
 	}
 	return nil
 }
@@ -32,15 +32,15 @@ func validateEnqueue(queue string, payload json.RawMessage, o EnqueueOptions) er
 	}
 	switch {
 	case len(payload) == 0 || !json.Valid(payload):
-		return fmt.Errorf("%w: payload must be JSON", ErrInvalid)
+		return invalid("payload", "must be JSON")
 	case len(payload) > MaxPayloadBytes:
-		return fmt.Errorf("%w: payload must be at most %d bytes", ErrInvalid, MaxPayloadBytes)
+		return invalid("payload", fmt.Sprintf("must be at most %d bytes", MaxPayloadBytes))
 	case o.Delay < 0 || o.Delay > MaxDelay:
-		return fmt.Errorf("%w: delay must be between 0 and %s", ErrInvalid, MaxDelay)
+		return invalid("delay", "must be between 0 and "+MaxDelay.String())
 	case o.MaxAttempts < 1 || o.MaxAttempts > MaxAttemptsLimit:
-		return fmt.Errorf("%w: maxAttempts must be 1-%d", ErrInvalid, MaxAttemptsLimit)
+		return invalid("maxAttempts", fmt.Sprintf("must be 1-%d", MaxAttemptsLimit))
 	case len(o.UniqueKey) > MaxUniqueKeyLen:
-		return fmt.Errorf("%w: uniqueKey must be at most %d bytes", ErrInvalid, MaxUniqueKeyLen)
+		return invalid("uniqueKey", fmt.Sprintf("must be at most %d bytes", MaxUniqueKeyLen))
 	}
 	return nil
 }
@@ -51,13 +51,13 @@ func validateClaim(queue, worker string, n int, visibility, wait time.Duration) 
 	}
 	switch {
 	case len(worker) > 100:
-		return fmt.Errorf("%w: worker must be at most 100 bytes", ErrInvalid)
+		return invalid("worker", "must be at most 100 bytes")
 	case n < 1 || n > MaxClaim:
-		return fmt.Errorf("%w: count must be 1-%d", ErrInvalid, MaxClaim)
+		return invalid("count", fmt.Sprintf("must be 1-%d", MaxClaim))
 	case visibility < MinVisibility || visibility > MaxVisibility:
-		return fmt.Errorf("%w: visibility timeout must be between %s and %s", ErrInvalid, MinVisibility, MaxVisibility)
+		return invalid("visibilityTimeout", fmt.Sprintf("must be between %s and %s", MinVisibility, MaxVisibility))
 	case wait < 0:
-		return fmt.Errorf("%w: wait must not be negative", ErrInvalid)
+		return invalid("wait", "must not be negative")
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ type demoAnswer struct {
 // HandleLimitedEndpoint serves GET /api/limited-endpoint, the seed's demo:
 // the policy matching /api/ (5 per minute by default) limits it, so the
 // seed's `for i in {1..10}` loop shows 429s after the fifth request.
-func HandleLimitedEndpoint() http.Handler {
+func (s *Service) HandleLimitedEndpoint() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		a := demoAnswer{Message: "Request allowed"}
 		if ap := AppliedFrom(r.Context()); ap != nil {

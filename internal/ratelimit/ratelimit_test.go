@@ -172,10 +172,11 @@ func newRig(t *testing.T, rc *redisx.Client, policies []config.RateLimitPolicy, 
 			next.ServeHTTP(w, r)
 		})
 	})
-	r.Use(ratelimit.Middleware(ratelimit.New(rc, g.reg, ratelimit.DefaultOptions()), ratelimit.NewPolicies(g.store)))
+	svc := ratelimit.NewService(ratelimit.New(rc, g.reg, ratelimit.DefaultOptions()), g.store)
+	r.Use(svc.Middleware)
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
 	r.Handle("/api/items/{id}", ok).Methods("GET", "POST")
-	r.Handle("/api/limited-endpoint", ratelimit.HandleLimitedEndpoint()).Methods("GET")
+	r.Handle("/api/limited-endpoint", svc.HandleLimitedEndpoint()).Methods("GET")
 	r.Handle("/other", ok)
 	g.h = r
 	return g

@@ -57,7 +57,6 @@ func (a *Auth) HandleLogin() http.Handler {
 		}
 		tok, s, u, err := a.m.Login(r.Context(), req.Username, req.Password, web.ClientIP(r, a.trusted), r.UserAgent())
 		var locked *LockedError
-		var ue *UnavailableError
 		switch {
 		case errors.Is(err, ErrBadCredentials):
 			return web.Errorf(http.StatusUnauthorized, "invalid-credentials", "Invalid username or password.")
@@ -65,8 +64,6 @@ func (a *Auth) HandleLogin() http.Handler {
 			e := web.Errorf(http.StatusTooManyRequests, "too-many-failed-logins", "Too many failed logins; try again later.")
 			e.RetryAfter = locked.RetryAfter
 			return e
-		case errors.As(err, &ue):
-			return errdefs.Unavailable("The session store", err)
 		case err != nil:
 			return err
 		}
@@ -82,7 +79,7 @@ func (a *Auth) HandleLogout() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		s := sessionFrom(r.Context())
 		if err := a.m.Logout(r.Context(), s); err != nil {
-			return errdefs.Unavailable("The session store", err)
+			return err
 		}
 		a.clearCookie(w, r)
 		return web.Encode(w, http.StatusOK, map[string]string{"status": "logged_out", "session_id": s.ID})
@@ -108,7 +105,7 @@ func (a *Auth) HandleList() http.Handler {
 		cur := sessionFrom(r.Context())
 		list, err := a.m.List(r.Context(), cur.UserID, cur.ID)
 		if err != nil {
-			return errdefs.Unavailable("The session store", err)
+			return err
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		return web.Encode(w, http.StatusOK, map[string]any{"sessions": list, "count": len(list)})
@@ -130,7 +127,7 @@ func (a *Auth) HandleRevoke() http.Handler {
 		case errors.Is(err, ErrNoSession):
 			return errdefs.NotFound("You have no session %s.", sid)
 		case err != nil:
-			return errdefs.Unavailable("The session store", err)
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
@@ -143,7 +140,7 @@ func (a *Auth) HandleRevokeOthers() http.Handler {
 		cur := sessionFrom(r.Context())
 		n, err := a.m.RevokeOthers(r.Context(), cur.UserID, cur.ID)
 		if err != nil {
-			return errdefs.Unavailable("The session store", err)
+			return err
 		}
 		return web.Encode(w, http.StatusOK, map[string]int{"revoked": n})
 	})
@@ -177,7 +174,7 @@ func (a *Auth) HandleAnalytics() http.Handler {
 		}
 		rep, err := a.m.Analytics(r.Context(), window, interval)
 		if err != nil {
-			return errdefs.Unavailable("The session store", err)
+			return err
 		}
 		rep.Interval, rep.Window = name, windowName
 		return web.Encode(w, http.StatusOK, rep)

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -131,12 +130,11 @@ func (a *Auth) IsAdmin(r *http.Request) bool {
 	return true
 }
 
-// authError maps a failed check to its answer.
+// authError maps a failed check to its answer: a 401 with the
+// WWW-Authenticate challenge that fits, or the error itself (an unavailable
+// session store is a 503).
 func authError(w http.ResponseWriter, err error) error {
-	var ue *UnavailableError
 	switch {
-	case errors.As(err, &ue):
-		return errdefs.Unavailable("The session store", err)
 	case errors.Is(err, errNoToken):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="redlane"`)
 		return web.Errorf(http.StatusUnauthorized, "unauthorized", "This endpoint needs a session: send Authorization: Bearer <session_token> (from POST /auth/login).")

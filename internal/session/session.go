@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/store"
 )
@@ -45,7 +46,8 @@ func (e *LockedError) Error() string {
 	return fmt.Sprintf("too many failed logins; retry after %s", e.RetryAfter.Round(time.Second))
 }
 
-// UnavailableError wraps a Redis failure: sessions fail closed (503).
+// UnavailableError wraps a Redis failure: sessions fail closed. Manager
+// methods return it inside an errdefs unavailable error (a 503).
 type UnavailableError struct{ Err error }
 
 func (e *UnavailableError) Error() string { return "session store unavailable: " + e.Err.Error() }
@@ -96,11 +98,14 @@ func NewManager(rc *redisx.Client, cfg *config.Store, users Users, m *Metrics, l
 
 func (m *Manager) spec() config.Sessions { return m.cfg.Current().Spec.Sessions }
 
+// unavailable classifies any Redis failure of the session store as
+// unavailable, whatever its kind: a session that cannot be checked is never
+// let through.
 func unavailable(err error) error {
 	if err == nil {
 		return nil
 	}
-	return &UnavailableError{Err: err}
+	return errdefs.Unavailable("The session store", &UnavailableError{Err: err})
 }
 
 // Login checks the password and opens a new session (a new token every time).
