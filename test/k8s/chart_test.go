@@ -139,6 +139,12 @@ func TestRenderFailsOnContradictions(t *testing.T) {
 		{[]string{"config.redis.host=elsewhere"}, "config.redis.host is set by the chart"},
 		{[]string{"redis.resources.limits=null"}, "set redis.maxmemory or redis.resources.limits.memory"},
 		{[]string{"redis.architecture=cluster", "redis.cluster.masters=2"}, "masters"},
+		{[]string{"redis.maxmemory=lots"}, "does not match pattern"},
+		{[]string{"redis.maxmemory=2gb"}, "redis.maxmemory (2147483648 bytes) is above redis.resources.limits.memory"},
+		{[]string{"redis.maxmemoryPercent=120"}, "maximum: got 120, want 100"},
+		{[]string{"externalRedis.url=redis://elsewhere:6379"}, "externalRedis is set while redis.enabled is true"},
+		{[]string{"externalRedis.addrs={a:6379,b:6379}"}, "externalRedis is set while redis.enabled is true"},
+		{[]string{"postgresql.enabled=true", "externalDatabase.url=postgres://db/x"}, "externalDatabase.url is set while postgresql.enabled is true"},
 	} {
 		t.Run(strings.Join(tc.set, ","), func(t *testing.T) {
 			args := []string{"template", testRelease, ChartDir(), "--kube-version", kubeVersion}
@@ -148,6 +154,39 @@ func TestRenderFailsOnContradictions(t *testing.T) {
 			_, errOut, err := tools.Helm(t, args...).Run()
 			if err == nil || !strings.Contains(errOut, tc.want) {
 				t.Fatalf("want a render error containing %q, got err=%v\n%s", tc.want, err, errOut)
+			}
+		})
+	}
+}
+
+// TestMaxmemoryForms: redis.maxmemory takes exactly the sizes redis.conf
+// takes, renders them as bytes, and the template refuses what the schema
+// would let through when schema validation is skipped.
+func TestMaxmemoryForms(t *testing.T) {
+	tools := RequireTools(t)
+	for _, tc := range []struct {
+		flag, value string
+		want        string // the redis.conf line, or the render error
+	}{
+		{"--set", "104857600", "maxmemory 104857600"},
+		{"--set-string", "104857600", "maxmemory 104857600"},
+		{"--set-string", "100mb", "maxmemory 104857600"},
+		{"--set-string", "100MB", "maxmemory 104857600"},
+		{"--set-string", "100m", "maxmemory 100000000"},
+		{"--set-string", "64k", "maxmemory 64000"},
+		{"--set-string", "64kb", "maxmemory 65536"},
+		{"--set-string", "0", "maxmemory 0"},
+		{"--set-string", "", "maxmemory 402653184"}, // derived: 75% of 512Mi
+		{"--set-string", "1.5gb", "is not a redis.conf memory size"},
+		{"--set-string", "lots", "is not a redis.conf memory size"},
+		{"--set-string", "-1", "is not a redis.conf memory size"},
+		{"--set-string", "1gb", "is above redis.resources.limits.memory"},
+	} {
+		t.Run(tc.flag+"="+tc.value, func(t *testing.T) {
+			out, errOut, err := tools.Helm(t, "template", testRelease, ChartDir(), "--kube-version", kubeVersion,
+				"--skip-schema-validation", "--show-only", "templates/redis-configmap.yaml", tc.flag, "redis.maxmemory="+tc.value).Run()
+			if !strings.Contains(out+errOut, tc.want) || (err == nil) != strings.HasPrefix(tc.want, "maxmemory ") {
+				t.Fatalf("want %q, got err=%v\n%s%s", tc.want, err, out, errOut)
 			}
 		})
 	}

@@ -75,7 +75,7 @@ func TestHelmLifecycle(t *testing.T) {
 			}
 			start := time.Now()
 			notes := helm(append([]string{"install", testRelease, ChartDir(), "--wait", "--timeout", helmTimeout}, vc.Args()...)...)
-			for _, want := range []string{"NOTES:", "port-forward svc/rel-redlane 8000:8000", "helm test rel -n " + ns, "policy allkeys-lru"} {
+			for _, want := range []string{"NOTES:", "port-forward svc/rel-redlane 8000:8000", "helm test rel -n " + ns, "maxmemory 384.0 MiB per node, policy allkeys-lru"} {
 				if !strings.Contains(notes, want) {
 					t.Errorf("install output lacks %q:\n%s", want, notes)
 				}

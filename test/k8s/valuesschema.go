@@ -22,6 +22,9 @@ type schemaRules struct {
 	minimums map[string]int
 	// nullable values may also be null.
 	nullable []string
+	// exact gives a value its whole schema, for what its default cannot
+	// show (a value that may be a string or a number, an upper bound).
+	exact map[string]map[string]any
 }
 
 var chartRules = schemaRules{
@@ -45,9 +48,15 @@ var chartRules = schemaRules{
 	minimums: map[string]int{
 		"replicaCount": 0, "autoscaling.minReplicas": 1, "autoscaling.maxReplicas": 1,
 		"preStopSleepSeconds": 0, "terminationGracePeriodSeconds": 0, "service.port": 1,
-		"redis.cluster.masters": 3, "redis.cluster.replicasPerMaster": 0, "redis.maxmemoryPercent": 1,
+		"redis.cluster.masters": 3, "redis.cluster.replicasPerMaster": 0,
 	},
 	nullable: []string{"terminationGracePeriodSeconds"},
+	exact: map[string]map[string]any{
+		// What redis.conf accepts: bytes, or a whole number with k/kb/m/mb/g/gb
+		// in any case; empty derives it from the memory limit.
+		"redis.maxmemory":        {"type": []string{"string", "integer"}, "minimum": 0, "pattern": "^([0-9]+([kKmMgG][bB]?)?)?$"},
+		"redis.maxmemoryPercent": {"type": "integer", "minimum": 1, "maximum": 100},
+	},
 }
 
 // ValuesSchema builds charts/redlane/values.schema.json from values.yaml and
@@ -187,6 +196,13 @@ func (g *schemaGen) node(n *yaml.Node, p string) (map[string]any, error) {
 		}
 		return s, nil
 	case yaml.ScalarNode:
+		if e, ok := g.rules.exact[p]; ok {
+			s := map[string]any{}
+			for k, v := range e {
+				s[k] = v
+			}
+			return s, nil
+		}
 		var s map[string]any
 		switch n.Tag {
 		case "!!str":

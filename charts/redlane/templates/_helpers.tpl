@@ -132,17 +132,75 @@ shutdownTimeout defaults to 25s in the app (internal/config/defaults.go). */}}
 {{- printf "%s-%d.%s.%s.svc.%s" (include "redlane.redis.fullname" .ctx) (int .i) (include "redlane.redis.headless" .ctx) .ctx.Release.Namespace .ctx.Values.clusterDomain }}
 {{- end }}
 
-{{/* maxmemory in redis.conf: explicit, or derived from the memory limit. */}}
-{{- define "redlane.redis.maxmemory" -}}
-{{- if .Values.redis.maxmemory }}
-{{- .Values.redis.maxmemory }}
+{{/* redlane.redis.memory: a redis.conf memory value in bytes. redis.conf
+accepts a whole number of bytes, or one followed by k/kb/m/mb/g/gb (any case:
+k = 1000, kb = 1024, and so on); anything else fails the render, because Redis
+would refuse to start on it. (dict "what" name "value" v) */}}
+{{- define "redlane.redis.memory" -}}
+{{- $v := .value }}
+{{- if or (kindIs "float64" $v) (kindIs "int64" $v) (kindIs "int" $v) }}
+{{- if or (lt (float64 $v) 0.0) (ne (float64 $v) (floor $v)) }}
+{{- fail (printf "%s: %v is not a whole number of bytes" .what $v) }}
+{{- end }}
+{{- $v | int64 }}
 {{- else }}
-{{- $limit := ((.Values.redis.resources).limits).memory }}
+{{- $s := toString $v }}
+{{- if not (regexMatch "^[0-9]+([kKmMgG][bB]?)?$" $s) }}
+{{- fail (printf "%s: %q is not a redis.conf memory size: use bytes (104857600) or a whole number with k, kb, m, mb, g or gb (100mb)" .what $s) }}
+{{- end }}
+{{- $units := dict "" 1 "k" 1000 "kb" 1024 "m" 1000000 "mb" 1048576 "g" 1000000000 "gb" 1073741824 }}
+{{- mul (regexFind "^[0-9]+" $s | atoi) (get $units (regexFind "[a-z]*$" (lower $s))) }}
+{{- end }}
+{{- end }}
+
+{{/* redlane.redis.maxmemory: maxmemory in bytes for redis.conf: explicit
+(redis.maxmemory), or derived from the memory limit. It is never above the
+container's memory limit: Redis would be OOM-killed before it evicts. */}}
+{{- define "redlane.redis.maxmemory" -}}
+{{- $r := .Values.redis }}
+{{- $limit := (($r.resources).limits).memory }}
+{{- if gt (int $r.maxmemoryPercent) 100 }}
+{{- fail (printf "redis.maxmemoryPercent: %v is above 100%% of the container's memory limit" $r.maxmemoryPercent) }}
+{{- end }}
+{{- $bytes := 0 }}
+{{- if ne (toString $r.maxmemory) "" }}
+{{- $bytes = include "redlane.redis.memory" (dict "what" "redis.maxmemory" "value" $r.maxmemory) | int64 }}
+{{- if $limit }}
+{{- $limitBytes := include "redlane.bytes" $limit | int64 }}
+{{- if gt $bytes $limitBytes }}
+{{- fail (printf "redis.maxmemory (%d bytes) is above redis.resources.limits.memory (%s = %d bytes): Redis would be OOM-killed before it evicts; lower maxmemory or raise the limit" $bytes (toString $limit) $limitBytes) }}
+{{- end }}
+{{- end }}
+{{- else }}
 {{- if not $limit }}
 {{- fail "redis: set redis.maxmemory or redis.resources.limits.memory (maxmemory is derived from it)" }}
 {{- end }}
-{{- $bytes := include "redlane.bytes" $limit | float64 }}
-{{- divf (mulf $bytes .Values.redis.maxmemoryPercent) 100 | floor | int64 }}
+{{- $bytes = divf (mulf (include "redlane.bytes" $limit | float64) $r.maxmemoryPercent) 100 | floor | int64 }}
+{{- end }}
+{{- $bytes }}
+{{- end }}
+
+{{/* redlane.humanBytes: a byte count as people read it (768.0 MiB). */}}
+{{- define "redlane.humanBytes" -}}
+{{- $b := . | float64 }}
+{{- if ge $b 1073741824.0 }}{{ printf "%.1f GiB" (divf $b 1073741824) }}
+{{- else if ge $b 1048576.0 }}{{ printf "%.1f MiB" (divf $b 1048576) }}
+{{- else if ge $b 1024.0 }}{{ printf "%.1f KiB" (divf $b 1024) }}
+{{- else }}{{ printf "%d bytes" (int64 $b) }}{{ end }}
+{{- end }}
+
+{{/* redlane.validate: values that contradict each other fail the render
+with a message instead of producing a release that cannot work. Included by
+the Deployment, so every render checks. */}}
+{{- define "redlane.validate" -}}
+{{- if and .Values.redis.enabled (or .Values.externalRedis.url .Values.externalRedis.addrs) }}
+{{- fail "externalRedis is set while redis.enabled is true: the chart would ignore it; set redis.enabled=false to use the external Redis, or remove externalRedis" }}
+{{- end }}
+{{- if and .Values.postgresql.enabled .Values.externalDatabase.url }}
+{{- fail "externalDatabase.url is set while postgresql.enabled is true: the chart would ignore it; set postgresql.enabled=false to use the external database, or remove externalDatabase.url" }}
+{{- end }}
+{{- if .Values.redis.enabled }}
+{{- $_ := include "redlane.redis.maxmemory" . }}
 {{- end }}
 {{- end }}
 
