@@ -20,7 +20,9 @@ type Cluster struct {
 }
 
 // StartCluster starts masters*(1+replicas) nodes and joins them; it returns
-// once every node reports cluster_state:ok and knows every other node.
+// once every node reports cluster_state:ok and knows every other node, and
+// every replica has synchronised with its master (a replica that never did
+// refuses to be promoted when its master dies).
 func StartCluster(t testing.TB, masters, replicas int, opts ...Option) *Cluster {
 	t.Helper()
 	Require(t, "redis-server", "redis-cli")
@@ -75,7 +77,7 @@ func (c *Cluster) waitHealthy(n int) {
 		ok := true
 		for _, s := range c.Nodes {
 			info, err := s.clusterInfo()
-			if err != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, want) {
+			if err != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, want) || !s.replicaInSync() {
 				ok = false
 				break
 			}
@@ -100,6 +102,17 @@ func (c *Cluster) slotsAgree() bool {
 		}
 	}
 	return true
+}
+
+// replicaInSync is true for a master, and for a replica whose link to its
+// master is up.
+func (s *Server) replicaInSync() bool {
+	cl := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.Password, MaxRetries: -1})
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	info, err := cl.Info(ctx, "replication").Result()
+	return err == nil && (strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up"))
 }
 
 func (s *Server) clusterInfo() (string, error) {

@@ -118,6 +118,9 @@ func Open(cfg config.Redis, o Options) (*Client, error) {
 			"(or spec.redis.url, or spec.redis.addrs for a Cluster).", "addr", c.addr)
 	}
 	c.AddHook(deadlineHook{timeout: cfg.CommandTimeout.Duration})
+	if cc, ok := c.UniversalClient.(*redis.ClusterClient); ok {
+		c.AddHook(topologyHook{cc})
+	}
 	if o.Tracer != nil {
 		if err := redisotel.InstrumentTracing(c.UniversalClient, redisotel.WithTracerProvider(o.Tracer), redisotel.WithDBStatement(false)); err != nil {
 			return nil, fmt.Errorf("instrumenting redis tracing: %w", err)
