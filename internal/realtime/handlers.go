@@ -1,7 +1,6 @@
 package realtime
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -10,17 +9,6 @@ import (
 	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/web"
 )
-
-// Publish sends text to room as sender: one atomic Redis step that appends
-// to history and publishes. A repeated idempotency key returns the first
-// message's id and publishes nothing.
-func (h *Hub) Publish(ctx context.Context, room, sender, text, idemKey, via string) (published, error) {
-	res, err := h.hist.publish(ctx, h.cfg.Current().Spec.Realtime, room, sender, text, idemKey)
-	if err == nil && !res.Duplicate {
-		h.metrics.published.WithLabelValues(via).Inc()
-	}
-	return res, err
-}
 
 type postMessage struct {
 	Room           string `json:"room"`

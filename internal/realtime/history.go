@@ -109,19 +109,3 @@ func decodeEntries(room string, xs []redis.XMessage) ([]*envelope, error) {
 	}
 	return out, nil
 }
-
-// continuous reports whether e directly follows last: its recorded
-// predecessor is last. Zero last means "from the very beginning", which
-// only the room's first message (no predecessor) satisfies.
-func continuous(last streamID, e *envelope) bool {
-	if e.prev == "" {
-		return last.isZero() || !last.less(e.id) // first message ever (or a made-up since)
-	}
-	p, ok := parseID(e.prev)
-	if !ok {
-		return false
-	}
-	// A predecessor at or before last means nothing between last and e was
-	// ever published (last may be an id the client made up).
-	return !last.less(p)
-}
