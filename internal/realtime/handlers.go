@@ -3,7 +3,6 @@ package realtime
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/redlane/redlane/internal/errdefs"
@@ -63,7 +62,7 @@ func (h *Hub) HandlePostMessage() http.Handler {
 		}
 		res, err := h.Publish(r.Context(), in.Room, sender, in.Message, in.IdempotencyKey, "http")
 		if err != nil {
-			return unavailable(err)
+			return err
 		}
 		e, err := newEnvelope(in.Room, res.ID, "", res.PubUS, res.Body)
 		if err != nil {
@@ -76,13 +75,13 @@ func (h *Hub) HandlePostMessage() http.Handler {
 // HandleRooms serves GET /chat/rooms: rooms with members on any instance.
 func (h *Hub) HandleRooms() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		limit, err := intParam(r, "limit", 1000, 1, 10000)
+		limit, err := web.QueryInt(r, "limit", 1000, 1, 10000)
 		if err != nil {
 			return err
 		}
 		rooms, err := h.Rooms(r.Context(), int64(limit))
 		if err != nil {
-			return unavailable(err)
+			return err
 		}
 		return web.Encode(w, http.StatusOK, map[string]any{"rooms": rooms, "count": len(rooms)})
 	})
@@ -99,7 +98,7 @@ func (h *Hub) HandleHistory() http.Handler {
 			return err
 		}
 		max := h.cfg.Current().Spec.Realtime.HistoryPageMax
-		limit, err := intParam(r, "limit", min(50, max), 1, max)
+		limit, err := web.QueryInt(r, "limit", min(50, max), 1, max)
 		if err != nil {
 			return err
 		}
@@ -111,7 +110,7 @@ func (h *Hub) HandleHistory() http.Handler {
 		}
 		es, err := h.hist.before(r.Context(), room, before, int64(limit)+1)
 		if err != nil {
-			return unavailable(err)
+			return err
 		}
 		more := len(es) > limit
 		if more {
@@ -139,17 +138,10 @@ func (h *Hub) HandlePresence() http.Handler {
 		}
 		ms, err := h.Presence(r.Context(), room)
 		if err != nil {
-			return unavailable(err)
+			return err
 		}
 		return web.Encode(w, http.StatusOK, map[string]any{"room": room, "members": ms, "count": len(ms)})
 	})
-}
-
-func unavailable(err error) error {
-	if errdefs.IsUnavailable(err) {
-		return errdefs.Unavailable("Redis", err)
-	}
-	return err
 }
 
 // roomParam reads the room query parameter, a 400 naming it when invalid.
@@ -159,16 +151,4 @@ func roomParam(q url.Values) (string, error) {
 		return "", web.BadRequest("room", "room "+err.Error())
 	}
 	return room, nil
-}
-
-func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
-	s := r.URL.Query().Get(name)
-	if s == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < lo || n > hi {
-		return 0, web.BadRequest(name, name+" must be an integer from "+strconv.Itoa(lo)+" to "+strconv.Itoa(hi))
-	}
-	return n, nil
 }
