@@ -9,12 +9,14 @@ import (
 	"github.com/redlane/redlane/internal/web"
 )
 
+// postMessage is the body of POST /chat/message.
 type postMessage struct {
 	Room           string `json:"room"`
 	Message        string `json:"message"`
 	IdempotencyKey string `json:"idempotencyKey,omitempty"`
 }
 
+// Valid reports the body's invalid fields (web.Decode calls it).
 func (p postMessage) Valid() map[string]string {
 	bad := map[string]string{}
 	if err := ValidRoom(p.Room); err != nil {
@@ -29,6 +31,8 @@ func (p postMessage) Valid() map[string]string {
 	return bad
 }
 
+// postAnswer is its answer: the message as stored, and whether the
+// idempotency key had already sent it.
 type postAnswer struct {
 	Status string `json:"status"`
 	Message

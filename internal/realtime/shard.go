@@ -20,7 +20,9 @@ import (
 // PubSub.Receive and hands every message straight to the hub, which queues
 // it to sockets without blocking. go-redis's Channel() buffer is never used.
 // Subscribing, confirming, resubscribing after a reconnect and following a
-// channel whose slot moved all happen here.
+// channel whose slot moved all happen in this file, which runs a little
+// over 300 lines so that the subscription state machine reads, and
+// changes, in one place.
 type shard struct {
 	b       *broker
 	addr    string

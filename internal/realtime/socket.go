@@ -18,24 +18,6 @@ import (
 	"github.com/redlane/redlane/internal/web"
 )
 
-// writeBuffers lends gorilla a write buffer for the handshake only.
-var writeBuffers sync.Pool
-
-// upgrader keeps per-socket memory small: a 512 B read buffer instead of
-// the server's 4 KiB one, and no write buffer of its own (gorilla never
-// writes after the handshake: frames are written raw, see frame.go).
-func (h *Hub) upgrader() *websocket.Upgrader {
-	return &websocket.Upgrader{
-		ReadBufferSize:  512,
-		WriteBufferSize: 1024,
-		WriteBufferPool: &writeBuffers,
-		CheckOrigin:     func(*http.Request) bool { return true }, // checked before Upgrade, with a problem+json answer
-		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
-			web.WriteProblem(w, r, web.Errorf(status, "websocket-handshake", "WebSocket handshake failed: %v.", reason))
-		},
-	}
-}
-
 // HandleSocket serves WS /ws/chat/{room} and WS /ws/chat (rooms joined by
 // frames). ?since=ID resumes the URL's room after message ID.
 func (h *Hub) HandleSocket() http.Handler {
@@ -123,6 +105,24 @@ func (h *Hub) originAllowed(r *http.Request, allowed []string) bool {
 	}
 	u, err := url.Parse(origin)
 	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+// writeBuffers lends gorilla a write buffer for the handshake only.
+var writeBuffers sync.Pool
+
+// upgrader keeps per-socket memory small: a 512 B read buffer instead of
+// the server's 4 KiB one, and no write buffer of its own (gorilla never
+// writes after the handshake: frames are written raw, see frame.go).
+func (h *Hub) upgrader() *websocket.Upgrader {
+	return &websocket.Upgrader{
+		ReadBufferSize:  512,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &writeBuffers,
+		CheckOrigin:     func(*http.Request) bool { return true }, // checked before Upgrade, with a problem+json answer
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			web.WriteProblem(w, r, web.Errorf(status, "websocket-handshake", "WebSocket handshake failed: %v.", reason))
+		},
+	}
 }
 
 // serve runs the socket until it closes: the URL's room first, then frames.
