@@ -140,35 +140,6 @@ func (c *Conn) startWriterLocked() {
 	}()
 }
 
-// pingNow writes a ping on the caller's goroutine when no writer is
-// running (the keepalive sweep's workers), so pinging every idle socket
-// does not start a goroutine, and grow a stack, per socket.
-func (c *Conn) pingNow() {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	if c.writing {
-		c.pushLocked(item{frame: pingFrame, ping: true})
-		c.mu.Unlock()
-		return
-	}
-	c.writing = true
-	c.mu.Unlock()
-	err := c.writeBatch([]item{{frame: pingFrame, ping: true}}, nil)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.writing = false
-	c.idle.fire()
-	switch {
-	case err != nil:
-		c.closeLocked(websocket.CloseAbnormalClosure, "")
-	case len(c.queue) > 0 && !c.closed:
-		c.startWriterLocked()
-	}
-}
-
 func (c *Conn) slowLocked() {
 	c.h.metrics.slowDisconnects.Inc()
 	c.h.metrics.dropped.WithLabelValues("slow_consumer").Add(float64(len(c.queue) + 1))
@@ -298,13 +269,6 @@ func (c *Conn) closeState() (bool, int, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.closed, c.closeCode, c.closeText
-}
-
-func (c *Conn) touch() { c.lastHeard.Store(time.Now().UnixNano()) }
-
-// silentFor reports how long the client has sent nothing, not even a pong.
-func (c *Conn) silentFor(now time.Time) time.Duration {
-	return now.Sub(time.Unix(0, c.lastHeard.Load()))
 }
 
 // signal wakes everyone waiting for an event once; guarded by Conn.mu.

@@ -1,33 +1,22 @@
 package realtime
 
 import (
-	"context"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/web"
 )
 
-// Publish sends text to room as sender: one atomic Redis step that appends
-// to history and publishes. A repeated idempotency key returns the first
-// message's id and publishes nothing.
-func (h *Hub) Publish(ctx context.Context, room, sender, text, idemKey, via string) (published, error) {
-	res, err := h.hist.publish(ctx, h.cfg.Current().Spec.Realtime, room, sender, text, idemKey)
-	if err == nil && !res.Duplicate {
-		h.metrics.published.WithLabelValues(via).Inc()
-	}
-	return res, err
-}
-
+// postMessage is the body of POST /chat/message.
 type postMessage struct {
 	Room           string `json:"room"`
 	Message        string `json:"message"`
 	IdempotencyKey string `json:"idempotencyKey,omitempty"`
 }
 
+// Valid reports the body's invalid fields (web.Decode calls it).
 func (p postMessage) Valid() map[string]string {
 	bad := map[string]string{}
 	if err := ValidRoom(p.Room); err != nil {
@@ -42,6 +31,8 @@ func (p postMessage) Valid() map[string]string {
 	return bad
 }
 
+// postAnswer is its answer: the message as stored, and whether the
+// idempotency key had already sent it.
 type postAnswer struct {
 	Status string `json:"status"`
 	Message
@@ -75,7 +66,7 @@ func (h *Hub) HandlePostMessage() http.Handler {
 		}
 		res, err := h.Publish(r.Context(), in.Room, sender, in.Message, in.IdempotencyKey, "http")
 		if err != nil {
-			return unavailable(err)
+			return err
 		}
 		e, err := newEnvelope(in.Room, res.ID, "", res.PubUS, res.Body)
 		if err != nil {
@@ -88,13 +79,13 @@ func (h *Hub) HandlePostMessage() http.Handler {
 // HandleRooms serves GET /chat/rooms: rooms with members on any instance.
 func (h *Hub) HandleRooms() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		limit, err := intParam(r, "limit", 1000, 1, 10000)
+		limit, err := web.QueryInt(r, "limit", 1000, 1, 10000)
 		if err != nil {
 			return err
 		}
 		rooms, err := h.Rooms(r.Context(), int64(limit))
 		if err != nil {
-			return unavailable(err)
+			return err
 		}
 		return web.Encode(w, http.StatusOK, map[string]any{"rooms": rooms, "count": len(rooms)})
 	})
@@ -111,7 +102,7 @@ func (h *Hub) HandleHistory() http.Handler {
 			return err
 		}
 		max := h.cfg.Current().Spec.Realtime.HistoryPageMax
-		limit, err := intParam(r, "limit", min(50, max), 1, max)
+		limit, err := web.QueryInt(r, "limit", min(50, max), 1, max)
 		if err != nil {
 			return err
 		}
@@ -123,7 +114,7 @@ func (h *Hub) HandleHistory() http.Handler {
 		}
 		es, err := h.hist.before(r.Context(), room, before, int64(limit)+1)
 		if err != nil {
-			return unavailable(err)
+			return err
 		}
 		more := len(es) > limit
 		if more {
@@ -151,17 +142,10 @@ func (h *Hub) HandlePresence() http.Handler {
 		}
 		ms, err := h.Presence(r.Context(), room)
 		if err != nil {
-			return unavailable(err)
+			return err
 		}
 		return web.Encode(w, http.StatusOK, map[string]any{"room": room, "members": ms, "count": len(ms)})
 	})
-}
-
-func unavailable(err error) error {
-	if errdefs.IsUnavailable(err) {
-		return errdefs.Unavailable("Redis", err)
-	}
-	return err
 }
 
 // roomParam reads the room query parameter, a 400 naming it when invalid.
@@ -171,16 +155,4 @@ func roomParam(q url.Values) (string, error) {
 		return "", web.BadRequest("room", "room "+err.Error())
 	}
 	return room, nil
-}
-
-func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
-	s := r.URL.Query().Get(name)
-	if s == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < lo || n > hi {
-		return 0, web.BadRequest(name, name+" must be an integer from "+strconv.Itoa(lo)+" to "+strconv.Itoa(hi))
-	}
-	return n, nil
 }

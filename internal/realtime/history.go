@@ -13,12 +13,6 @@ import (
 	"github.com/redlane/redlane/internal/redisx"
 )
 
-// lastIDTTL is how long a room remembers its newest message id after the
-// last publish: far longer than any history retention, so a client that
-// comes back to a quiet room days later is told "nothing missed" rather
-// than "gap".
-const lastIDTTL = 30 * 24 * time.Hour
-
 // history reads and writes rooms' streams.
 type history struct {
 	rc   *redisx.Client
@@ -33,6 +27,13 @@ type published struct {
 	PubUS     int64
 }
 
+// lastIDTTL is how long a room remembers its newest message id after the
+// last publish: far longer than any history retention, so a client that
+// comes back to a quiet room days later is told "nothing missed" rather
+// than "gap".
+const lastIDTTL = 30 * 24 * time.Hour
+
+// publish runs the publish script: history append and PUBLISH in one step.
 func (h *history) publish(ctx context.Context, rt config.Realtime, room, sender, text, idemKey string) (published, error) {
 	now := time.Now()
 	b := encodeBody(room, sender, text, now)
@@ -98,6 +99,7 @@ func (h *history) lastID(ctx context.Context, room string) (streamID, error) {
 	return id, nil
 }
 
+// decodeEntries decodes a page of history entries.
 func decodeEntries(room string, xs []redis.XMessage) ([]*envelope, error) {
 	out := make([]*envelope, 0, len(xs))
 	for _, x := range xs {
@@ -108,20 +110,4 @@ func decodeEntries(room string, xs []redis.XMessage) ([]*envelope, error) {
 		out = append(out, e)
 	}
 	return out, nil
-}
-
-// continuous reports whether e directly follows last: its recorded
-// predecessor is last. Zero last means "from the very beginning", which
-// only the room's first message (no predecessor) satisfies.
-func continuous(last streamID, e *envelope) bool {
-	if e.prev == "" {
-		return last.isZero() || !last.less(e.id) // first message ever (or a made-up since)
-	}
-	p, ok := parseID(e.prev)
-	if !ok {
-		return false
-	}
-	// A predecessor at or before last means nothing between last and e was
-	// ever published (last may be an id the client made up).
-	return !last.less(p)
 }

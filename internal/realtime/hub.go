@@ -1,8 +1,18 @@
-// Package realtime owns Redlane's chat rooms: WebSocket connections, the
-// per-instance hub that fans messages out to local members, the shared Redis
-// pub/sub subscriptions (sharded in Cluster mode), room history in Redis
-// Streams with gap-free resume, presence across instances, the HTTP
-// handlers of /ws/chat and /chat/*, and their metrics.
+// Package realtime serves Redlane's chat rooms over WebSocket and HTTP, so
+// that every member of a room, on any instance, gets each message in publish
+// order or an explicit gap frame saying what it missed.
+//
+// A message's path through the files: Publish (hub.go) appends it to the
+// room's history stream and publishes it in one Redis step (history.go runs
+// the script of scripts.go on the keys of keys.go). On every instance
+// holding members of the room, the broker's subscription for that Redis
+// shard (broker.go, shard.go) reads it and hands it to the room (room.go),
+// which checks that its stream id follows the last one fanned out
+// (streamid.go), fills any hole from history or reports a gap, and queues
+// one prebuilt frame (message.go, frame.go) to each member's socket
+// (conn.go). Sockets are opened in socket.go, speak the frames of
+// protocol.go and are pinged by keepalive.go; presence.go records who is
+// where, handlers.go serves /chat/*, metrics.go counts it all.
 package realtime
 
 import (
@@ -14,7 +24,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -39,7 +48,10 @@ type Options struct {
 }
 
 // Hub is one instance's chat engine: its sockets, their rooms, and the
-// shared subscriptions that feed them.
+// shared subscriptions that feed them. This file holds its lifecycle (New,
+// Run, Ready, Shutdown) and Publish; Rooms and Presence read the presence
+// sets beside the code that writes them (presence.go), and the endpoints
+// are the Handle methods of handlers.go and socket.go.
 type Hub struct {
 	cfg     *config.Store
 	rc      *redisx.Client
@@ -52,24 +64,10 @@ type Hub struct {
 	pod     string
 
 	mu       sync.Mutex
-	rooms    map[string]*room
+	rooms    map[string]*localRoom
 	conns    map[*Conn]struct{}
 	closing  bool
 	handlers sync.WaitGroup // running socket handlers
-}
-
-// room is a room with local members. Its mutex is held while messages are
-// fanned out, so members get them in the order Redis published them.
-type room struct {
-	name    string
-	ready   chan struct{} // closed once subscribed (or failed)
-	once    sync.Once
-	err     error
-	mu      sync.Mutex
-	members map[*Conn]*member
-	// lastSeen is the newest message fanned out here; a live message that
-	// does not follow it means pub/sub lost some, and history fills in.
-	lastSeen streamID
 }
 
 // New builds the hub; Run must be running for rooms to work.
@@ -82,7 +80,7 @@ func New(o Options) *Hub {
 		cfg: o.Config, rc: o.Redis, keys: k, hist: &history{rc: o.Redis, keys: k},
 		log: o.Logger, metrics: newMetrics(o.Registry), auth: o.Authenticate,
 		pod:   randomID(6),
-		rooms: map[string]*room{}, conns: map[*Conn]struct{}{},
+		rooms: map[string]*localRoom{}, conns: map[*Conn]struct{}{},
 	}
 	h.broker = newBroker(o.Redis, k, h.pod, o.Logger, h.metrics, h)
 	if o.Redis.Embedded() {
@@ -133,52 +131,18 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 }
 
-// keepalive pings every socket each pingInterval from one goroutine, and
-// drops sockets that stayed silent (no frame, no pong) for longer than
-// pingInterval+pongTimeout, so an idle socket needs no timer of its own.
-func (h *Hub) keepalive(ctx context.Context) {
-	for {
-		rt := h.cfg.Current().Spec.Realtime
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(rt.PingInterval.Duration):
-		}
-		h.mu.Lock()
-		conns := make([]*Conn, 0, len(h.conns))
-		for c := range h.conns {
-			conns = append(conns, c)
-		}
-		h.mu.Unlock()
-		now := time.Now()
-		limit := rt.PingInterval.Duration + rt.PongTimeout.Duration
-		work := make(chan *Conn)
-		var wg sync.WaitGroup
-		for i := 0; i < pingWorkers; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for c := range work {
-					c.pingNow()
-				}
-			}()
-		}
-		for _, c := range conns {
-			if c.silentFor(now) > limit {
-				c.closeWith(0, "") // the peer is gone; no close frame will reach it
-				continue
-			}
-			work <- c
-		}
-		close(work)
-		wg.Wait()
+// Publish sends text to room as sender: one atomic Redis step that appends
+// to history and publishes. A repeated idempotency key returns the first
+// message's id and publishes nothing.
+func (h *Hub) Publish(ctx context.Context, room, sender, text, idemKey, via string) (published, error) {
+	res, err := h.hist.publish(ctx, h.cfg.Current().Spec.Realtime, room, sender, text, idemKey)
+	if err == nil && !res.Duplicate {
+		h.metrics.published.WithLabelValues(via).Inc()
 	}
+	return res, err
 }
 
-// pingWorkers bounds the goroutines (and stacks) a keepalive sweep uses.
-const pingWorkers = 16
-
-// register adds a socket; false when the hub is closing or full.
+// register adds a socket: errClosing or errFull when it may not open.
 func (h *Hub) register(c *Conn, max int) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -194,6 +158,7 @@ func (h *Hub) register(c *Conn, max int) error {
 	return nil
 }
 
+// unregister removes a socket whose handler has finished.
 func (h *Hub) unregister(c *Conn) {
 	h.mu.Lock()
 	delete(h.conns, c)
@@ -207,12 +172,7 @@ var (
 	errFull    = errors.New("too many connections")
 )
 
-func (h *Hub) room(name string) *room {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.rooms[name]
-}
-
+// randomID is n random bytes in hex: the ids of instances and sockets.
 func randomID(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)

@@ -3,7 +3,6 @@ package realtime
 import (
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/redlane/redlane/internal/redisx"
@@ -78,34 +77,3 @@ func ValidRoom(room string) error {
 var idemPattern = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`)
 
 func validIdempotencyKey(k string) bool { return idemPattern.MatchString(k) }
-
-// streamID is a parsed Redis stream id "ms-seq"; ids order messages.
-type streamID struct{ ms, seq uint64 }
-
-func parseID(s string) (streamID, bool) {
-	if s == "" {
-		return streamID{}, false
-	}
-	msPart, seqPart, found := strings.Cut(s, "-")
-	ms, err := strconv.ParseUint(msPart, 10, 64)
-	if err != nil {
-		return streamID{}, false
-	}
-	var seq uint64
-	if found {
-		if seq, err = strconv.ParseUint(seqPart, 10, 64); err != nil {
-			return streamID{}, false
-		}
-	}
-	return streamID{ms, seq}, true
-}
-
-func (a streamID) less(b streamID) bool {
-	return a.ms < b.ms || (a.ms == b.ms && a.seq < b.seq)
-}
-
-func (a streamID) isZero() bool { return a.ms == 0 && a.seq == 0 }
-
-func (a streamID) String() string {
-	return strconv.FormatUint(a.ms, 10) + "-" + strconv.FormatUint(a.seq, 10)
-}

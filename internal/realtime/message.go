@@ -29,6 +29,7 @@ type body struct {
 	Timestamp string `json:"timestamp"`
 }
 
+// encodeBody is the stored and published JSON of a new message.
 func encodeBody(room, sender, text string, at time.Time) string {
 	b, _ := json.Marshal(body{Room: room, Sender: sender, Text: text, Timestamp: at.UTC().Format("2006-01-02T15:04:05.000Z07:00")})
 	return string(b)
@@ -48,6 +49,7 @@ type envelope struct {
 
 const messagePrefix = `{"type":"message","id":"`
 
+// newEnvelope builds the envelope of message id from its stored body.
 func newEnvelope(room, id, prev string, pubUS int64, rawBody string) (*envelope, error) {
 	sid, ok := parseID(id)
 	if !ok || len(rawBody) < 2 || rawBody[0] != '{' {
@@ -72,12 +74,8 @@ func (e *envelope) message() Message {
 	return m
 }
 
-// encodePayload is the pub/sub payload the script publishes (built in Lua;
-// this is its Go twin, for tests).
-func encodePayload(id, prev string, pubUS int64, rawBody string) string {
-	return id + "\n" + prev + "\n" + strconv.FormatInt(pubUS, 10) + "\n" + rawBody
-}
-
+// decodePayload parses what a room's channel carries,
+// "<id>\n<prev>\n<µs>\n<body>" (see keys.go).
 func decodePayload(room, payload string) (*envelope, error) {
 	parts := strings.SplitN(payload, "\n", 4)
 	if len(parts) != 4 {
@@ -87,6 +85,7 @@ func decodePayload(room, payload string) (*envelope, error) {
 	return newEnvelope(room, parts[0], parts[1], us, parts[3])
 }
 
+// decodeEntry parses one entry of a room's history stream.
 func decodeEntry(room string, x redis.XMessage) (*envelope, error) {
 	str := func(k string) string { s, _ := x.Values[k].(string); return s }
 	us, _ := strconv.ParseInt(str("t"), 10, 64)

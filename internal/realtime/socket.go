@@ -1,9 +1,7 @@
 package realtime
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -13,31 +11,12 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/web"
 )
-
-// writeBuffers lends gorilla a write buffer for the handshake only.
-var writeBuffers sync.Pool
-
-// upgrader keeps per-socket memory small: a 512 B read buffer instead of
-// the server's 4 KiB one, and no write buffer of its own (gorilla never
-// writes after the handshake: frames are written raw, see frame.go).
-func (h *Hub) upgrader() *websocket.Upgrader {
-	return &websocket.Upgrader{
-		ReadBufferSize:  512,
-		WriteBufferSize: 1024,
-		WriteBufferPool: &writeBuffers,
-		CheckOrigin:     func(*http.Request) bool { return true }, // checked before Upgrade, with a problem+json answer
-		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
-			web.WriteProblem(w, r, web.Errorf(status, "websocket-handshake", "WebSocket handshake failed: %v.", reason))
-		},
-	}
-}
 
 // HandleSocket serves WS /ws/chat/{room} and WS /ws/chat (rooms joined by
 // frames). ?since=ID resumes the URL's room after message ID.
@@ -128,6 +107,24 @@ func (h *Hub) originAllowed(r *http.Request, allowed []string) bool {
 	return err == nil && strings.EqualFold(u.Host, r.Host)
 }
 
+// writeBuffers lends gorilla a write buffer for the handshake only.
+var writeBuffers sync.Pool
+
+// upgrader keeps per-socket memory small: a 512 B read buffer instead of
+// the server's 4 KiB one, and no write buffer of its own (gorilla never
+// writes after the handshake: frames are written raw, see frame.go).
+func (h *Hub) upgrader() *websocket.Upgrader {
+	return &websocket.Upgrader{
+		ReadBufferSize:  512,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &writeBuffers,
+		CheckOrigin:     func(*http.Request) bool { return true }, // checked before Upgrade, with a problem+json answer
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			web.WriteProblem(w, r, web.Errorf(status, "websocket-handshake", "WebSocket handshake failed: %v.", reason))
+		},
+	}
+}
+
 // serve runs the socket until it closes: the URL's room first, then frames.
 func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
 	rt := h.cfg.Current().Spec.Realtime
@@ -216,106 +213,4 @@ func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
 		_, _ = nc.Write(closeFrame(code, text))
 	}
 	_ = ws.Close()
-}
-
-// handleFrame answers one client frame. Mistakes get an error frame; the
-// socket stays open.
-func (h *Hub) handleFrame(ctx context.Context, c *Conn, data []byte) {
-	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) == 0 {
-		return
-	}
-	if trimmed[0] != '{' {
-		h.socketPublish(ctx, c, inFrame{Type: "message", Text: string(data)})
-		return
-	}
-	var f inFrame
-	if err := json.Unmarshal(trimmed, &f); err != nil {
-		c.send(errorFrame{Type: "error", Code: "bad-frame", Detail: "frame is not valid JSON: " + err.Error()})
-		return
-	}
-	switch f.Type {
-	case "message", "publish":
-		h.socketPublish(ctx, c, f)
-	case "join", "subscribe":
-		var since *streamID
-		if f.Since != "" {
-			id, ok := parseID(f.Since)
-			if !ok {
-				c.send(errorFrame{Type: "error", Code: "invalid-since", Detail: "since must be a message id such as 1700000000000-0", Room: f.Room, Ref: f.Ref})
-				return
-			}
-			since = &id
-		}
-		if err := h.join(ctx, c, f.Room, since, f.Ref); err != nil {
-			var je *joinError
-			if errors.As(err, &je) {
-				c.send(errorFrame{Type: "error", Code: je.code, Detail: je.detail, Room: f.Room, Ref: f.Ref})
-			}
-		}
-	case "leave", "unsubscribe":
-		if !h.leave(c, f.Room) {
-			c.send(errorFrame{Type: "error", Code: "not-joined", Detail: "not in room " + f.Room, Room: f.Room, Ref: f.Ref})
-			return
-		}
-		c.send(leftFrame{Type: "left", Room: f.Room, Ref: f.Ref})
-	case "ping":
-		c.send(map[string]string{"type": "pong", "ref": f.Ref})
-	default:
-		c.send(errorFrame{Type: "error", Code: "unknown-type", Detail: `type must be one of message, join, leave, ping; got "` + f.Type + `"`, Ref: f.Ref})
-	}
-}
-
-func (h *Hub) socketPublish(ctx context.Context, c *Conn, f inFrame) {
-	room := f.Room
-	if room == "" {
-		room = c.primary
-	}
-	text := f.Text
-	if text == "" {
-		text = f.Message
-	}
-	fail := func(code, detail string) {
-		c.send(errorFrame{Type: "error", Code: code, Detail: detail, Room: room, Ref: f.Ref})
-	}
-	c.mu.Lock()
-	joined := c.rooms[room] != nil
-	c.mu.Unlock()
-	if !joined {
-		fail("not-joined", "join a room before sending to it (room "+room+")")
-		return
-	}
-	if problem := h.checkText(text); problem != "" {
-		fail("invalid-message", "text "+problem)
-		return
-	}
-	if f.IdempotencyKey != "" && !validIdempotencyKey(f.IdempotencyKey) {
-		fail("invalid-idempotency-key", "idempotencyKey must be 1-128 printable ASCII characters")
-		return
-	}
-	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	res, err := h.Publish(pctx, room, c.sender, text, f.IdempotencyKey, "ws")
-	if err != nil {
-		h.log.Warn("realtime: publish from socket failed", "room", room, "error", err.Error())
-		fail("unavailable", "the message was not sent: Redis is unavailable; try again")
-		return
-	}
-	if f.Ref != "" || f.IdempotencyKey != "" {
-		c.send(ackFrame{Type: "ack", Ref: f.Ref, ID: res.ID, Room: room, Duplicate: res.Duplicate})
-	}
-}
-
-// checkText returns what is wrong with a message text, or "".
-func (h *Hub) checkText(text string) string {
-	max := h.cfg.Current().Spec.Realtime.MaxMessageBytes
-	switch {
-	case strings.TrimSpace(text) == "":
-		return "must not be empty"
-	case len(text) > max:
-		return "must be at most " + strconv.Itoa(max) + " bytes"
-	case !utf8.ValidString(text):
-		return "must be valid UTF-8"
-	}
-	return ""
 }

@@ -3,8 +3,40 @@ package realtime
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 )
+
+// A room's life, all in this file: a socket joins (join, acquire,
+// subscribeRoom), first replaying history when it resumes (replay); the
+// broker's live messages are fanned out to the members (deliverLive,
+// fanoutLocked), and a hole in the stream ids is filled from history or
+// reported as a gap (subscribed, catchUpLocked, gapLocked); the last member
+// to leave unsubscribes (leave). They share one file, a little over 300
+// lines, because they share one invariant: a room's lastSeen and each
+// member's last only move forward, under the locks taken here.
+
+// localRoom is a room with members on this instance. Its mutex is held
+// while messages are fanned out, so members get them in the order Redis
+// published them.
+type localRoom struct {
+	name    string
+	ready   chan struct{} // closed once subscribed (or failed)
+	once    sync.Once
+	err     error
+	mu      sync.Mutex
+	members map[*Conn]*member
+	// lastSeen is the newest message fanned out here; a live message that
+	// does not follow it means pub/sub lost some, and history fills in.
+	lastSeen streamID
+}
+
+// localRoom is the room called name, nil when no local socket is in it.
+func (h *Hub) localRoom(name string) *localRoom {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.rooms[name]
+}
 
 // joinError is a join refused for a reason the client can fix or retry.
 type joinError struct {
@@ -69,13 +101,13 @@ func (h *Hub) join(ctx context.Context, c *Conn, name string, since *streamID, r
 
 // acquire adds c to the room, creating it when it is new here. A member
 // joining from now starts at the room's newest fanned-out message.
-func (h *Hub) acquire(c *Conn, m *member, since *streamID) (*room, bool) {
+func (h *Hub) acquire(c *Conn, m *member, since *streamID) (*localRoom, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r := h.rooms[m.room]
 	created := r == nil
 	if created {
-		r = &room{name: m.room, ready: make(chan struct{}), members: map[*Conn]*member{}}
+		r = &localRoom{name: m.room, ready: make(chan struct{}), members: map[*Conn]*member{}}
 		h.rooms[m.room] = r
 		h.metrics.rooms.Inc()
 	}
@@ -95,7 +127,7 @@ func (h *Hub) acquire(c *Conn, m *member, since *streamID) (*room, bool) {
 // subscribeRoom reads the room's newest id (the base that catch-up fills
 // from), then asks for the subscription; the broker confirms through
 // subscribed, which fills anything published in between from history.
-func (h *Hub) subscribeRoom(r *room) {
+func (h *Hub) subscribeRoom(r *localRoom) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	last, err := h.hist.lastID(ctx, r.name)
@@ -122,7 +154,7 @@ func (h *Hub) subscribeRoom(r *room) {
 	}
 }
 
-func (h *Hub) failRoom(r *room, err error) {
+func (h *Hub) failRoom(r *localRoom, err error) {
 	h.mu.Lock()
 	if h.rooms[r.name] == r {
 		delete(h.rooms, r.name)
@@ -213,4 +245,84 @@ func (h *Hub) replay(ctx context.Context, c *Conn, m *member, since streamID) (i
 		h.metrics.resumes.WithLabelValues("complete").Inc()
 	}
 	return n, nil
+}
+
+// deliverLive is called by a shard's receive loop for every message.
+func (h *Hub) deliverLive(name string, e *envelope) {
+	r := h.localRoom(name)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.lastSeen.less(e.id) {
+		return // already fanned out by a catch-up
+	}
+	if !continuous(r.lastSeen, e) {
+		h.catchUpLocked(r, e)
+	}
+	h.fanoutLocked(r, e)
+}
+
+// subscribed is called when the room's subscription is confirmed, first or
+// after a reconnect: history fills whatever was published while it was not.
+func (h *Hub) subscribed(name string) {
+	r := h.localRoom(name)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	h.catchUpLocked(r, nil)
+	r.mu.Unlock()
+	r.once.Do(func() { close(r.ready) })
+}
+
+// catchUpLocked fans out the room's messages after lastSeen from history:
+// all of them, or, when next (a live message that does not follow lastSeen)
+// is given, those before it.
+func (h *Hub) catchUpLocked(r *localRoom, next *envelope) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for done := false; !done; {
+		es, err := h.hist.after(ctx, r.name, r.lastSeen, 500)
+		if err != nil {
+			h.log.Warn("realtime: catch-up from history failed", "room", r.name, "error", err.Error())
+			break
+		}
+		done = len(es) < 500
+		for _, e := range es {
+			if next != nil && !e.id.less(next.id) {
+				done = true
+				break
+			}
+			if !continuous(r.lastSeen, e) {
+				h.gapLocked(r, e, "history-trimmed")
+			}
+			h.metrics.catchups.Inc()
+			h.fanoutLocked(r, e)
+		}
+	}
+	if next != nil && !continuous(r.lastSeen, next) {
+		// History has nothing between lastSeen and the live message, which
+		// does not follow lastSeen: what was between is gone (Redis lost
+		// it, or it expired).
+		h.log.Warn("realtime: messages lost between pub/sub and history", "room", r.name, "after", r.lastSeen.String(), "next", next.idStr)
+		h.gapLocked(r, next, "history-lost")
+	}
+}
+
+// gapLocked tells every member of r that messages between lastSeen and
+// next are lost; the frame is encoded once for all of them.
+func (h *Hub) gapLocked(r *localRoom, next *envelope, reason string) {
+	frame := encodeFrame(opText, mustJSON(gapFrame{Type: "gap", Room: r.name, After: r.lastSeen.String(), Next: next.idStr, Reason: reason}))
+	for c := range r.members {
+		c.sendFrame(frame)
+	}
+}
+
+func (h *Hub) fanoutLocked(r *localRoom, e *envelope) {
+	r.lastSeen = e.id
+	for c, m := range r.members {
+		c.deliver(m, e, true)
+	}
 }

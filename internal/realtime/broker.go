@@ -1,0 +1,210 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redlane/redlane/internal/redisx"
+)
+
+// broker holds this instance's Redis subscriptions: one shared PubSub per
+// shard (the one server, or each Cluster master for sharded pub/sub; see
+// shard.go), subscribed to a room's channel only while a local socket is in
+// the room. It routes each channel to its shard, owns the shards'
+// goroutines, and proves them for readiness (check).
+type broker struct {
+	rc      *redisx.Client
+	keys    keys
+	log     *slog.Logger
+	metrics *metrics
+	sink    sink
+	probeCh string
+
+	mu     sync.Mutex
+	shards map[string]*shard // by master address ("" outside Cluster)
+	routes map[string]*shard // channel -> the shard it is (to be) subscribed on
+	ctx    context.Context   // set by run; nil before, done after
+	wg     sync.WaitGroup
+
+	probes waiters // readiness nonces published on probeCh
+}
+
+// sink receives what the shards read; the hub implements it.
+type sink interface {
+	deliverLive(room string, e *envelope)
+	subscribed(room string)
+}
+
+func newBroker(rc *redisx.Client, k keys, pod string, log *slog.Logger, m *metrics, s sink) *broker {
+	return &broker{
+		rc: rc, keys: k, log: log, metrics: m, sink: s,
+		probeCh: k.probe(pod),
+		shards:  map[string]*shard{},
+		routes:  map[string]*shard{},
+	}
+}
+
+// run owns every shard goroutine: it returns after ctx is done and they stopped.
+func (b *broker) run(ctx context.Context) {
+	b.mu.Lock()
+	b.ctx = ctx
+	b.mu.Unlock()
+	// The probe channel makes the first shard exist from the start, so
+	// readiness has a subscription to prove even before anyone chats.
+	if _, err := b.want(b.probeCh, true); err != nil {
+		b.log.Warn("realtime: probe subscription not set up yet", "error", err.Error())
+	}
+	<-ctx.Done()
+	b.mu.Lock()
+	for _, s := range b.shards {
+		_ = s.ps.Close()
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+}
+
+// shardFor finds (or makes) the shard that must carry channel.
+func (b *broker) shardFor(ctx context.Context, channel string) (*shard, error) {
+	addr := ""
+	cc, cluster := b.rc.UniversalClient.(*redis.ClusterClient)
+	if cluster {
+		node, err := cc.MasterForKey(ctx, channel)
+		if err != nil {
+			return nil, fmt.Errorf("finding the Cluster node of %s: %w", channel, err)
+		}
+		addr = node.Options().Addr
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ctx == nil || b.ctx.Err() != nil {
+		return nil, errors.New("realtime: subscriptions are stopped")
+	}
+	if s, ok := b.shards[addr]; ok {
+		return s, nil
+	}
+	s := newShard(b.ctx, b, addr, cc)
+	b.shards[addr] = s
+	ctx = b.ctx
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		s.commandLoop(ctx)
+	}()
+	return s, nil
+}
+
+// want records that channel is (not) needed and returns its shard; the
+// subscription itself happens asynchronously, confirmed through sink.subscribed.
+func (b *broker) want(channel string, want bool) (*shard, error) {
+	b.mu.Lock()
+	s := b.routes[channel]
+	b.mu.Unlock()
+	if s == nil {
+		if !want {
+			return nil, nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		ns, err := b.shardFor(ctx, channel)
+		if err != nil {
+			return nil, err
+		}
+		b.mu.Lock()
+		if s = b.routes[channel]; s == nil {
+			s = ns
+			b.routes[channel] = s
+		}
+		b.mu.Unlock()
+	}
+	s.setWant(channel, want)
+	return s, nil
+}
+
+// forget drops channel's route once its shard no longer holds it.
+func (b *broker) forget(channel string, s *shard) {
+	b.mu.Lock()
+	if b.routes[channel] == s {
+		delete(b.routes, channel)
+	}
+	b.mu.Unlock()
+}
+
+// check is the readiness probe: a message published on this instance's
+// probe channel must come back through the shared subscription, and every
+// other shard must answer a ping on its pub/sub connection.
+func (b *broker) check(ctx context.Context, nonce string) error {
+	s, err := b.want(b.probeCh, true)
+	if err != nil {
+		return err
+	}
+	got, cancel := b.probes.add(nonce)
+	defer cancel()
+	pub := b.rc.Publish
+	if s.sharded {
+		pub = b.rc.SPublish
+	}
+	n, err := pub(ctx, b.probeCh, nonce).Result()
+	if err != nil {
+		return fmt.Errorf("pub/sub probe publish: %w", err)
+	}
+	if n == 0 {
+		return errors.New("pub/sub probe: this instance's subscription is not active")
+	}
+	select {
+	case <-got:
+	case <-ctx.Done():
+		return fmt.Errorf("pub/sub probe: message did not come back: %w", ctx.Err())
+	}
+	b.mu.Lock()
+	others := make([]*shard, 0, len(b.shards))
+	for _, o := range b.shards {
+		if o != s {
+			others = append(others, o)
+		}
+	}
+	b.mu.Unlock()
+	for _, o := range others {
+		if err := o.ping(ctx, nonce); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waiters hands a one-shot signal to whoever waits for a nonce.
+type waiters struct {
+	mu sync.Mutex
+	m  map[string]chan struct{}
+}
+
+// add registers nonce; call the returned func when done waiting.
+func (w *waiters) add(nonce string) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	w.mu.Lock()
+	if w.m == nil {
+		w.m = map[string]chan struct{}{}
+	}
+	w.m[nonce] = ch
+	w.mu.Unlock()
+	return ch, func() {
+		w.mu.Lock()
+		delete(w.m, nonce)
+		w.mu.Unlock()
+	}
+}
+
+func (w *waiters) fire(nonce string) {
+	w.mu.Lock()
+	ch := w.m[nonce]
+	delete(w.m, nonce)
+	w.mu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
+}
