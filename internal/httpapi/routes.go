@@ -17,12 +17,12 @@ func addRoutes(r *routes, d Deps) {
 	// First: gorilla/mux tries routes in order, and GET /users/{id} is the
 	// hottest route.
 	if u, c := d.UsersAPI, d.Cache; u != nil && c != nil {
-		r.Handle("/users/{id}", u.Get()).Methods("GET")
-		r.Handle("/users", u.List()).Methods("GET")
-		r.Handle("/users", admin(u.Create())).Methods("POST")
-		r.Handle("/users/{id}", admin(u.Replace())).Methods("PUT")
-		r.Handle("/users/{id}", admin(u.Patch())).Methods("PATCH")
-		r.Handle("/users/{id}", admin(u.Delete())).Methods("DELETE")
+		r.Handle("/users/{id}", u.HandleGet()).Methods("GET")
+		r.Handle("/users", u.HandleList()).Methods("GET")
+		r.Handle("/users", admin(u.HandleCreate())).Methods("POST")
+		r.Handle("/users/{id}", admin(u.HandleReplace())).Methods("PUT")
+		r.Handle("/users/{id}", admin(u.HandlePatch())).Methods("PATCH")
+		r.Handle("/users/{id}", admin(u.HandleDelete())).Methods("DELETE")
 		r.Handle("/cache/stats", c.HandleStats()).Methods("GET")
 		r.Handle("/cache/clear", admin(c.HandleClear())).Methods("POST")
 		r.Handle("/cache/warm", c.HandleWarmStatus()).Methods("GET")

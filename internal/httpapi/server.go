@@ -17,8 +17,8 @@ import (
 	"github.com/redlane/redlane/internal/realtime"
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/session"
-	"github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/telemetry"
+	"github.com/redlane/redlane/internal/users"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -26,9 +26,8 @@ import (
 type Deps struct {
 	Config   *config.Store
 	Redis    *redisx.Client
-	Users    *store.Store // the users database
 	Cache    *cache.Cache
-	UsersAPI *cache.UsersAPI // /users through the cache
+	UsersAPI *users.Service // /users through the cache
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 	Tracing  *telemetry.Tracing // nil when tracing is off
