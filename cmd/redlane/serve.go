@@ -26,6 +26,7 @@ import (
 	"github.com/redlane/redlane/internal/session"
 	usersdb "github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/telemetry"
+	usersapi "github.com/redlane/redlane/internal/users"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -138,8 +139,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 
 	locks := lock.New(rc, reg, cfgStore)
 	cc := cache.New(rc, cfgStore, cache.Options{Logger: log, Info: info, Registry: reg, Locks: locks})
-	usersAPI := cache.NewUsersAPI(cc, users)
-	usersAPI.EndSessions = sessions.RevokeAll
+	usersAPI := usersapi.New(cc, users, cfgStore, usersapi.Options{Logger: log, EndSessions: sessions.RevokeAll})
 	queues := queue.NewBroker(rc, reg, cfgStore)
 	queues.RegisterDepth(reg, cfg.Spec.Redis.InfoCacheTTL.Duration)
 	boards := leaderboard.New(rc, reg)

@@ -1,11 +1,16 @@
-// Package cache is Redlane's cache-aside engine and caching API: records
-// (users) cached in Redis as the exact JSON served, with TTL plus jitter,
-// per-pod singleflight and a cross-pod Redis lease against stampedes,
-// stale-while-revalidate, probabilistic early refresh (XFetch), negative
-// caching, an optional near cache invalidated over pub/sub, a circuit
-// breaker that serves from the database when Redis is down, a response-
-// caching middleware, statistics, clearing, warming and TTL inspection.
-// It owns every Redis key under <prefix>cache: (see keys.go).
+// Package cache is Redlane's cache-aside engine: it serves records of any
+// namespace from Redis as the exact bytes to send, loading misses through
+// the namespace's LoadFunc; what a namespace holds is its owner's business
+// (internal/users caches the users database).
+//
+// Around each read: TTL plus jitter, per-pod singleflight and a cross-pod
+// Redis lease against stampedes, stale-while-revalidate, probabilistic
+// early refresh (XFetch), negative caching, an optional near cache
+// invalidated over pub/sub, and a circuit breaker that serves from the
+// origin when Redis is down. Besides: a response-caching middleware, and
+// statistics, clearing, warming and TTL inspection with their operator
+// endpoints under /cache. It owns every Redis key under <prefix>cache: (see
+// keys.go).
 package cache
 
 import (

@@ -362,6 +362,9 @@ func TestEntryRoundTripAndETag(t *testing.T) {
 		d.freshUntil.UnixMilli() != e.freshUntil.UnixMilli() || d.etag() != e.etag() || len(e.etag()) != 18 {
 		t.Fatalf("round trip: %+v %v", d, err)
 	}
+	if ETag(e.body) != e.etag() {
+		t.Fatalf("ETag(body) = %s, entry etag %s", ETag(e.body), e.etag())
+	}
 	if _, err := decodeEntry([]byte("junk")); err == nil {
 		t.Fatal("junk decoded")
 	}
@@ -371,8 +374,8 @@ func TestEntryRoundTripAndETag(t *testing.T) {
 	}{
 		{e.etag(), true}, {`W/` + e.etag(), true}, {`"x", ` + e.etag(), true}, {"*", true}, {`"x"`, false}, {"", false},
 	} {
-		if etagMatch(tc.header, e.etag()) != tc.match {
-			t.Errorf("etagMatch(%q) != %v", tc.header, tc.match)
+		if ETagMatch(tc.header, e.etag()) != tc.match {
+			t.Errorf("ETagMatch(%q) != %v", tc.header, tc.match)
 		}
 	}
 }

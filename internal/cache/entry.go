@@ -64,6 +64,10 @@ func decodeEntry(b []byte) (entry, error) {
 	}, nil
 }
 
+// ETag is the strong validator of body, as the cache computes it for its
+// entries: "<16 hex digits>" of its xxhash64.
+func ETag(body []byte) string { return entry{hash: xxhash.Sum64(body)}.etag() }
+
 // etag is the strong validator of the body: "<16 hex digits>".
 func (e entry) etag() string {
 	var buf [18]byte

@@ -36,6 +36,15 @@ type Result struct {
 	etagHdr  []string      // ETag as a header value, kept with near-cache entries
 }
 
+// ETagHeader is ETag as a header value; near hits reuse the one kept with
+// the entry, so serving them allocates nothing.
+func (r *Result) ETagHeader() []string {
+	if r.etagHdr != nil {
+		return r.etagHdr
+	}
+	return []string{r.ETag}
+}
+
 type fillResult struct {
 	e  entry
 	st Status

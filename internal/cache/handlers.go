@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -208,29 +207,6 @@ func (c *Cache) HandleKeyTTL() http.Handler {
 	})
 }
 
-// warmRequest is the body of POST /cache/warm: exactly one of ids or top.
-type warmRequest struct {
-	IDs []int64 `json:"ids"`
-	Top *int    `json:"top"`
-}
-
-func (q warmRequest) Valid() map[string]string {
-	switch {
-	case (q.IDs == nil) == (q.Top == nil):
-		return map[string]string{"ids": `send exactly one of "ids" (e.g. [1,2,3]) or "top" (e.g. 100)`}
-	case q.Top != nil && (*q.Top < 1 || *q.Top > 1_000_000):
-		return map[string]string{"top": "must be 1-1000000"}
-	case q.IDs != nil && (len(q.IDs) == 0 || len(q.IDs) > 100_000):
-		return map[string]string{"ids": "must list 1-100000 ids"}
-	}
-	for i, id := range q.IDs {
-		if id <= 0 {
-			return map[string]string{fmt.Sprintf("ids[%d]", i): "must be a positive integer"}
-		}
-	}
-	return nil
-}
-
 // HandleWarmStatus is GET /cache/warm: the last warm job's progress (any pod's).
 func (c *Cache) HandleWarmStatus() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
@@ -239,31 +215,10 @@ func (c *Cache) HandleWarmStatus() http.Handler {
 	})
 }
 
-// HandleWarm is POST /cache/warm (admin): start loading users into the cache
-// in the background, once across pods; 202 with the job, 409 if one runs.
-func (a *UsersAPI) HandleWarm() http.Handler {
-	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		in, err := web.Decode[warmRequest](r)
-		if err != nil {
-			return err
-		}
-		req := WarmRequest{TopIDs: a.TopIDs}
-		if in.Top != nil {
-			req.Top = *in.Top
-		}
-		for _, id := range in.IDs {
-			req.IDs = append(req.IDs, strconv.FormatInt(id, 10))
-		}
-		st, err := a.c.Warm(r.Context(), a.ns, req)
-		switch {
-		case errors.Is(err, ErrWarmRunning):
-			e := web.Errorf(http.StatusConflict, "warm-running", "A cache warm job is already running; see GET /cache/warm.")
-			e.RetryAfter = time.Second
-			return e
-		case err != nil:
-			return errdefs.Unavailable("Redis", err)
-		}
-		w.Header().Set("Location", "/cache/warm")
-		return web.Encode(w, http.StatusAccepted, st)
-	})
+// truncate shortens s to n bytes for quoting caller input in an answer.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }

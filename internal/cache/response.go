@@ -181,7 +181,7 @@ func writeResponse(w http.ResponseWriter, r *http.Request, e entry, vary []strin
 	}
 	secs := int(time.Until(e.freshUntil) / time.Second)
 	h.Set("Cache-Control", scope+", max-age="+strconv.Itoa(max(secs, 0)))
-	if etagMatch(r.Header.Get("If-None-Match"), etag) {
+	if ETagMatch(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -191,8 +191,9 @@ func writeResponse(w http.ResponseWriter, r *http.Request, e entry, vary []strin
 	_, _ = w.Write(e.body)
 }
 
-// etagMatch implements If-None-Match's weak comparison for one strong tag.
-func etagMatch(header, etag string) bool {
+// ETagMatch reports whether an If-None-Match header matches etag, one strong
+// tag, by the weak comparison the header uses.
+func ETagMatch(header, etag string) bool {
 	if header == "" {
 		return false
 	}

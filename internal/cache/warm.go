@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/lock"
 )
 
@@ -21,8 +22,14 @@ const warmLeaseTTL = 15 * time.Second
 // across pods (its keys belong to the lock package: <prefix>lock:{cache-warm}).
 const warmLockName = "cache-warm"
 
-// ErrWarmRunning means a warm job holds the lease, on this pod or another.
-var ErrWarmRunning = errors.New("a cache warm job is already running")
+// ErrWarmRunning means a warm job holds the lease, on this pod or another:
+// a conflict ("warm-running") worth retrying in a second.
+var ErrWarmRunning = &errdefs.Error{
+	Kind:       errdefs.KindConflict,
+	Code:       "warm-running",
+	Detail:     "A cache warm job is already running; see GET /cache/warm.",
+	RetryAfter: time.Second,
+}
 
 // WarmStatus is the progress of the last warm job, as seen by every pod.
 type WarmStatus struct {
@@ -61,7 +68,8 @@ func newWarmer(c *Cache, locks *lock.Locker) *warmer {
 }
 
 // Warm starts a background job that loads the requested records into the
-// cache, unless one is running on any pod (ErrWarmRunning).
+// cache, unless one is running on any pod (ErrWarmRunning). Any other error
+// is errdefs unavailable: Redis could not take the job.
 func (c *Cache) Warm(ctx context.Context, ns *Namespace, req WarmRequest) (WarmStatus, error) {
 	w := c.warm
 	lease, err := w.locks.Acquire(ctx, warmLockName, warmLeaseTTL, 0)
@@ -69,7 +77,7 @@ func (c *Cache) Warm(ctx context.Context, ns *Namespace, req WarmRequest) (WarmS
 		return WarmStatus{}, ErrWarmRunning
 	}
 	if err != nil {
-		return WarmStatus{}, err
+		return WarmStatus{}, errdefs.Unavailable("Redis", err)
 	}
 	st := WarmStatus{State: "running", Namespace: ns.name, Source: "ids", Pod: w.pod, Total: int64(len(req.IDs)), StartedAt: time.Now().UTC()}
 	if req.Top > 0 {
@@ -78,7 +86,7 @@ func (c *Cache) Warm(ctx context.Context, ns *Namespace, req WarmRequest) (WarmS
 	w.publish(ctx, st)
 	if !c.bg.run(func(bctx context.Context) { w.run(bctx, ns, req, lease, st) }) {
 		_ = lease.Release(ctx)
-		return WarmStatus{}, errors.New("the cache is shutting down")
+		return WarmStatus{}, errdefs.Unavailable("The cache", errors.New("shutting down"))
 	}
 	return st, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/telemetry"
+	"github.com/redlane/redlane/internal/users"
 )
 
 // BenchmarkGetUserHit measures the whole server (middleware, router,
@@ -35,16 +36,16 @@ func BenchmarkGetUserHit(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer rc.Close()
-			users, err := store.Open(context.Background(), cfg.Spec.Database, store.Options{Logger: log})
+			db, err := store.Open(context.Background(), cfg.Spec.Database, store.Options{Logger: log})
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer users.Close()
+			defer db.Close()
 			cs := config.NewStore(cfg, "")
 			reg := telemetry.NewRegistry("bench")
 			cc := cache.New(rc, cs, cache.Options{Logger: log, Registry: reg})
 			defer cc.Close()
-			h := httpapi.NewServer(httpapi.Deps{Config: cs, Cache: cc, UsersAPI: cache.NewUsersAPI(cc, users),
+			h := httpapi.NewServer(httpapi.Deps{Config: cs, Cache: cc, UsersAPI: users.New(cc, db, cs, users.Options{Logger: log}),
 				Logger: log, Registry: reg, Probes: httpapi.NewProbes(1e9, nil), Reload: func() {}})
 			for id := 1; id <= n; id++ {
 				h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/"+strconv.Itoa(id), nil))

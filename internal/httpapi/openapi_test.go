@@ -16,6 +16,7 @@ import (
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/docs"
 	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/users"
 )
 
 // allFeatures is Deps with every optional service present, so the router
@@ -39,7 +40,7 @@ func allFeatures(t *testing.T) Deps {
 		Docs:     site,
 	}
 	d.Cache = cache.New(&redisx.Client{}, d.Config, cache.Options{Logger: d.Logger})
-	d.UsersAPI = cache.NewUsersAPI(d.Cache, nil)
+	d.UsersAPI = users.New(d.Cache, nil, d.Config, users.Options{Logger: d.Logger})
 	v := reflect.ValueOf(&d).Elem()
 	for i := range v.NumField() {
 		f, name := v.Field(i), v.Type().Field(i).Name

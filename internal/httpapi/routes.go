@@ -10,12 +10,12 @@ func addRoutes(r *routes, d Deps, o *ops) {
 	// First: gorilla/mux tries routes in order, and GET /users/{id} is the
 	// hottest route.
 	if u, c := d.UsersAPI, d.Cache; u != nil && c != nil {
-		r.Handle("GET", "/users/{id}", u.Get())
-		r.Handle("GET", "/users", u.List())
-		r.Handle("POST", "/users", admin(u.Create()))
-		r.Handle("PUT", "/users/{id}", admin(u.Replace()))
-		r.Handle("PATCH", "/users/{id}", admin(u.Patch()))
-		r.Handle("DELETE", "/users/{id}", admin(u.Delete()))
+		r.Handle("GET", "/users/{id}", u.HandleGet())
+		r.Handle("GET", "/users", u.HandleList())
+		r.Handle("POST", "/users", admin(u.HandleCreate()))
+		r.Handle("PUT", "/users/{id}", admin(u.HandleReplace()))
+		r.Handle("PATCH", "/users/{id}", admin(u.HandlePatch()))
+		r.Handle("DELETE", "/users/{id}", admin(u.HandleDelete()))
 		r.Handle("GET", "/cache/stats", c.HandleStats())
 		r.Handle("POST", "/cache/clear", admin(c.HandleClear()))
 		r.Handle("GET", "/cache/warm", c.HandleWarmStatus())

@@ -18,6 +18,7 @@ import (
 	"github.com/redlane/redlane/internal/realtime"
 	"github.com/redlane/redlane/internal/session"
 	"github.com/redlane/redlane/internal/telemetry"
+	"github.com/redlane/redlane/internal/users"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -25,7 +26,7 @@ import (
 type Deps struct {
 	Config   *config.Store
 	Cache    *cache.Cache
-	UsersAPI *cache.UsersAPI // /users through the cache
+	UsersAPI *users.Service // /users through the cache
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 	Tracing  *telemetry.Tracing // nil when tracing is off

@@ -21,6 +21,7 @@ import (
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite", pure Go
 
 	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/errdefs"
 )
 
 // Dialect names the database behind a Store.
@@ -32,10 +33,13 @@ const (
 	Postgres Dialect = "postgres"
 )
 
-// Errors callers compare with errors.Is.
+// Errors callers compare with errors.Is. ErrNotFound and ErrUsernameTaken
+// are errdefs errors, so the HTTP layer answers them (404, and 409 naming
+// the username field) with no mapping of its own.
 var (
-	ErrNotFound           = errors.New("user not found")
-	ErrUsernameTaken      = errors.New("username already taken")
+	ErrNotFound      = errdefs.NotFound("No such user.")
+	ErrUsernameTaken = &errdefs.Error{Kind: errdefs.KindConflict, Detail: "That username is taken.",
+		Fields: map[string]string{"username": "already taken"}}
 	ErrInvalidCredentials = errors.New("invalid username or password")
 )
 
