@@ -106,7 +106,6 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	cfgStore.RegisterMetrics(reg)
 	cfgStore.OnChange(func(c *config.Config) { level.Set(telemetry.ParseLevel(c.Spec.Log.Level)) })
 
-	redisx.SetLogger(log)
 	ropts := redisx.Options{Logger: log}
 	if tracing != nil {
 		ropts.Tracer = tracing.Provider

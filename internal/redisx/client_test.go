@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -211,4 +213,46 @@ func commandCount(t *testing.T, c *redis.Client, cmd string) int {
 	calls, _, _ := strings.Cut(strings.TrimPrefix(f, "calls="), ",")
 	n, _ := strconv.Atoi(calls)
 	return n
+}
+
+// TestGoRedisMessagesGoToTheLogger: go-redis's own messages (here a dial
+// failure) reach the logger passed to Open, at debug level, not stderr.
+func TestGoRedisMessagesGoToTheLogger(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().(*net.TCPAddr)
+	l.Close() // nothing listens there now: every dial is refused
+	var buf syncBuffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c, err := redisx.Open(redisCfg(func(r *config.Redis) { r.Host, r.Port = "127.0.0.1", addr.Port }), redisx.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Ping(context.Background(), 2*time.Second); err == nil {
+		t.Fatal("ping of a closed port succeeded")
+	}
+	out := buf.String()
+	if !strings.Contains(out, "level=DEBUG") || !strings.Contains(out, "component=go-redis") || !strings.Contains(out, "failed to dial") {
+		t.Fatalf("go-redis dial failure not in the logger given to Open:\n%s", out)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
