@@ -1,10 +1,12 @@
 # Redlane developer commands. `make help` lists them.
 GO      ?= go
 BENCHFLAGS ?= -duration 5s -rounds 7
+CHATFLAGS ?= -clients 1000 -rate 100 -duration 20s
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: help run build test vet fmt-check lint k8s-tools test-k8s chart-schema sync-dashboards dashboards bench
+.PHONY: help run build test vet fmt-check lint k8s-tools test-k8s chart-schema sync-dashboards dashboards \
+	bench bench-sessions bench-ratelimit bench-chat
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,7 +37,7 @@ test-k8s: ## only the Kubernetes packaging tests (chart, kustomize, Dockerfile, 
 	$(GO) test -count=1 -timeout 20m -v ./test/k8s
 
 chart-schema: ## regenerate charts/redlane/values.schema.json (after changing values.yaml or config types)
-	$(GO) generate ./test/k8s
+	$(GO) run ./tools/chartschema -chart charts/redlane
 
 sync-dashboards: ## copy dashboards/*.json and the alert rules into the chart (Helm cannot read outside it)
 	mkdir -p charts/redlane/dashboards
@@ -45,4 +47,13 @@ sync-dashboards: ## copy dashboards/*.json and the alert rules into the chart (H
 	cp dashboards/alerts/redlane.rules.yaml charts/redlane/alerts/
 
 bench: ## cache-hit benchmark: redlane (near cache on/off) vs net/http and one-GET baselines (needs wrk, redis-server)
-	$(GO) run ./test/cachebench $(BENCHFLAGS)
+	$(GO) run ./tools/bench/cachebench $(BENCHFLAGS)
+
+bench-sessions: ## session lookup throughput beside /health and /healthz (needs wrk, redis-server)
+	tools/bench/sessions.sh
+
+bench-ratelimit: ## rate-limited route vs an unlimited one, same server (needs wrk, redis-server)
+	tools/bench/ratelimit.sh
+
+bench-chat: ## chat fan-out load over two instances with redlane-load (CHATFLAGS passes its flags)
+	tools/bench/chat.sh $(CHATFLAGS)

@@ -153,10 +153,6 @@ func TestRenderFailsOnContradictions(t *testing.T) {
 	}
 }
 
-func TestValuesSchemaUpToDate(t *testing.T) {
-	checkValuesSchema(t)
-}
-
 // TestDashboardsCopyIdentical: the chart ships a copy of dashboards/ (Helm
 // cannot read outside the chart); the two must hold the same files.
 func TestDashboardsCopyIdentical(t *testing.T) {
