@@ -41,7 +41,7 @@ func listen(ctx context.Context, sc config.Server, pprofAddr string, svc *servic
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", sc.Address, err)
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "redis_mode", svc.Redis.Mode)
+	log.Info("listening", "addr", ln.Addr().String(), "redis_mode", svc.redis.Mode)
 	servers := []httpServer{{name: "http server", srv: api, ln: ln}}
 	if pprofAddr == "" {
 		return servers, nil

@@ -202,6 +202,7 @@ func openDatabase(ctx context.Context, cfg config.Database, log *slog.Logger) (*
 type services struct {
 	httpapi.Deps
 	sessions *session.Manager
+	redis    *redisx.Client
 }
 
 // newServices builds the domain services in dependency order, one line each.
@@ -238,7 +239,7 @@ func newServices(cfg *config.Config, b *base, rc *redisx.Client, users *usersdb.
 	if err != nil {
 		return nil, err
 	}
-	return &services{sessions: sessions, Deps: httpapi.Deps{
+	return &services{sessions: sessions, redis: rc, Deps: httpapi.Deps{
 		Config:       cfgStore,
 		Redis:        rc,
 		Users:        users,
