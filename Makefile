@@ -1,13 +1,15 @@
 # Redlane developer commands. `make help` lists them.
 GO      ?= go
 BENCHFLAGS ?= -duration 5s -rounds 7
+CHATFLAGS ?= -clients 1000 -rate 100 -duration 20s
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: help run build test vet fmt-check lint k8s-tools test-k8s chart-schema sync-dashboards dashboards bench
+.PHONY: help run build test lint vet fmt-check k8s-tools test-k8s chart-schema sync-dashboards dashboards \
+	bench bench-sessions bench-ratelimit bench-chat
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 run: ## run the service with embedded Redis (no setup needed)
 	$(GO) run ./cmd/redlane serve
@@ -18,6 +20,9 @@ build: ## build bin/redlane
 dashboards: ## regenerate dashboards/*.json from the Go code in internal/dashboards
 	$(GO) generate ./internal/dashboards
 
+lint: vet fmt-check ## static checks: go vet, gofmt, and bash -n of the shell scripts
+	@for f in $$(git ls-files '*.sh' .ci/run 2>/dev/null); do bash -n "$$f" || exit 1; done
+
 vet: ## go vet
 	$(GO) vet ./...
 
@@ -25,7 +30,7 @@ fmt-check: ## fail if any Go file is not gofmt-formatted
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 
-test: vet fmt-check ## the whole suite: vet, gofmt, and every test with -race against real servers
+test: lint ## the whole suite: lint, then every test with -race against real servers
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 k8s-tools: ## build the pinned Kubernetes toolchain for test/k8s (once per machine, 10-30 min cold)
@@ -35,7 +40,7 @@ test-k8s: ## only the Kubernetes packaging tests (chart, kustomize, Dockerfile, 
 	$(GO) test -count=1 -timeout 20m -v ./test/k8s
 
 chart-schema: ## regenerate charts/redlane/values.schema.json (after changing values.yaml or config types)
-	$(GO) generate ./test/k8s
+	$(GO) run ./tools/chartschema -chart charts/redlane
 
 sync-dashboards: ## copy dashboards/*.json and the alert rules into the chart (Helm cannot read outside it)
 	mkdir -p charts/redlane/dashboards
@@ -45,4 +50,13 @@ sync-dashboards: ## copy dashboards/*.json and the alert rules into the chart (H
 	cp dashboards/alerts/redlane.rules.yaml charts/redlane/alerts/
 
 bench: ## cache-hit benchmark: redlane (near cache on/off) vs net/http and one-GET baselines (needs wrk, redis-server)
-	$(GO) run ./test/cachebench $(BENCHFLAGS)
+	$(GO) run ./tools/bench/cachebench $(BENCHFLAGS)
+
+bench-sessions: ## session lookup throughput beside /health and /healthz (needs wrk, redis-server)
+	tools/bench/sessions.sh
+
+bench-ratelimit: ## rate-limited route vs an unlimited one, same server (needs wrk, redis-server)
+	tools/bench/ratelimit.sh
+
+bench-chat: ## chat fan-out load over two instances with redlane-load (CHATFLAGS passes its flags)
+	tools/bench/chat.sh $(CHATFLAGS)

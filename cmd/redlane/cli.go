@@ -42,7 +42,7 @@ Point it at real servers with REDIS_URL / DATABASE_URL or a config file (redlane
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServeCommand(getenv, stdout, stderr), newConfigCommand(getenv, stdout, stderr), newVersionCommand(stdout),
+	root.AddCommand(newServeCommand(getenv, stderr), newConfigCommand(getenv, stdout, stderr), newVersionCommand(stdout),
 		newDBCommand(getenv, stdout, stderr))
 	return root
 }

@@ -14,12 +14,12 @@ import (
 	"github.com/redlane/redlane/internal/store"
 )
 
-// newDBCommand is `redlane db migrate|seed|status`, for the users database.
+// newDBCommand is `redlane db migrate|seed`, for the users database.
 func newDBCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
 	var configFile, envFile string
 	cmd := &cobra.Command{
 		Use:   "db",
-		Short: "Migrate, seed or inspect the users database",
+		Short: "Migrate or seed the users database",
 		Long: `Work on the users database that serve uses: PostgreSQL when DATABASE_URL or
 spec.database.url is set, otherwise the SQLite file spec.database.sqlitePath.
 (The default in-memory SQLite lives only inside a running serve, which migrates

@@ -47,6 +47,15 @@ func TestConfigCheck(t *testing.T) {
 			t.Errorf("worse file should list %s: %v\n%s", want, err, stderr)
 		}
 	}
+	// A duplicate key does not hide the other problems.
+	dup := filepath.Join(dir, "dup.yaml")
+	writeFile(t, dup, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  log: {level: loud}\n  redis: {porrt: 1}\n  log: {format: fancy}\n  server: {address: nope}\n")
+	_, stderr, err = runCLI(t, nil, "config", "check", "--no-env", "-f", dup)
+	for _, want := range []string{"4 problem(s)", `spec.log: key "log" already set on line 4, set again on line 6`, "spec.redis.porrt: unknown field", "spec.log.format: must be one of", "spec.server.address: must be HOST:PORT"} {
+		if err == nil || !strings.Contains(stderr, want) {
+			t.Errorf("file with a duplicate key should list %q: %v\n%s", want, err, stderr)
+		}
+	}
 	// The environment counts unless --no-env.
 	if _, stderr, err = runCLI(t, map[string]string{"REDIS_PORT": "x"}, "config", "check", "-f", good); err == nil || !strings.Contains(stderr, "env REDIS_PORT") {
 		t.Errorf("bad env not reported: %v %s", err, stderr)
@@ -88,6 +97,44 @@ func TestConfigSchemaAndVersionAndHelp(t *testing.T) {
 	}
 	if _, _, err := runCLI(t, nil, "nonsense"); err == nil {
 		t.Error("unknown command succeeded")
+	}
+}
+
+// TestHelpSaysWhatIsTrue: serve --help states the precedence the config
+// package implements (TestPrecedence there) and the profiling flag; db
+// --help describes only the subcommands db has.
+func TestHelpSaysWhatIsTrue(t *testing.T) {
+	out, _, err := runCLI(t, nil, "serve", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"defaults < file (--config or REDLANE_CONFIG) < .env (--env-file) < environment < --address",
+		"An empty environment variable counts as unset",
+		"--pprof-address", "/debug/pprof/", "Off by",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("serve --help does not say %q:\n%s", want, out)
+		}
+	}
+
+	out, _, err = runCLI(t, nil, "db", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cmds, _ := strings.Cut(out, "Available Commands:")
+	cmds, _, _ = strings.Cut(cmds, "\n\n")
+	var names []string
+	for _, line := range strings.Split(strings.TrimSpace(cmds), "\n") {
+		names = append(names, strings.Fields(line)[0])
+	}
+	if strings.Join(names, " ") != "migrate seed" {
+		t.Errorf("db subcommands = %v, want migrate seed", names)
+	}
+	for _, absent := range []string{"inspect", "status"} {
+		if strings.Contains(out, absent) {
+			t.Errorf("db --help mentions %q, which db does not do:\n%s", absent, out)
+		}
 	}
 }
 

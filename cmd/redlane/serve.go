@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/redlane/redlane/internal/cache"
 	"github.com/redlane/redlane/internal/config"
@@ -35,9 +31,10 @@ type serveFlags struct {
 	address        string
 	envFile        string
 	reloadInterval time.Duration
+	pprofAddress   string
 }
 
-func newServeCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
+func newServeCommand(getenv func(string) string, stderr io.Writer) *cobra.Command {
 	var f serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -46,8 +43,15 @@ func newServeCommand(getenv func(string) string, stdout, stderr io.Writer) *cobr
 
 With no Redis configured (no REDIS_URL, spec.redis.url, host or addrs) an embedded
 in-process Redis is started for development; it says so in the log.
-Configuration: a RedlaneConfig file (--config or REDLANE_CONFIG), then environment
-variables and ./.env, then defaults. The file is watched and safe settings reload live.`,
+
+Configuration, each source overriding the ones before it:
+  defaults < file (--config or REDLANE_CONFIG) < .env (--env-file) < environment < --address
+An empty environment variable counts as unset. The config file and the .env file
+are watched; safe settings reload live, the others wait for a restart.
+
+Profiling: --pprof-address HOST:PORT serves the net/http/pprof endpoints
+(/debug/pprof/) on a listener of their own, stopped with the server. Off by
+default; they are unauthenticated, so keep them on loopback.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.configFile == "" {
@@ -58,81 +62,155 @@ variables and ./.env, then defaults. The file is watched and safe settings reloa
 	}
 	cmd.Flags().StringVarP(&f.configFile, "config", "c", "", "RedlaneConfig file (env REDLANE_CONFIG); watched for changes")
 	cmd.Flags().StringVar(&f.address, "address", "", "listen address HOST:PORT, overriding config and PORT")
-	cmd.Flags().StringVar(&f.envFile, "env-file", ".env", "KEY=VALUE file read into the environment if it exists")
+	cmd.Flags().StringVar(&f.envFile, "env-file", ".env", "KEY=VALUE file read into the environment if it exists; watched for changes")
 	cmd.Flags().DurationVar(&f.reloadInterval, "reload-interval", 2*time.Second, "how often the config and env files are checked for changes")
-	_ = stdout
+	cmd.Flags().StringVar(&f.pprofAddress, "pprof-address", "", "serve net/http/pprof on HOST:PORT, e.g. 127.0.0.1:6060 (off when empty)")
 	return cmd
 }
 
-// serve reads like the program: config, telemetry, Redis, HTTP, then wait
-// for a signal and shut down in reverse order.
+// serve is the program as a table of contents: configuration, telemetry,
+// Redis, the database, the domain services, the HTTP servers, then the run
+// group until a signal. Cleanups are deferred, so they run in reverse order.
 func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr io.Writer) error {
-	env, err := config.WithDotEnv(getenv, f.envFile)
+	cfg, env, watcher, err := loadConfig(f, getenv)
+	if err != nil {
+		return reportConfigErrors(stderr, "invalid configuration, ", err)
+	}
+	base, err := newBase(ctx, cfg, f.configFile, env, stderr)
 	if err != nil {
 		return err
 	}
-	load := func() (*config.Config, error) {
+	defer shutdownWithin(5*time.Second, base.tracing.Shutdown)
+	watcher.Store, watcher.Log = base.config, base.log
+
+	rc, err := openRedis(cfg.Spec.Redis, base)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	users, err := openDatabase(ctx, cfg.Spec.Database, base.log)
+	if err != nil {
+		return err
+	}
+	defer users.Close()
+	svc, err := newServices(cfg, base, rc, users, watcher.Reload)
+	if err != nil {
+		return err
+	}
+
+	servers, err := listen(ctx, cfg.Spec.Server, f.pprofAddress, svc)
+	if err != nil {
+		return err
+	}
+	err = runGroup(ctx, cfg.Spec.Server, base.log, svc, watcher, servers)
+	base.log.Info("stopped")
+	return err
+}
+
+// loadConfig loads the configuration serve starts with, the environment it
+// was loaded with (.env included), and the watcher that reloads it when the
+// config file or the .env file changes. Each load reads both files again, so
+// a reload sees what changed in either.
+func loadConfig(f serveFlags, getenv func(string) string) (*config.Config, func(string) string, *config.Watcher, error) {
+	load := func() (*config.Config, func(string) string, error) {
+		env, err := config.WithDotEnv(getenv, f.envFile)
+		if err != nil {
+			return nil, nil, err
+		}
 		c, err := config.Load(f.configFile, env)
 		if err == nil && f.address != "" {
 			c.Spec.Server.Address = f.address
 			err = config.Validate(c)
 		}
-		return c, err
+		return c, env, err
 	}
-	watcher := &config.Watcher{Interval: f.reloadInterval, Load: load}
+	watcher := &config.Watcher{Interval: f.reloadInterval, Load: func() (*config.Config, error) {
+		c, _, err := load()
+		return c, err
+	}}
 	for _, p := range []string{f.configFile, f.envFile} {
 		if p != "" {
 			watcher.Paths = append(watcher.Paths, p)
 		}
 	}
 	watcher.Prime() // before the first load, so no change slips between the two
-	cfg, err := load()
-	if err != nil {
-		return reportConfigErrors(stderr, "invalid configuration, ", err)
-	}
+	cfg, env, err := load()
+	return cfg, env, watcher, err
+}
 
+// base is what every service is built with: the live configuration, the
+// logger (its level follows the configuration), tracing (nil when off) and
+// the metrics registry.
+type base struct {
+	config  *config.Store
+	log     *slog.Logger
+	tracing *telemetry.Tracing
+	reg     *prometheus.Registry
+}
+
+func newBase(ctx context.Context, cfg *config.Config, configFile string, env func(string) string, stderr io.Writer) (*base, error) {
 	level := new(slog.LevelVar)
 	level.Set(telemetry.ParseLevel(cfg.Spec.Log.Level))
 	log := telemetry.NewLogger(stderr, cfg.Spec.Log.Format, level)
-	log.Info("starting redlane", "version", buildVersion(), "config", f.configFile)
+	log.Info("starting redlane", "version", buildVersion(), "config", configFile)
 
 	tracing, err := telemetry.SetupTracing(ctx, env, buildVersion())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer shutdownWithin(5*time.Second, tracing.Shutdown)
-
 	reg := telemetry.NewRegistry(buildVersion())
-	cfgStore := config.NewStore(cfg, f.configFile)
-	cfgStore.RegisterMetrics(reg)
-	cfgStore.OnChange(func(c *config.Config) { level.Set(telemetry.ParseLevel(c.Spec.Log.Level)) })
+	store := config.NewStore(cfg, configFile)
+	store.RegisterMetrics(reg)
+	store.OnChange(func(c *config.Config) { level.Set(telemetry.ParseLevel(c.Spec.Log.Level)) })
+	return &base{config: store, log: log, tracing: tracing, reg: reg}, nil
+}
 
-	redisx.SetLogger(log)
-	ropts := redisx.Options{Logger: log}
-	if tracing != nil {
-		ropts.Tracer = tracing.Provider
+// openRedis opens the one Redis client of the process; go-redis's own
+// messages go to the logger, and each command gets a span when tracing is on.
+func openRedis(cfg config.Redis, b *base) (*redisx.Client, error) {
+	ropts := redisx.Options{Logger: b.log}
+	if b.tracing != nil {
+		ropts.Tracer = b.tracing.Provider
 	}
-	rc, err := redisx.Open(cfg.Spec.Redis, ropts)
+	rc, err := redisx.Open(cfg, ropts)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer rc.Close()
-	log.Info("redis configured", "mode", rc.Mode, "addr", rc.Addr())
-	info := redisx.NewInfoCache(rc, cfg.Spec.Redis.InfoCacheTTL.Duration)
-	rc.RegisterMetrics(reg, info)
+	b.log.Info("redis configured", "mode", rc.Mode, "addr", rc.Addr())
+	return rc, nil
+}
 
-	users, err := usersdb.Open(ctx, cfg.Spec.Database, usersdb.Options{Logger: log})
+// openDatabase opens the users database, warning loudly when it is the
+// in-memory SQLite that is lost on exit.
+func openDatabase(ctx context.Context, cfg config.Database, log *slog.Logger) (*usersdb.Store, error) {
+	users, err := usersdb.Open(ctx, cfg, usersdb.Options{Logger: log})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer users.Close()
-	if users.Dialect() == usersdb.SQLite && cfg.Spec.Database.SQLitePath == "" {
+	if users.Dialect() == usersdb.SQLite && cfg.SQLitePath == "" {
 		log.Warn("EMBEDDED DATABASE: in-memory SQLite, lost on exit, with demo users (user1/password123). "+
 			"Use PostgreSQL with DATABASE_URL=postgres://user:pass@host:5432/db (or spec.database.url).",
-			"seed_users", *cfg.Spec.Database.SeedUsers)
+			"seed_users", *cfg.SeedUsers)
 	} else {
 		log.Info("database configured", "dialect", users.Dialect())
 	}
+	return users, nil
+}
+
+// services are the domain services over Redis and the database: what the
+// router serves (Deps) and the session expiry loop, which runs in the run
+// group beside the Deps that have a loop of their own (Cache, Chat).
+type services struct {
+	httpapi.Deps
+	sessions *session.Manager
+	redis    *redisx.Client
+}
+
+// newServices builds the domain services in dependency order, one line each.
+func newServices(cfg *config.Config, b *base, rc *redisx.Client, users *usersdb.Store, reload func()) (*services, error) {
+	cfgStore, log, reg := b.config, b.log, b.reg
+	info := redisx.NewInfoCache(rc, cfg.Spec.Redis.InfoCacheTTL.Duration)
+	rc.RegisterMetrics(reg, info)
 
 	sessions := session.NewManager(rc, cfgStore, users, session.NewMetrics(reg), log)
 	auth := session.NewAuth(sessions, users, web.ParsePrefixes(cfg.Spec.Server.TrustedProxies))
@@ -152,31 +230,24 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 	probes.AddReadiness("database", users.Ping)
 	probes.RegisterMetrics(reg)
 
-	// Chat rooms: the hub runs until its sockets are closed at shutdown, on
-	// its own context, so members keep getting messages while draining.
-	// Sessions.Optional (a router middleware) puts the caller in each
-	// request's context, which is how sockets and POSTs know the sender.
+	// Chat rooms. Sessions.Optional (a router middleware) puts the caller in
+	// each request's context, which is how sockets and POSTs know the sender.
 	chat := realtime.New(realtime.Options{Config: cfgStore, Redis: rc, Logger: log, Registry: reg})
 	probes.AddReadiness("realtime", chat.Ready)
-	chatCtx, stopChat := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopChat()
-
-	watcher.Store, watcher.Log = cfgStore, log
 
 	site, err := docs.New(buildVersion())
 	if err != nil {
-		return err
+		return nil, err
 	}
-
-	handler := httpapi.NewServer(httpapi.Deps{
+	return &services{sessions: sessions, redis: rc, Deps: httpapi.Deps{
 		Config:       cfgStore,
 		Cache:        cc,
 		UsersAPI:     usersAPI,
 		Logger:       log,
 		Registry:     reg,
-		Tracing:      tracing,
+		Tracing:      b.tracing,
 		Probes:       probes,
-		Reload:       watcher.Reload,
+		Reload:       reload,
 		DevMode:      rc.Embedded(),
 		AdminChecks:  []httpapi.AdminCheck{auth.IsAdmin},
 		Sessions:     auth,
@@ -186,63 +257,5 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		Docs:         site,
 		RateLimits:   ratelimit.NewService(limiter, cfgStore),
 		Chat:         chat,
-	})
-	sc := cfg.Spec.Server
-	srv := &http.Server{
-		Handler:           handler,
-		ReadTimeout:       sc.ReadTimeout.Duration,
-		ReadHeaderTimeout: sc.ReadHeaderTimeout.Duration,
-		WriteTimeout:      sc.WriteTimeout.Duration,
-		IdleTimeout:       sc.IdleTimeout.Duration,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	ln, err := net.Listen("tcp", sc.Address)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", sc.Address, err)
-	}
-	log.Info("listening", "addr", ln.Addr().String(), "redis_mode", rc.Mode)
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http server: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error { return sessions.Run(gctx, 15*time.Second) })
-	g.Go(func() error { return chat.Run(chatCtx) })
-	g.Go(func() error { return cc.Run(gctx) })
-	if len(watcher.Paths) > 0 {
-		g.Go(func() error { return watcher.Run(gctx) })
-	}
-	g.Go(func() error {
-		<-gctx.Done()
-		log.Info("shutting down: readiness off, draining", "drain_delay", sc.DrainDelay.String())
-		probes.SetDraining()
-		time.Sleep(sc.DrainDelay.Duration)
-		sctx, cancel := context.WithTimeout(context.Background(), sc.ShutdownTimeout.Duration)
-		defer cancel()
-		// Hijacked WebSockets are not tracked by srv.Shutdown: close them
-		// with 1001 so clients reconnect to another instance and resume.
-		if err := chat.Shutdown(sctx); err != nil {
-			log.Warn("chat sockets still open at shutdown deadline", "error", err.Error())
-		}
-		stopChat()
-		if err := srv.Shutdown(sctx); err != nil {
-			log.Warn("in-flight requests cut off at shutdown deadline", "error", err.Error())
-			_ = srv.Close()
-		}
-		return nil
-	})
-	err = g.Wait()
-	log.Info("stopped")
-	return err
-}
-
-// shutdownWithin runs fn with a deadline, for deferred cleanups.
-func shutdownWithin(d time.Duration, fn func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	_ = fn(ctx)
+	}}, nil
 }

@@ -207,6 +207,26 @@ func TestConfigReloadThroughServer(t *testing.T) {
 	}
 }
 
+// TestDotEnvReloadThroughServer: the .env file is watched like the config
+// file, and a change to it is read again, not only noticed.
+func TestDotEnvReloadThroughServer(t *testing.T) {
+	rs := redistest.Start(t)
+	envFile := filepath.Join(t.TempDir(), "redlane.env")
+	writeFile(t, envFile, "CACHE_TTL=120\n")
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken}, "--env-file", envFile)
+	auth := []string{"Authorization", "Bearer " + adminToken}
+	if body := s.do("GET", "/admin/config", "", auth...).Body; !bytes.Contains(body, []byte(`"defaultTTL":"2m"`)) {
+		t.Fatalf(".env not read at start: %s", body)
+	}
+	writeFile(t, envFile, "CACHE_TTL=90\n")
+	waitFor(t, func() bool {
+		return bytes.Contains(s.do("GET", "/admin/config", "", auth...).Body, []byte(`"generation":2`))
+	})
+	if body := s.do("GET", "/admin/config", "", auth...).Body; !bytes.Contains(body, []byte(`"defaultTTL":"1m30s"`)) {
+		t.Fatalf("changed .env not in effect after the reload: %s", body)
+	}
+}
+
 func TestInvalidConfigRefusesToStart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bad.yaml")
 	writeFile(t, path, "spec:\n  redis: {port: 99999}\n  cache: {defaultTTL: -1s}\n")
@@ -310,5 +330,31 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5s")
 		}
 		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// TestPprofAddressServesProfilesApart: --pprof-address serves net/http/pprof
+// on its own listener, not on the API's, and stops with the server.
+func TestPprofAddressServesProfilesApart(t *testing.T) {
+	rs := redistest.Start(t)
+	pprofAddr := freeAddr(t)
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, "--pprof-address", pprofAddr)
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/heap?debug=1", "/debug/pprof/goroutine?debug=1"} {
+		resp, err := http.Get("http://" + pprofAddr + path)
+		if err != nil {
+			t.Fatalf("GET %s on the pprof address: %v", path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s on the pprof address = %d", path, resp.StatusCode)
+		}
+	}
+	if r := s.do("GET", "/debug/pprof/", ""); r.Status == 200 {
+		t.Error("pprof is served on the API listener too")
+	}
+	s.stop()
+	if resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/"); err == nil {
+		resp.Body.Close()
+		t.Error("pprof listener still open after serve stopped")
 	}
 }

@@ -27,7 +27,10 @@ func TestParseErrorsNameFieldPaths(t *testing.T) {
 		{"duration as number", "spec:\n  cache:\n    defaultTTL: 300\n", []string{`spec.cache.defaultTTL: must be a duration string`}},
 		{"bad duration", "spec:\n  cache:\n    defaultTTL: 5 minutes\n", []string{`spec.cache.defaultTTL: must be a duration such as`}},
 		{"list item field", "spec:\n  rateLimits:\n    - name: a\n      limt: 3\n", []string{"spec.rateLimits[0].limt: unknown field"}},
-		{"duplicate key", "spec:\n  redis: {}\n  redis: {}\n", []string{`key "redis" already set`}},
+		{"duplicate key", "spec:\n  redis: {}\n  redis: {}\n", []string{`spec.redis: key "redis" already set on line 2, set again on line 3`}},
+		{"duplicate key in a list item", "spec:\n  rateLimits:\n    - {name: a, name: b}\n", []string{`spec.rateLimits[0].name: key "name" already set`}},
+		{"duplicate key beside other problems", "spec:\n  log: {level: info}\n  bogus: 1\n  log: {level: debug}\n  redis: {port: abc}\n",
+			[]string{`spec.log: key "log" already set on line 2, set again on line 4`, "spec.bogus: unknown field", `spec.redis.port: must be an integer`}},
 		{"not a mapping", "- a\n- b\n", []string{"must be a mapping"}},
 		{"every problem at once", "spec:\n  a: 1\n  b: 2\n  server:\n    address: 5\n", []string{"spec.a: unknown field", "spec.b: unknown field", "spec.server.address: must be a string"}},
 	}
@@ -174,6 +177,80 @@ func TestDotEnvFile(t *testing.T) {
 	}
 	if _, err := config.WithDotEnv(envMap(nil), filepath.Join(dir, "missing")); err != nil {
 		t.Errorf("a missing .env is not an error: %v", err)
+	}
+}
+
+// TestLoadReportsEveryProblem: a duplicate key, a malformed value, a bad
+// environment variable and invalid values are all reported by one Load,
+// each with its path; a dropped value is not blamed a second time.
+func TestLoadReportsEveryProblem(t *testing.T) {
+	doc := `apiVersion: redlane.dev/v1alpha1
+kind: RedlaneConfig
+spec:
+  log: {level: info}
+  server: {address: nope}
+  log: {format: fancy}
+  sessions: {idleTimeout: later, absoluteTimeout: 10m}
+  redis: {porrt: 1}
+`
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Load(p, envMap(map[string]string{"REDIS_DB": "x"}))
+	es, ok := config.AsErrors(err)
+	if !ok {
+		t.Fatalf("error %v is not a field error list", err)
+	}
+	got := map[string]string{}
+	for _, e := range es {
+		got[e.Path] = e.Message
+	}
+	for path, want := range map[string]string{
+		"spec.log":                  `key "log" already set on line 4, set again on line 6`,
+		"spec.sessions.idleTimeout": `must be a duration such as "300s" or "5m", got "later"`,
+		"spec.redis.porrt":          "unknown field",
+		"env REDIS_DB":              "must be an integer",
+		"spec.server.address":       "must be HOST:PORT",
+		"spec.log.format":           "must be one of auto, json, text",
+	} {
+		if !strings.Contains(got[path], want) {
+			t.Errorf("%s: got %q, want %q; all:\n%v", path, got[path], want, err)
+		}
+	}
+	// idleTimeout was dropped and defaults to 30m, above absoluteTimeout:
+	// that is not the author's mistake, the malformed value is.
+	if n := strings.Count(err.Error(), "spec.sessions.idleTimeout"); n != 1 {
+		t.Errorf("spec.sessions.idleTimeout reported %d times, want once:\n%v", n, err)
+	}
+}
+
+// TestPrecedence: defaults < file < .env < environment, as serve --help says;
+// an empty environment variable counts as unset.
+func TestPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	os.WriteFile(file, []byte("spec:\n  log: {level: warn, format: json}\n  cache: {defaultTTL: 1m}\n  redis: {keyPrefix: 'file:'}\n"), 0o600)
+	dotenv := filepath.Join(dir, ".env")
+	os.WriteFile(dotenv, []byte("LOG_LEVEL=error\nLOG_FORMAT=text\nREDIS_KEY_PREFIX=dotenv:\n"), 0o600)
+	env, err := config.WithDotEnv(envMap(map[string]string{"LOG_LEVEL": "debug", "REDIS_KEY_PREFIX": ""}), dotenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(file, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ what, got, want string }{
+		{"default (nothing sets it)", c.Spec.Server.Address, ":8000"},
+		{"file over default", c.Spec.Cache.DefaultTTL.String(), "1m"},
+		{".env over file", c.Spec.Log.Format, "text"},
+		{"environment over .env and file", c.Spec.Log.Level, "debug"},
+		{"empty environment variable is unset", c.Spec.Redis.KeyPrefix, "dotenv:"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.what, tc.got, tc.want)
+		}
 	}
 }
 

@@ -7,4 +7,4 @@
 // TestDashboardsUpToDate fails when the checked-in JSON is stale.
 package dashboards
 
-//go:generate go run ./gen -out ../../dashboards
+//go:generate go run ../../tools/dashboards -out ../../dashboards

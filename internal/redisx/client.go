@@ -53,6 +53,8 @@ type Client struct {
 
 // Options are the process-level knobs Open needs beside the Redis section.
 type Options struct {
+	// Logger gets Redlane's Redis messages and go-redis's own (reconnects,
+	// pool dial failures) at debug level; nil means slog.Default().
 	Logger *slog.Logger
 	// Tracer, when non-nil, gets a span for every Redis command.
 	Tracer trace.TracerProvider
@@ -64,6 +66,7 @@ func Open(cfg config.Redis, o Options) (*Client, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	routeGoRedisLog(o.Logger)
 	tlsCfg, err := tlsConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -250,10 +253,12 @@ func (c *Client) Close() error {
 	return err
 }
 
-// SetLogger routes go-redis's internal messages (reconnect attempts, pool
-// dial failures) into slog at debug level: when Redis is down, readiness and
+// routeGoRedisLog sends go-redis's internal messages (reconnect attempts,
+// pool dial failures) to l at debug level: when Redis is down, readiness and
 // the 503s already say so, once per request rather than once per dial.
-func SetLogger(l *slog.Logger) {
+// go-redis keeps one logger per process, not per client; Open sets it from
+// its Options because a process has one client, so the last Open wins.
+func routeGoRedisLog(l *slog.Logger) {
 	redis.SetLogger(slogAdapter{l})
 }
 

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -211,4 +214,54 @@ func commandCount(t *testing.T, c *redis.Client, cmd string) int {
 	calls, _, _ := strings.Cut(strings.TrimPrefix(f, "calls="), ",")
 	n, _ := strconv.Atoi(calls)
 	return n
+}
+
+// TestGoRedisMessagesGoToTheLogger: go-redis's own messages (here a dial
+// failure) reach the logger passed to Open, at debug level, not stderr.
+func TestGoRedisMessagesGoToTheLogger(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().(*net.TCPAddr)
+	l.Close() // nothing listens there now: every dial is refused
+	rec := &recorder{}
+	c, err := redisx.Open(redisCfg(func(r *config.Redis) { r.Host, r.Port = "127.0.0.1", addr.Port }), redisx.Options{Logger: slog.New(rec)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Ping(context.Background(), 2*time.Second); err == nil {
+		t.Fatal("ping of a closed port succeeded")
+	}
+	want := "DEBUG component=go-redis"
+	if got := rec.lines(); !slices.ContainsFunc(got, func(l string) bool { return strings.HasPrefix(l, want) && strings.Contains(l, "failed to dial") }) {
+		t.Fatalf("no %q line about the dial failure in the logger given to Open: %q", want, got)
+	}
+}
+
+// recorder is a slog.Handler keeping "LEVEL attrs: message" of each record;
+// go-redis may log from its own goroutines, hence the lock.
+type recorder struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *recorder) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r *recorder) WithGroup(string) slog.Handler            { return r }
+
+func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
+	line := rec.Level.String()
+	rec.Attrs(func(a slog.Attr) bool { line += " " + a.String(); return true })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, line+": "+rec.Message)
+	return nil
+}
+
+func (r *recorder) lines() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
 }

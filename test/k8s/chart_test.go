@@ -192,10 +192,6 @@ func TestMaxmemoryForms(t *testing.T) {
 	}
 }
 
-func TestValuesSchemaUpToDate(t *testing.T) {
-	checkValuesSchema(t)
-}
-
 // TestDashboardsCopyIdentical: the chart ships a copy of dashboards/ (Helm
 // cannot read outside the chart); the two must hold the same files.
 func TestDashboardsCopyIdentical(t *testing.T) {

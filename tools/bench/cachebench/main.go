@@ -10,7 +10,7 @@
 // ids so every request is a hit. Rounds are interleaved and repeated, and
 // medians are reported with the ratios the caching issue sets targets for.
 //
-//	go run ./test/cachebench [-duration 10s] [-rounds 3] [-conns 64]
+//	go run ./tools/bench/cachebench [-duration 10s] [-rounds 3] [-conns 64]
 package main
 
 import (

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Chat load test on this machine: one redis-server and two Redlane instances
-# on loopback, then cmd/redlane-load against both. Everything it starts is
-# stopped on exit (by PID).
+# on loopback, then tools/bench/redlane-load against both. Everything it
+# starts is stopped on exit (by PID).
 #
-#   test/load/chat.sh [redlane-load flags]      e.g. -clients 10000 -rate 0
+#   tools/bench/chat.sh [redlane-load flags]      e.g. -clients 10000 -rate 0
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REDIS_PORT=${REDIS_PORT:-16390}
@@ -15,7 +15,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 go build -o "$work/redlane" ./cmd/redlane
-go build -o "$work/redlane-load" ./cmd/redlane-load
+go build -o "$work/redlane-load" ./tools/bench/redlane-load
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" &
 pids+=($!)
 targets=()

@@ -3,7 +3,7 @@
 # routes on the same server, in one run: /health (one Redis PING, like the
 # session lookup's one HGETALL) and /healthz (no Redis). Each route is run
 # ROUNDS times, interleaved, and the medians are compared.
-#   usage: test/bench/sessions.sh [seconds per run (5)] [rounds (3)] [connections (64)]
+#   usage: tools/bench/sessions.sh [seconds per run (5)] [rounds (3)] [connections (64)]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-5} rounds=${2:-3} conns=${3:-64}

@@ -1,5 +1,6 @@
-// Command gen writes Redlane's Grafana dashboards as JSON files into a
-// directory (dashboards/ at the repository root, via go generate).
+// Command dashboards writes Redlane's Grafana dashboards, defined in
+// internal/dashboards, as JSON files into a directory (dashboards/ at the
+// repository root: make dashboards, which runs go generate there).
 package main
 
 import (
@@ -15,7 +16,7 @@ func main() {
 	out := flag.String("out", "dashboards", "directory to write the dashboard JSON files into")
 	flag.Parse()
 	if err := write(*out); err != nil {
-		fmt.Fprintln(os.Stderr, "gen:", err)
+		fmt.Fprintln(os.Stderr, "dashboards:", err)
 		os.Exit(1)
 	}
 }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Whole-server load for rate limiting (issue 6): wrk against
+# Whole-server load for rate limiting: wrk against
 # GET /api/limited-endpoint under a policy whose limit is too high to refuse
 # (so every request pays one GCRA decision) and GET /healthz (no policy),
 # alternating in the same server run, ROUNDS times each; prints the median
 # requests/s of each and their ratio. Loopback only; bounded in time.
 #
-#   test/bench/ratelimit.sh            # ROUNDS=5 DURATION=5s CONNS=32
+#   tools/bench/ratelimit.sh            # ROUNDS=5 DURATION=5s CONNS=32
 set -euo pipefail
 ROUNDS=${ROUNDS:-5} DURATION=${DURATION:-5s} CONNS=${CONNS:-32}
 cd "$(dirname "$0")/../.."
