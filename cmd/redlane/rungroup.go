@@ -37,9 +37,13 @@ func listen(ctx context.Context, sc config.Server, pprofAddr string, svc *servic
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	ln, err := net.Listen("tcp", sc.Address)
+	addr := sc.Address
+	if svc.DevMode {
+		addr = devAddress(addr, svc.Config.Current().Spec.Security.AdminToken != "", log)
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", sc.Address, err)
+		return nil, fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "redis_mode", svc.redis.Mode)
 	servers := []httpServer{{name: "http server", srv: api, ln: ln}}
@@ -53,6 +57,23 @@ func listen(ctx context.Context, sc config.Server, pprofAddr string, svc *servic
 	}
 	log.Info("profiling endpoints listening", "addr", pln.Addr().String(), "path", "/debug/pprof/")
 	return append(servers, httpServer{name: "pprof server", srv: newPprofServer(log), ln: pln}), nil
+}
+
+// devAddress keeps the development mode private: its data is throwaway and
+// its admin endpoints may be open, so an address without a host (":8000",
+// every interface) becomes loopback. A host given on purpose (0.0.0.0:8000)
+// is kept. It says which, and whether admin is open.
+func devAddress(addr string, adminToken bool, log *slog.Logger) string {
+	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
+		addr = net.JoinHostPort("127.0.0.1", port)
+		log.Warn("DEVELOPMENT MODE: listening on loopback only; give a host to listen elsewhere, e.g. --address 0.0.0.0:"+port, "addr", addr)
+	}
+	if adminToken {
+		log.Info("development mode: admin endpoints require the admin token (spec.security.adminToken / ADMIN_TOKEN)")
+	} else {
+		log.Warn("DEVELOPMENT MODE: admin endpoints are OPEN to anyone who reaches " + addr + " (no admin token set; set ADMIN_TOKEN to require one)")
+	}
+	return addr
 }
 
 // runGroup runs every long-lived part until ctx ends or one of them fails,

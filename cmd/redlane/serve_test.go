@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -167,6 +168,59 @@ func TestEmbeddedDevelopmentMode(t *testing.T) {
 	if !strings.Contains(string(s.do("GET", "/metrics", "").Body), `redlane_redis_up{node="embedded"} 1`) {
 		t.Error("embedded INFO metrics missing")
 	}
+}
+
+// TestDevModeStaysPrivate: the development mode listens on loopback when
+// no host is given, says whether admin is open, and requires an admin token
+// that is set, like every other mode.
+func TestDevModeStaysPrivate(t *testing.T) {
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	t.Run("loopback unless a host is given, admin open without a token", func(t *testing.T) {
+		s := startServerAt(t, addr, map[string]string{}, "--address", ":"+port)
+		logs := s.logs.String()
+		if !strings.Contains(logs, "listening on loopback only") || !strings.Contains(logs, `"addr":"127.0.0.1:`+port+`"`) ||
+			!strings.Contains(logs, "admin endpoints are OPEN") {
+			t.Fatalf("the log does not say the dev server is on loopback with admin open:\n%s", logs)
+		}
+		if r := s.do("GET", "/admin/config", ""); r.Status != 200 {
+			t.Fatalf("admin in dev mode without a token = %d", r.Status)
+		}
+		if ip := nonLoopbackIP(); ip != "" {
+			if c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, port), time.Second); err == nil {
+				c.Close()
+				t.Fatalf("the dev server answers on %s, not only on loopback", ip)
+			}
+		} else {
+			t.Log("no non-loopback address on this machine: only the log line is checked")
+		}
+	})
+	t.Run("a set admin token is required", func(t *testing.T) {
+		s := startServer(t, map[string]string{"ADMIN_TOKEN": adminToken})
+		if !strings.Contains(s.logs.String(), "admin endpoints require the admin token") {
+			t.Errorf("the log does not say admin needs the token:\n%s", s.logs.String())
+		}
+		if r := s.do("GET", "/admin/config", ""); r.Status != 401 {
+			t.Fatalf("anonymous GET /admin/config with a token set = %d %s", r.Status, r.Body)
+		}
+		if r := s.do("POST", "/users", `{"username":"mallory","email":"m@example.com","password":"longenough1","role":"admin"}`); r.Status != 401 {
+			t.Fatalf("anonymous POST /users with a token set = %d %s", r.Status, r.Body)
+		}
+		if r := s.do("GET", "/admin/config", "", "Authorization", "Bearer "+adminToken); r.Status != 200 {
+			t.Fatalf("GET /admin/config with the token = %d", r.Status)
+		}
+	})
+}
+
+// nonLoopbackIP is an IPv4 address of this machine that is not loopback, or "".
+func nonLoopbackIP() string {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			return n.IP.String()
+		}
+	}
+	return ""
 }
 
 func TestAdminClosedWithoutTokenOutsideDevMode(t *testing.T) {

@@ -19,12 +19,13 @@ type AdminCheck func(*http.Request) bool
 
 // requireAdmin lets a request through when it presents the configured admin
 // token (Authorization: Bearer or X-Admin-Token), passes one of checks, or
-// the server runs in embedded development mode. Tokens are compared as
+// the server runs in embedded development mode with no admin token set: a
+// token that is set is required in every mode. Tokens are compared as
 // SHA-256 digests in constant time.
 func requireAdmin(cfg *config.Store, devMode bool, checks []AdminCheck) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if devMode {
+			if devMode && cfg.Current().Spec.Security.AdminToken == "" {
 				next.ServeHTTP(w, r)
 				return
 			}

@@ -33,7 +33,8 @@ type Deps struct {
 	Probes   *Probes
 	// Reload reloads the config file now (POST /admin/config/reload).
 	Reload func()
-	// DevMode opens admin endpoints to anonymous callers: embedded Redis only.
+	// DevMode (embedded Redis) opens admin endpoints to anonymous callers
+	// while no admin token is set.
 	DevMode bool
 	// AdminChecks grant admin rights besides the admin token.
 	AdminChecks []AdminCheck
