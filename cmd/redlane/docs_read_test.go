@@ -60,29 +60,14 @@ func readDocs(t *testing.T) (string, []docBlock) {
 	var blocks []docBlock
 	for _, f := range docFiles(t, root) {
 		rel, _ := filepath.Rel(root, f)
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines := strings.Split(string(data), "\n")
-		for i := 0; i < len(lines); i++ {
-			fence, lang, ok := openFence(lines[i])
-			if !ok {
-				continue
-			}
-			start := i
-			var body []string
-			for i++; i < len(lines) && strings.TrimSpace(lines[i]) != fence; i++ {
-				body = append(body, lines[i])
-			}
-			if i == len(lines) {
-				t.Errorf("%s:%d: unclosed code fence", rel, start+1)
-			}
-			switch lang {
-			case "":
-				t.Errorf("%s:%d: code fence without a language: name one (bash for commands, text for anything else)", rel, start+1)
-			case "bash", "sh", "shell", "console", "zsh":
-				blocks = append(blocks, docBlock{file: rel, line: start + 1, stmts: splitStatements(rel, start+2, body)})
+		for _, b := range fencedBlocks(t, f) {
+			switch {
+			case !b.closed:
+				t.Errorf("%s:%d: unclosed code fence", rel, b.line)
+			case b.lang == "":
+				t.Errorf("%s:%d: code fence without a language: name one (bash for commands, text for anything else)", rel, b.line)
+			case b.lang == "bash", b.lang == "sh", b.lang == "shell", b.lang == "console", b.lang == "zsh":
+				blocks = append(blocks, docBlock{file: rel, line: b.line, stmts: splitStatements(rel, b.line+1, b.body)})
 			}
 		}
 	}
@@ -90,6 +75,38 @@ func readDocs(t *testing.T) (string, []docBlock) {
 		t.Fatal("no command blocks found in README.md and docs/")
 	}
 	return root, blocks
+}
+
+// fencedBlock is a fenced block of a markdown file.
+type fencedBlock struct {
+	line   int // of the opening fence
+	lang   string
+	body   []string
+	closed bool
+}
+
+// fencedBlocks returns every fenced block of a markdown file.
+func fencedBlocks(t *testing.T, path string) []fencedBlock {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []fencedBlock
+	lines := strings.Split(string(data), "\n")
+	for i := 0; i < len(lines); i++ {
+		fence, lang, ok := openFence(lines[i])
+		if !ok {
+			continue
+		}
+		b := fencedBlock{line: i + 1, lang: lang}
+		for i++; i < len(lines) && strings.TrimSpace(lines[i]) != fence; i++ {
+			b.body = append(b.body, lines[i])
+		}
+		b.closed = i < len(lines)
+		out = append(out, b)
+	}
+	return out
 }
 
 // openFence reports whether line opens a fenced block, with the fence that
@@ -141,6 +158,7 @@ func splitStatements(file string, first int, body []string) []docStmt {
 	return out
 }
 
+// shellScan is what scanShell found in a statement.
 type shellScan struct {
 	cmds       [][]string // the words of every simple command, assignments and redirections left out
 	code       string     // comments stripped, whitespace collapsed

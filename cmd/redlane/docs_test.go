@@ -35,8 +35,9 @@ import (
 // right below it mention.
 //
 // The files: docs_test.go (what runs and what is listed), docs_read_test.go
-// (reading the markdown and the shell), docs_links_test.go (links between the
-// pages), docs_metrics_test.go (docs/metrics.md against /metrics).
+// (reading the markdown and the shell), docs_pages_test.go (links between the
+// pages, config examples), docs_metrics_test.go (docs/metrics.md against
+// /metrics).
 
 // notRun lists the documented commands TestDocs does not run. Each pattern
 // must match at least one command of the docs and each named test must exist,

@@ -40,6 +40,42 @@ func TestDocsLinks(t *testing.T) {
 	}
 }
 
+// TestDocsConfigExamples checks every RedlaneConfig example in README.md and
+// docs/*.md (a yaml block that starts with its apiVersion, or with spec: for
+// a fragment) with `redlane config check`, environment ignored.
+func TestDocsConfigExamples(t *testing.T) {
+	root := repoRoot(t)
+	n := 0
+	for _, f := range docFiles(t, root) {
+		rel, _ := filepath.Rel(root, f)
+		for _, b := range fencedBlocks(t, f) {
+			if b.lang != "yaml" || len(b.body) == 0 {
+				continue
+			}
+			doc := strings.Join(b.body, "\n") + "\n"
+			switch {
+			case strings.HasPrefix(doc, "apiVersion: redlane.dev/"):
+			case strings.HasPrefix(doc, "spec:"):
+				doc = "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\n" + doc
+			default:
+				continue
+			}
+			n++
+			path := filepath.Join(t.TempDir(), "redlane.yaml")
+			if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out strings.Builder
+			if err := run(t.Context(), []string{"redlane", "config", "check", "--no-env", "-f", path}, func(string) string { return "" }, &out, &out); err != nil {
+				t.Errorf("%s:%d: the config example is not valid: %v\n%s", rel, b.line, err, out.String())
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no config examples found; has the docs' layout changed?")
+	}
+}
+
 // proseLines returns the lines of a markdown file with its fenced blocks
 // blanked (so line numbers still count from the top).
 func proseLines(t *testing.T, path string) []string {
