@@ -13,10 +13,7 @@ import (
 )
 
 // TestMain stops the private PostgreSQL of pgtest after the tests.
-func TestMain(m *testing.M) {
-	runRedlaneIfAsked() // TestDocs runs documented CLI lines through this binary
-	os.Exit(pgtest.Run(m))
-}
+func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
 
 func TestDBCommandsOnPostgres(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": pgtest.Database(t)}

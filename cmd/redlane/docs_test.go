@@ -87,8 +87,8 @@ var notRun = []struct {
 		tests:   []string{"TestChatSeedUsage", "TestChatWithSessions"},
 	},
 	{
-		pattern: `^make test$`,
-		why:     "the whole suite, this test included",
+		pattern: `^make (test|lint)$`,
+		why:     "the whole suite, this test included, and its static checks",
 	},
 	{
 		pattern: `^go test `,
@@ -115,11 +115,7 @@ var notRun = []struct {
 		tests:   []string{"TestDashboardsUpToDate", "TestDashboardsCopyIdentical"},
 	},
 	{
-		pattern: `^make bench\b`,
-		why:     "a benchmark: minutes of wrk load; its figures are measurements, not assertions",
-	},
-	{
-		pattern: `^(\w+=("[^"]*"|\S+) )*test/(bench|load)/\w+\.sh\b`,
+		pattern: `^(\w+=("[^"]*"|\S+) )*(make bench|tools/bench/\w+\.sh)\b`,
 		why:     "a benchmark or load test: minutes of wrk or WebSocket load; its figures are measurements, not assertions",
 	},
 	{
@@ -178,14 +174,22 @@ var (
 // script's curl to the recording proxy (which removes it).
 const docsLineHeader = "X-Redlane-Docs-Line"
 
-// runRedlaneIfAsked turns the test binary into the redlane command when
-// TestDocs runs a documented CLI line through it: the same run() that main
-// calls, without building a second binary. TestMain calls it first.
-func runRedlaneIfAsked() {
+// TestDocsRedlaneCommand is not a test: it is the redlane command when
+// TestDocs runs a documented CLI line through this test binary
+// (REDLANE_DOCS_TEST_RUN=1, arguments after --), so the line runs the same
+// run() that main calls without a second binary being built.
+func TestDocsRedlaneCommand(t *testing.T) {
 	if os.Getenv("REDLANE_DOCS_TEST_RUN") != "1" {
 		return
 	}
-	if err := run(context.Background(), append([]string{"redlane"}, os.Args[1:]...), os.Getenv, os.Stdout, os.Stderr); err != nil {
+	args := []string{"redlane"}
+	for i, a := range os.Args {
+		if a == "--" {
+			args = append(args, os.Args[i+1:]...)
+			break
+		}
+	}
+	if err := run(context.Background(), args, os.Getenv, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, errReported) {
 			fmt.Fprintln(os.Stderr, "redlane:", err)
 		}
@@ -229,10 +233,10 @@ func TestDocs(t *testing.T) {
 		"ADMIN_TOKEN=" + adminToken,
 		"REDLANE_DOCS_TEST_BIN=" + bin,
 	}
-	// redlane runs this test binary as the command (runRedlaneIfAsked); curl
+	// redlane runs this test binary as the command (TestDocsRedlaneCommand); curl
 	// tells the proxy which documented line a request comes from.
 	preamble := "set -euo pipefail\n" +
-		"redlane() { REDLANE_DOCS_TEST_RUN=1 \"$REDLANE_DOCS_TEST_BIN\" \"$@\"; }\n" +
+		"redlane() { REDLANE_DOCS_TEST_RUN=1 \"$REDLANE_DOCS_TEST_BIN\" -test.run='^TestDocsRedlaneCommand$' -- \"$@\"; }\n" +
 		"curl() { command curl -H \"" + docsLineHeader + ": ${DOCS_LINE:-?}\" \"$@\"; }\n"
 	rewrite := func(s string) string {
 		return strings.ReplaceAll(goRunRedlane.ReplaceAllString(s, "redlane"), "localhost:8000", addr)
