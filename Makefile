@@ -33,7 +33,7 @@ fmt-check: ## fail if any Go file is not gofmt-formatted
 test: lint ## the whole suite: lint, then every test with -race against real servers
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-k8s-tools: ## build the pinned Kubernetes toolchain for test/k8s (once per machine, 10-30 min cold)
+k8s-tools: ## build the pinned Kubernetes toolchain for test/k8s (once per machine, about 30 min cold on 2 cores)
 	bash test/k8s/tools.sh
 
 test-k8s: ## only the Kubernetes packaging tests (chart, kustomize, Dockerfile, Tiltfile)

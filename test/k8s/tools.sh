@@ -8,13 +8,14 @@
 #     share/  swagger.json (k8s.io/kubernetes api/openapi-spec), kwok-stages.yaml,
 #             crds/ (ServiceMonitor + PrometheusRule from prometheus-operator)
 #
-# Once per machine: a cold build takes 10-30 minutes on 2 cores, a warm
-# run returns in well under a second. Idempotent (each tool is built to a
-# temporary name and renamed into place; finished tools are not rebuilt) and
-# safe when two runs race (flock on <toolset>.lock).
+# Once per machine: a cold build takes about half an hour on 2 cores (29 and
+# 35 minutes in two measured runs, the second with other builds sharing the
+# cores); a warm run returns in well under a second. Idempotent (each tool is
+# built to a temporary name and renamed into place; finished tools are not
+# rebuilt) and safe when two runs race (flock on <toolset>.lock).
 #
 # How each tool is built (scratch modules, replace lines, go.sum copies) is
-# the recipe in shared/k8s-test-cluster.md.
+# in the kube_module and build_* functions below.
 #
 # Usage: test/k8s/tools.sh          build what is missing, print the directory
 #        test/k8s/tools.sh --dir    print the directory only (builds nothing)
