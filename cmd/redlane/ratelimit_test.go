@@ -10,7 +10,7 @@ import (
 	"github.com/redlane/redlane/internal/redistest"
 )
 
-// seedLoop is the seed's `for i in {1..10}; do curl .../api/limited-endpoint; done`.
+// seedLoop is the documented `for i in {1..10}; do curl .../api/limited-endpoint; done`.
 func seedLoop(t *testing.T, s *server) (ok, limited int) {
 	t.Helper()
 	for i := 0; i < 10; i++ {

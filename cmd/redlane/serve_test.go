@@ -23,7 +23,7 @@ func TestServeAgainstRealRedis(t *testing.T) {
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken, "SECRET_KEY": strings.Repeat("s", 40)})
 	s.waitStatus("/readyz", 200, readyWithin)
 
-	t.Run("health in the seed's shape", func(t *testing.T) {
+	t.Run("health in the shape FastAPI clients read", func(t *testing.T) {
 		r := s.do("GET", "/health", "")
 		if r.Status != 200 || strings.TrimSpace(string(r.Body)) != `{"status":"healthy","redis":"connected"}` {
 			t.Fatalf("GET /health = %d %s", r.Status, r.Body)

@@ -33,7 +33,7 @@ func login(t *testing.T, s *server, user, pass string, headers ...string) (strin
 
 func bearer(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
 
-// TestSeedSessionFlow is the seed's curl example and its integration-test
+// TestSeedSessionFlow is the documented curl example of sessions and its integration-test
 // shape, on embedded Redis and SQLite with the demo user.
 func TestSeedSessionFlow(t *testing.T) {
 	s := startServer(t, map[string]string{})

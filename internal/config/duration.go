@@ -59,8 +59,8 @@ func (Duration) JSONSchema() *jsonschema.Schema {
 	}
 }
 
-// parseSecondsOrDuration reads the seed's env style ("300", seconds) as well
-// as duration strings ("5m").
+// parseSecondsOrDuration reads the env style of the FastAPI application
+// Redlane stands in for ("300", seconds) as well as duration strings ("5m").
 func parseSecondsOrDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	var n int64

@@ -13,7 +13,8 @@ import (
 )
 
 // EnvVars lists every environment variable that overrides the document, with
-// the field it sets. The seed's .env names come first.
+// the field it sets. The .env names of the FastAPI + Redis
+// application Redlane stands in for (REDIS_URL, CACHE_TTL, ...) come first.
 var EnvVars = []struct{ Name, Field string }{
 	{"REDIS_URL", "spec.redis.url"},
 	{"REDIS_HOST", "spec.redis.host"},
@@ -38,7 +39,7 @@ var EnvVars = []struct{ Name, Field string }{
 }
 
 // ApplyEnv overrides document fields from the environment. Empty variables
-// count as unset, as in the seed's .env (REDIS_PASSWORD=).
+// count as unset, as in a typical .env (REDIS_PASSWORD=).
 func ApplyEnv(c *Config, getenv func(string) string) error {
 	var errs Errors
 	bad := func(name, format string, args ...any) {

@@ -29,7 +29,7 @@ func healthSection() section {
 			q("max("+sel("redlane_config_pending_restart")+")", "settings")).
 			Thresholds(steps("green", 1.0, "orange")),
 		graph("Failing readiness checks", units.Short,
-			"Instances failing each readiness check (redis, database). Anything above 0 takes pods out of the load balancer.",
+			"Instances failing each readiness check (redis, database, realtime). Anything above 0 takes pods out of the load balancer.",
 			q("sum by (check) (1 - "+sel("redlane_ready_check_ok")+")", "{{check}}")).
 			Min(0),
 		graph("Config generation by instance", units.Short,

@@ -6,7 +6,7 @@ import (
 	"github.com/redlane/redlane/internal/web"
 )
 
-// HandleHealth answers GET /health in the seed's shape: {"status":"healthy","redis":"connected"},
+// HandleHealth answers GET /health in the shape its FastAPI clients read: {"status":"healthy","redis":"connected"},
 // or 503 with {"status":"unhealthy","redis":"disconnected","error":...}.
 func (p *Probes) HandleHealth() http.Handler {
 	type answer struct {

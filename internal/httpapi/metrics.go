@@ -80,7 +80,7 @@ func (p *Probes) RegisterMetrics(reg prometheus.Registerer) {
 		ready: prometheus.NewDesc("redlane_ready",
 			"Whether this instance is ready (1) or not (0): every readiness check passes and it is not draining, as GET /readyz answers.", nil, nil),
 		checkOK: prometheus.NewDesc("redlane_ready_check_ok",
-			"Whether each readiness check (redis, database) passes (1) or fails (0).", []string{"check"}, nil),
+			"Whether each readiness check (redis, database, realtime) passes (1) or fails (0).", []string{"check"}, nil),
 	})
 }
 

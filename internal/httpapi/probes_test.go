@@ -26,7 +26,7 @@ func TestReadinessMetrics(t *testing.T) {
 # HELP redlane_ready Whether this instance is ready (1) or not (0): every readiness check passes and it is not draining, as GET /readyz answers.
 # TYPE redlane_ready gauge
 redlane_ready ` + ready + `
-# HELP redlane_ready_check_ok Whether each readiness check (redis, database) passes (1) or fails (0).
+# HELP redlane_ready_check_ok Whether each readiness check (redis, database, realtime) passes (1) or fails (0).
 # TYPE redlane_ready_check_ok gauge
 redlane_ready_check_ok{check="database"} ` + db + `
 redlane_ready_check_ok{check="redis"} 1

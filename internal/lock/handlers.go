@@ -9,7 +9,7 @@ import (
 	"github.com/redlane/redlane/internal/web"
 )
 
-// DefaultTTL is the lease TTL when a request names none (the seed's 10s).
+// DefaultTTL is the lease TTL when a request names none (10 s, the default clients of the API expect).
 const DefaultTTL = 10 * time.Second
 
 type acquireRequest struct {

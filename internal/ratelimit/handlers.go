@@ -12,9 +12,9 @@ type demoAnswer struct {
 	Remaining *int   `json:"remaining,omitempty"`
 }
 
-// HandleLimitedEndpoint serves GET /api/limited-endpoint, the seed's demo:
+// HandleLimitedEndpoint serves GET /api/limited-endpoint, the rate-limit demo:
 // the policy matching /api/ (5 per minute by default) limits it, so the
-// seed's `for i in {1..10}` loop shows 429s after the fifth request.
+// documented `for i in {1..10}` loop shows 429s after the fifth request.
 func (s *Service) HandleLimitedEndpoint() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		a := demoAnswer{Message: "Request allowed"}

@@ -47,7 +47,7 @@ type loginResponse struct {
 }
 
 // HandleLogin checks the password and opens a session, answering the token
-// in the body (the seed's session_token) and as a cookie.
+// in the body (session_token, the name its FastAPI clients read) and as a cookie.
 func (a *Auth) HandleLogin() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		req, err := web.Decode[loginRequest](r)

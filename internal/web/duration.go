@@ -9,7 +9,7 @@ import (
 )
 
 // Duration is a duration in a request body: a number of seconds (10, 0.5),
-// as the seed's APIs take it, or a Go duration string ("10s", "250ms").
+// as the API has always taken it, or a Go duration string ("10s", "250ms").
 // A malformed value does not fail decoding; it sets Problem, which the
 // request's Valid method reports under the field's own name.
 type Duration struct {

@@ -61,7 +61,7 @@ func RequireTools(t testing.TB) Tools {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%v; CI must build it (.ci/run runs test/k8s/tools.sh)", toolsErr)
 		}
-		t.Skipf("%v; run test/k8s/tools.sh (8-10 minutes once per machine)", toolsErr)
+		t.Skipf("%v; run test/k8s/tools.sh (about half an hour cold on 2 cores, once per machine)", toolsErr)
 	}
 	return Tools{Dir: toolsDir}
 }
