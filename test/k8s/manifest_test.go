@@ -226,7 +226,7 @@ func TestRedisConfig(t *testing.T) {
 		{nil, strconv.Itoa(512 * 1024 * 1024 * 75 / 100)},                                          // derived from the 512Mi limit
 		{[]string{"redis.resources.limits.memory=2Gi", "redis.maxmemoryPercent=50"}, "1073741824"}, // derived, other share
 		{[]string{"redis.resources.limits.memory=1G"}, "750000000"},
-		{[]string{"redis.maxmemory=2gb"}, "2gb"}, // explicit, as the documented example sets it
+		{[]string{"redis.maxmemory=2gb", "redis.resources.limits.memory=3Gi"}, "2147483648"}, // explicit, rendered in bytes
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.set, ","), func(t *testing.T) {
