@@ -299,3 +299,41 @@ func TestSessionsFailClosedWhenRedisIsDown(t *testing.T) {
 	rs.Restart() // a crash loses the sessions (no persistence in the test server): log in again
 	waitFor(t, func() bool { tok2, _ := login(t, s, "user1", "password123"); return tok2 != "" })
 }
+
+// TestSessionsFailFastWhenRedisPauses: with Redis paused (it keeps its
+// connections and answers nothing), a request's session work waits for
+// Redis at most spec.redis.commandTimeout in all, then answers 503, however
+// many commands it makes: before the budget, a login carrying a token took
+// three timeouts (the token check, the failed-login limit, the login).
+func TestSessionsFailFastWhenRedisPauses(t *testing.T) {
+	rs := redistest.Start(t)
+	const budget = time.Second
+	cfg := filepath.Join(t.TempDir(), "redlane.yaml")
+	writeFile(t, cfg, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  redis: {commandTimeout: 1s}\n")
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, "--config", cfg)
+	s.waitStatus("/readyz", 200, readyWithin)
+	tok, _ := login(t, s, "user1", "password123")
+	rs.Pause()
+	t.Cleanup(rs.Resume)
+	body := `{"username":"user1","password":"password123"}`
+	for _, tc := range []struct {
+		name, method, path, body string
+		headers                  []string
+	}{
+		{"login carrying a token", "POST", "/auth/login", body, bearer(tok)},
+		{"login", "POST", "/auth/login", body, nil},
+		{"session check", "GET", "/auth/session", "", bearer(tok)},
+		{"session list", "GET", "/auth/sessions", "", bearer(tok)},
+	} {
+		start := time.Now()
+		r := s.do(tc.method, tc.path, tc.body, tc.headers...)
+		took := time.Since(start)
+		t.Logf("%s with Redis paused: %d after %s", tc.name, r.Status, took.Round(time.Millisecond))
+		if r.Status != 503 || r.Header.Get("Retry-After") == "" {
+			t.Errorf("%s with Redis paused = %d %s, want 503 with Retry-After", tc.name, r.Status, r.Body)
+		}
+		if took > budget+800*time.Millisecond {
+			t.Errorf("%s waited %s for a paused Redis; the budget is %s", tc.name, took, budget)
+		}
+	}
+}

@@ -61,24 +61,28 @@ func (b *broker) run(ctx context.Context) {
 		b.log.Warn("realtime: probe subscription not set up yet", "error", err.Error())
 	}
 	<-ctx.Done()
-	b.mu.Lock()
-	for _, s := range b.shards {
-		_ = s.ps.Close()
-	}
-	b.mu.Unlock()
 	b.wg.Wait()
+}
+
+// owner is the address of the master that serves channel's slot ("" outside
+// Cluster), from the client's slot map.
+func (b *broker) owner(ctx context.Context, channel string) (string, error) {
+	cc, cluster := b.rc.UniversalClient.(*redis.ClusterClient)
+	if !cluster {
+		return "", nil
+	}
+	node, err := cc.MasterForKey(ctx, channel)
+	if err != nil {
+		return "", fmt.Errorf("finding the Cluster node of %s: %w", channel, err)
+	}
+	return node.Options().Addr, nil
 }
 
 // shardFor finds (or makes) the shard that must carry channel.
 func (b *broker) shardFor(ctx context.Context, channel string) (*shard, error) {
-	addr := ""
-	cc, cluster := b.rc.UniversalClient.(*redis.ClusterClient)
-	if cluster {
-		node, err := cc.MasterForKey(ctx, channel)
-		if err != nil {
-			return nil, fmt.Errorf("finding the Cluster node of %s: %w", channel, err)
-		}
-		addr = node.Options().Addr
+	addr, err := b.owner(ctx, channel)
+	if err != nil {
+		return nil, err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -88,13 +92,14 @@ func (b *broker) shardFor(ctx context.Context, channel string) (*shard, error) {
 	if s, ok := b.shards[addr]; ok {
 		return s, nil
 	}
-	s := newShard(b.ctx, b, addr, cc)
+	_, sharded := b.rc.UniversalClient.(*redis.ClusterClient)
+	s := newShard(b, addr, sharded)
 	b.shards[addr] = s
 	ctx = b.ctx
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		s.commandLoop(ctx)
+		s.run(ctx)
 	}()
 	return s, nil
 }
@@ -126,6 +131,22 @@ func (b *broker) want(channel string, want bool) (*shard, error) {
 	return s, nil
 }
 
+// move takes channel, which from no longer carries, to the shard of the
+// master that serves it now.
+func (b *broker) move(channel string, from *shard) {
+	b.forget(channel, from)
+	if _, err := b.want(channel, true); err != nil {
+		b.log.Warn("realtime: resubscribing a moved channel failed; retried on the next failure", "channel", channel, "error", err.Error())
+		// Keep it on from, so the next failure or readiness probe tries again.
+		b.mu.Lock()
+		if b.routes[channel] == nil {
+			b.routes[channel] = from
+		}
+		b.mu.Unlock()
+		from.setWant(channel, true)
+	}
+}
+
 // forget drops channel's route once its shard no longer holds it.
 func (b *broker) forget(channel string, s *shard) {
 	b.mu.Lock()
@@ -135,9 +156,12 @@ func (b *broker) forget(channel string, s *shard) {
 	b.mu.Unlock()
 }
 
-// check is the readiness probe: a message published on this instance's
-// probe channel must come back through the shared subscription, and every
-// other shard must answer a ping on its pub/sub connection.
+// check is the readiness probe, true exactly when every shard this
+// instance needs carries its channels: a message published on this
+// instance's probe channel must come back through the shared subscription,
+// and every shard with channels must have each of them confirmed by Redis,
+// answer a ping on its pub/sub connection and, on a Cluster, still be the
+// master of their slots and take a write (an SPUBLISH nobody receives).
 func (b *broker) check(ctx context.Context, nonce string) error {
 	s, err := b.want(b.probeCh, true)
 	if err != nil {
@@ -162,17 +186,53 @@ func (b *broker) check(ctx context.Context, nonce string) error {
 		return fmt.Errorf("pub/sub probe: message did not come back: %w", ctx.Err())
 	}
 	b.mu.Lock()
-	others := make([]*shard, 0, len(b.shards))
-	for _, o := range b.shards {
-		if o != s {
-			others = append(others, o)
-		}
+	shards := make([]*shard, 0, len(b.shards))
+	for _, sh := range b.shards {
+		shards = append(shards, sh)
 	}
 	b.mu.Unlock()
-	for _, o := range others {
-		if err := o.ping(ctx, nonce); err != nil {
+	for _, sh := range shards {
+		if err := b.checkShard(ctx, sh, nonce); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+func (b *broker) checkShard(ctx context.Context, sh *shard, nonce string) error {
+	wanted, problem := sh.status()
+	if len(wanted) == 0 {
+		return nil
+	}
+	if problem != "" {
+		return errors.New(problem)
+	}
+	if err := sh.ping(ctx, nonce); err != nil {
+		return err
+	}
+	if !sh.sharded {
+		return nil // the probe round trip went through this one server
+	}
+	for _, ch := range wanted {
+		addr, err := b.owner(ctx, ch)
+		if err != nil {
+			return err
+		}
+		if addr != sh.addr {
+			return fmt.Errorf("pub/sub: %s is served by %s but subscribed on %s", ch, addr, sh.addr)
+		}
+	}
+	// A sibling of a room channel (same hash tag, so same slot and master)
+	// that nobody subscribes: the write reaches no one. The probe channel
+	// has no hash tag; its round trip above already wrote to its master.
+	for _, ch := range wanted {
+		if hashTag(ch) == ch {
+			continue
+		}
+		if err := b.rc.SPublish(ctx, ch+":ready", nonce).Err(); err != nil {
+			return fmt.Errorf("pub/sub: master %s does not take writes: %w", sh.addr, err)
+		}
+		break
 	}
 	return nil
 }

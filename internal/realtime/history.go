@@ -99,6 +99,20 @@ func (h *history) lastID(ctx context.Context, room string) (streamID, error) {
 	return id, nil
 }
 
+// epochAt returns the epoch of message id, "" when history does not hold
+// it (or it predates epochs).
+func (h *history) epochAt(ctx context.Context, room string, id streamID) (string, error) {
+	xs, err := h.rc.XRangeN(ctx, h.keys.stream(room), id.String(), id.String(), 1).Result()
+	if err != nil {
+		return "", fmt.Errorf("reading history of room %s: %w", room, err)
+	}
+	if len(xs) == 0 {
+		return "", nil
+	}
+	e, _ := xs[0].Values["e"].(string)
+	return e, nil
+}
+
 // decodeEntries decodes a page of history entries.
 func decodeEntries(room string, xs []redis.XMessage) ([]*envelope, error) {
 	out := make([]*envelope, 0, len(xs))

@@ -6,11 +6,11 @@
 // room's history stream and publishes it in one Redis step (history.go runs
 // the script of scripts.go on the keys of keys.go). On every instance
 // holding members of the room, the broker's subscription for that Redis
-// shard (broker.go, shard.go) reads it and hands it to the room (room.go),
-// which checks that its stream id follows the last one fanned out
-// (streamid.go), fills any hole from history or reports a gap, and queues
-// one prebuilt frame (message.go, frame.go) to each member's socket
-// (conn.go). Sockets are opened in socket.go, speak the frames of
+// shard (broker.go, shard.go, shardconn.go) reads it and hands it to its room, whose
+// members room.go keeps; continuity.go checks that its stream id follows
+// the last one fanned out (streamid.go), fills any hole from history or
+// reports a gap, and queues one prebuilt frame (message.go, frame.go) to
+// each member's socket (conn.go). Sockets are opened in socket.go, speak the frames of
 // protocol.go and are pinged by keepalive.go; presence.go records who is
 // where, handlers.go serves /chat/*, metrics.go counts it all.
 package realtime
@@ -62,6 +62,9 @@ type Hub struct {
 	broker  *broker
 	auth    Authenticate
 	pod     string
+	// readAfter reads history for catch-up: hist.after, replaced by tests
+	// that make reads fail.
+	readAfter func(ctx context.Context, room string, since streamID, count int64) ([]*envelope, error)
 
 	mu       sync.Mutex
 	rooms    map[string]*localRoom
@@ -82,6 +85,7 @@ func New(o Options) *Hub {
 		pod:   randomID(6),
 		rooms: map[string]*localRoom{}, conns: map[*Conn]struct{}{},
 	}
+	h.readAfter = h.hist.after
 	h.broker = newBroker(o.Redis, k, h.pod, o.Logger, h.metrics, h)
 	if o.Redis.Embedded() {
 		o.Logger.Info("realtime: embedded Redis: plain PUBLISH/SUBSCRIBE (no sharded pub/sub); history, resume and presence work as with a real server")

@@ -14,7 +14,9 @@ import (
 // inside that script is allowed because the channel hashes to the same slot.
 //
 //	<prefix>chat:{room}:stream      STREAM  the room's history. Entries: p (previous id, "" for the
-//	                                        first), t (publish time, unix µs), b (JSON body). Trimmed by
+//	                                        first), t (publish time, unix µs), e (epoch of the writing
+//	                                        server), f (1 on the first message after a failover; see
+//	                                        scripts.go), b (JSON body). Trimmed by
 //	                                        MAXLEN ~ historySize and MINID ~ (now-historyRetention); the
 //	                                        key expires historyRetention after the last publish.
 //	                                        Writer: the publish script only.
@@ -31,7 +33,7 @@ import (
 //	<prefix>chat:rooms              ZSET    active rooms, score = expiry (unix ms), refreshed by every
 //	                                        instance with members in the room. One key, one slot.
 //	<prefix>chat:{room}             channel pub/sub (SPUBLISH/SSUBSCRIBE in Cluster mode) carrying
-//	                                        "<id>\n<prev>\n<µs>\n<body>" for each new message.
+//	                                        "<id>\n<prev>\n<µs>[ f]\n<body>" for each new message.
 //	<prefix>chat:probe:<pod>        channel readiness round trip of one instance (not sharded).
 type keys struct {
 	prefix string

@@ -42,9 +42,13 @@ type envelope struct {
 	idStr string
 	id    streamID
 	prev  string // id of the message before it in the room, "" if none is known
-	pubUS int64  // publish time, unix µs, for the delivery latency metric
-	frame []byte // the whole WebSocket frame, however many sockets get it
-	wire  []byte // frame's JSON payload
+	epoch string // the writing server's epoch (see scripts.go), "" if unknown
+	// failover marks the first message a promoted replica wrote after its
+	// master's: acknowledged messages before it may be lost (scripts.go).
+	failover bool
+	pubUS    int64  // publish time, unix µs, for the delivery latency metric
+	frame    []byte // the whole WebSocket frame, however many sockets get it
+	wire     []byte // frame's JSON payload
 }
 
 const messagePrefix = `{"type":"message","id":"`
@@ -75,19 +79,30 @@ func (e *envelope) message() Message {
 }
 
 // decodePayload parses what a room's channel carries,
-// "<id>\n<prev>\n<µs>\n<body>" (see keys.go).
+// "<id>\n<prev>\n<µs>[ f]\n<body>" (see keys.go). The failover mark rides
+// after the time so that an instance of an older version, which reads that
+// line as the time alone, still delivers the message (without its latency).
 func decodePayload(room, payload string) (*envelope, error) {
 	parts := strings.SplitN(payload, "\n", 4)
 	if len(parts) != 4 {
 		return nil, fmt.Errorf("malformed pub/sub payload in room %s", room)
 	}
-	us, _ := strconv.ParseInt(parts[2], 10, 64)
-	return newEnvelope(room, parts[0], parts[1], us, parts[3])
+	t, mark, _ := strings.Cut(parts[2], " ")
+	us, _ := strconv.ParseInt(t, 10, 64)
+	e, err := newEnvelope(room, parts[0], parts[1], us, parts[3])
+	if err == nil {
+		e.failover = mark == "f"
+	}
+	return e, err
 }
 
 // decodeEntry parses one entry of a room's history stream.
 func decodeEntry(room string, x redis.XMessage) (*envelope, error) {
 	str := func(k string) string { s, _ := x.Values[k].(string); return s }
 	us, _ := strconv.ParseInt(str("t"), 10, 64)
-	return newEnvelope(room, x.ID, str("p"), us, str("b"))
+	e, err := newEnvelope(room, x.ID, str("p"), us, str("b"))
+	if err == nil {
+		e.epoch, e.failover = str("e"), str("f") == "1"
+	}
+	return e, err
 }

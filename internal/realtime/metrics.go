@@ -14,7 +14,11 @@ type metrics struct {
 	resumes         *prometheus.CounterVec
 	pubsubErrors    prometheus.Counter
 	catchups        prometheus.Counter
+	gaps            *prometheus.CounterVec
 }
+
+// gapReasons are the reasons a gap frame gives (continuity.go).
+var gapReasons = []string{"history-trimmed", "history-expired", "history-lost", "history-unavailable", "history-rolled-back", "failover"}
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
@@ -50,6 +54,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		catchups: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "redlane_realtime_catchup_messages_total", Help: "Messages this instance read from history because pub/sub did not bring them (after a reconnect or a race with a subscription).",
 		}),
+		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "redlane_realtime_gaps_total", Help: "Gap frames this instance sent (once per room for live members, once per resuming socket), by reason: history-trimmed or history-expired (history no longer reaches back), history-lost (pub/sub and history both lack the messages), history-unavailable (history could not be read), history-rolled-back (a restarted Redis lost acknowledged messages), failover (a promoted replica may lack acknowledged messages).",
+		}, []string{"reason"}),
+	}
+	for _, r := range gapReasons {
+		m.gaps.WithLabelValues(r)
 	}
 	m.published.WithLabelValues("http")
 	m.published.WithLabelValues("ws")
@@ -58,6 +68,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.resumes.WithLabelValues("complete")
 	m.resumes.WithLabelValues("gap")
 	reg.MustRegister(m.connections, m.rooms, m.published, m.delivered, m.dropped, m.slowDisconnects,
-		m.latency, m.resumes, m.pubsubErrors, m.catchups)
+		m.latency, m.resumes, m.pubsubErrors, m.catchups, m.gaps)
 	return m
 }

@@ -7,14 +7,12 @@ import (
 	"time"
 )
 
-// A room's life, all in this file: a socket joins (join, acquire,
-// subscribeRoom), first replaying history when it resumes (replay); the
-// broker's live messages are fanned out to the members (deliverLive,
-// fanoutLocked), and a hole in the stream ids is filled from history or
-// reported as a gap (subscribed, catchUpLocked, gapLocked); the last member
-// to leave unsubscribes (leave). They share one file, a little over 300
-// lines, because they share one invariant: a room's lastSeen and each
-// member's last only move forward, under the locks taken here.
+// A room's membership, in this file: a socket joins (join, acquire,
+// subscribeRoom), first replaying history when it resumes, and the last
+// member to leave unsubscribes (leave). What members receive, live or from
+// history, and the gaps they are told of, is in continuity.go. Both keep
+// one invariant: a room's lastSeen and each member's last only move
+// forward, under the room's and the socket's locks.
 
 // localRoom is a room with members on this instance. Its mutex is held
 // while messages are fanned out, so members get them in the order Redis
@@ -194,135 +192,4 @@ func (h *Hub) leave(c *Conn, name string) bool {
 	h.mu.Unlock()
 	h.presenceLeave(c, name)
 	return true
-}
-
-// replay sends c every message of the room after since, oldest first, and
-// reports a gap explicitly when history no longer reaches back to since.
-func (h *Hub) replay(ctx context.Context, c *Conn, m *member, since streamID) (int, error) {
-	const page = 200
-	n, gap := 0, false
-	last := since
-	for {
-		es, err := h.hist.after(ctx, m.room, last, page)
-		if err != nil {
-			return n, err
-		}
-		if len(es) == 0 {
-			break
-		}
-		for _, e := range es {
-			if !continuous(last, e) {
-				gap = true
-				c.send(gapFrame{Type: "gap", Room: m.room, After: last.String(), Next: e.idStr, Reason: "history-trimmed"})
-			}
-			if err := c.waitRoom(ctx); err != nil {
-				return n, err
-			}
-			c.deliver(m, e, false)
-			last = e.id
-			n++
-		}
-		if len(es) < page {
-			break
-		}
-	}
-	if n == 0 && !since.isZero() {
-		// Nothing after since in the stream: either nothing was published,
-		// or it all expired. The room's last id tells which.
-		newest, err := h.hist.lastID(ctx, m.room)
-		if err != nil {
-			return n, err
-		}
-		if newest.isZero() || since.less(newest) {
-			h.metrics.resumes.WithLabelValues("gap").Inc()
-			c.send(gapFrame{Type: "gap", Room: m.room, After: since.String(), Reason: "history-expired"})
-			return n, nil
-		}
-	}
-	if gap {
-		h.metrics.resumes.WithLabelValues("gap").Inc()
-	} else {
-		h.metrics.resumes.WithLabelValues("complete").Inc()
-	}
-	return n, nil
-}
-
-// deliverLive is called by a shard's receive loop for every message.
-func (h *Hub) deliverLive(name string, e *envelope) {
-	r := h.localRoom(name)
-	if r == nil {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.lastSeen.less(e.id) {
-		return // already fanned out by a catch-up
-	}
-	if !continuous(r.lastSeen, e) {
-		h.catchUpLocked(r, e)
-	}
-	h.fanoutLocked(r, e)
-}
-
-// subscribed is called when the room's subscription is confirmed, first or
-// after a reconnect: history fills whatever was published while it was not.
-func (h *Hub) subscribed(name string) {
-	r := h.localRoom(name)
-	if r == nil {
-		return
-	}
-	r.mu.Lock()
-	h.catchUpLocked(r, nil)
-	r.mu.Unlock()
-	r.once.Do(func() { close(r.ready) })
-}
-
-// catchUpLocked fans out the room's messages after lastSeen from history:
-// all of them, or, when next (a live message that does not follow lastSeen)
-// is given, those before it.
-func (h *Hub) catchUpLocked(r *localRoom, next *envelope) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for done := false; !done; {
-		es, err := h.hist.after(ctx, r.name, r.lastSeen, 500)
-		if err != nil {
-			h.log.Warn("realtime: catch-up from history failed", "room", r.name, "error", err.Error())
-			break
-		}
-		done = len(es) < 500
-		for _, e := range es {
-			if next != nil && !e.id.less(next.id) {
-				done = true
-				break
-			}
-			if !continuous(r.lastSeen, e) {
-				h.gapLocked(r, e, "history-trimmed")
-			}
-			h.metrics.catchups.Inc()
-			h.fanoutLocked(r, e)
-		}
-	}
-	if next != nil && !continuous(r.lastSeen, next) {
-		// History has nothing between lastSeen and the live message, which
-		// does not follow lastSeen: what was between is gone (Redis lost
-		// it, or it expired).
-		h.log.Warn("realtime: messages lost between pub/sub and history", "room", r.name, "after", r.lastSeen.String(), "next", next.idStr)
-		h.gapLocked(r, next, "history-lost")
-	}
-}
-
-// gapLocked tells every member of r that messages between lastSeen and
-// next are lost; the frame is encoded once for all of them.
-func (h *Hub) gapLocked(r *localRoom, next *envelope, reason string) {
-	frame := encodeFrame(opText, mustJSON(gapFrame{Type: "gap", Room: r.name, After: r.lastSeen.String(), Next: next.idStr, Reason: reason}))
-	for c := range r.members {
-		c.sendFrame(frame)
-	}
-}
-
-func (h *Hub) fanoutLocked(r *localRoom, e *envelope) {
-	r.lastSeen = e.id
-	for c, m := range r.members {
-		c.deliver(m, e, true)
-	}
 }

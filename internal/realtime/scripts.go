@@ -18,6 +18,20 @@ import "github.com/redis/go-redis/v9"
 // prove that a run of messages has no hole: the first one after `since`
 // must name `since` as its predecessor.
 //
+// Each entry also records its epoch (e): the first 16 hex digits of the
+// writing server's replication id (INFO replication, master_replid), new
+// whenever another server becomes the writer. When the epoch changes and
+// the writer is a promoted replica (its master_replid2 is set), the entry
+// is marked (f = 1): its master died, and messages it had acknowledged
+// without replicating them are gone (replication is asynchronous), though
+// the predecessor chain of the surviving history looks whole. Readers
+// report a gap before a marked message. A restarted server also changes
+// epoch but is not marked: what it lost breaks the chain as seen by anyone
+// who received the lost messages (their predecessor comes before what they
+// saw). The published payload carries the mark as " f" after the time.
+// Where scripts cannot run INFO (the embedded development server) there is
+// no epoch and no mark.
+//
 // Returns {id, duplicate}: duplicate is 1 when the idempotency key had
 // already published id, and nothing was written.
 var publishScript = redis.NewScript(`
@@ -26,7 +40,28 @@ if #KEYS >= 3 then
   if prior then return {prior, 1} end
 end
 local prev = redis.call('GET', KEYS[2]) or ''
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'p', prev, 't', ARGV[3], 'b', ARGV[2])
+local epoch, mark = '', ''
+local ok, info = pcall(redis.call, 'INFO', 'replication')
+if ok and type(info) == 'string' then
+  epoch = string.sub(string.match(info, 'master_replid:(%x+)') or '', 1, 16)
+  local replid2 = string.match(info, 'master_replid2:(%x+)') or ''
+  local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+  local before = ''
+  if newest then
+    for i = 1, #newest[2], 2 do
+      if newest[2][i] == 'e' then before = newest[2][i + 1] end
+    end
+  end
+  if before ~= '' and before ~= epoch and string.find(replid2, '[1-9a-f]') then
+    mark = '1'
+  end
+end
+local id
+if mark == '1' then
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'p', prev, 't', ARGV[3], 'e', epoch, 'f', mark, 'b', ARGV[2])
+else
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'p', prev, 't', ARGV[3], 'e', epoch, 'b', ARGV[2])
+end
 local ms = tonumber(string.match(id, '^(%d+)'))
 local minid = ms - tonumber(ARGV[5])
 if minid > 0 then
@@ -37,6 +72,8 @@ redis.call('SET', KEYS[2], id, 'PX', ARGV[8])
 if #KEYS >= 3 then
   redis.call('SET', KEYS[3], id, 'PX', ARGV[6])
 end
-redis.call(ARGV[7], ARGV[1], id .. '\n' .. prev .. '\n' .. ARGV[3] .. '\n' .. ARGV[2])
+local stamp = ARGV[3]
+if mark == '1' then stamp = stamp .. ' f' end
+redis.call(ARGV[7], ARGV[1], id .. '\n' .. prev .. '\n' .. stamp .. '\n' .. ARGV[2])
 return {id, 0}
 `)

@@ -122,3 +122,42 @@ func (s *Server) clusterInfo() (string, error) {
 	defer cancel()
 	return cl.ClusterInfo(ctx).Result()
 }
+
+// MasterOf returns the node that serves key's slot now.
+func (c *Cluster) MasterOf(key string) *Server {
+	c.t.Helper()
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), Password: c.Password})
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	node, err := cc.MasterForKey(ctx, key)
+	if err != nil {
+		c.t.Fatalf("finding the master of %s: %v", key, err)
+	}
+	for _, s := range c.Nodes {
+		if s.Addr() == node.Options().Addr {
+			return s
+		}
+	}
+	c.t.Fatalf("the master of %s, %s, is not a node of this cluster", key, node.Options().Addr)
+	return nil
+}
+
+// ReplicaOf returns a replica of master, nil when it has none.
+func (c *Cluster) ReplicaOf(master *Server) *Server {
+	c.t.Helper()
+	for _, s := range c.Nodes {
+		if s == master {
+			continue
+		}
+		cl := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.Password, MaxRetries: -1})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		info, err := cl.Info(ctx, "replication").Result()
+		cancel()
+		cl.Close()
+		if err == nil && strings.Contains(info, "role:slave") && strings.Contains(info, fmt.Sprintf("master_port:%d\r", master.Port)) {
+			return s
+		}
+	}
+	return nil
+}

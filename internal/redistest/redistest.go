@@ -249,3 +249,22 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(lines, " | ")
 }
+
+// Pause stops the server's process (SIGSTOP): it keeps its connections
+// and answers nothing, like a server that hangs. Resume continues it.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd == nil {
+		s.t.Fatalf("redis-server on port %d is not running", s.Port)
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signalling redis-server on port %d: %v", s.Port, err)
+	}
+}

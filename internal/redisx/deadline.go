@@ -2,36 +2,74 @@ package redisx
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // deadlineHook gives every command and pipeline a deadline when its context
-// has none, so no Redis call can wait forever. Blocking commands (XREADGROUP
-// BLOCK, BLPOP) must carry their own, longer deadline.
+// has none, so no Redis call can wait forever: the command timeout, or what
+// is left of the context's Budget when that is less. Blocking commands
+// (XREADGROUP BLOCK, BLPOP) must carry their own, longer deadline.
 type deadlineHook struct{ timeout time.Duration }
 
 func (h deadlineHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h deadlineHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if _, ok := ctx.Deadline(); !ok {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, h.timeout)
-			defer cancel()
-		}
-		return next(ctx, cmd)
+		return h.within(ctx, func(ctx context.Context) error { return next(ctx, cmd) })
 	}
 }
 
 func (h deadlineHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if _, ok := ctx.Deadline(); !ok {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, h.timeout)
-			defer cancel()
-		}
-		return next(ctx, cmds)
+		return h.within(ctx, func(ctx context.Context) error { return next(ctx, cmds) })
 	}
+}
+
+func (h deadlineHook) within(ctx context.Context, do func(context.Context) error) error {
+	if _, ok := ctx.Deadline(); ok {
+		return do(ctx)
+	}
+	timeout := h.timeout
+	b, _ := ctx.Value(budgetKey{}).(*Budget)
+	if b != nil {
+		left := time.Duration(b.left.Load())
+		if left <= 0 {
+			return fmt.Errorf("redis budget of this request spent: %w", context.DeadlineExceeded)
+		}
+		timeout = min(timeout, left)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	err := do(ctx)
+	if b != nil {
+		b.left.Add(-int64(time.Since(start)))
+	}
+	return err
+}
+
+// Budget bounds the total time one request spends waiting for Redis, over
+// all its commands and go-redis's retries: each command gets at most what
+// is left, and once it is spent the next command fails at once as a
+// deadline (unavailable). Time spent elsewhere (hashing a password, the
+// database) does not count. Safe for concurrent use.
+type Budget struct{ left atomic.Int64 }
+
+// NewBudget returns a budget of d.
+func NewBudget(d time.Duration) *Budget {
+	b := &Budget{}
+	b.left.Store(int64(d))
+	return b
+}
+
+type budgetKey struct{}
+
+// WithBudget makes Redis commands run with ctx (and contexts derived from
+// it) draw on b. A context with a deadline of its own is not limited.
+func WithBudget(ctx context.Context, b *Budget) context.Context {
+	return context.WithValue(ctx, budgetKey{}, b)
 }

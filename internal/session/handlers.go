@@ -55,7 +55,7 @@ func (a *Auth) HandleLogin() http.Handler {
 			a.m.m.logins.WithLabelValues("invalid").Inc()
 			return err
 		}
-		tok, s, u, err := a.m.Login(r.Context(), req.Username, req.Password, web.ClientIP(r, a.trusted), r.UserAgent())
+		tok, s, u, err := a.m.Login(a.redisCtx(r), req.Username, req.Password, web.ClientIP(r, a.trusted), r.UserAgent())
 		var locked *LockedError
 		switch {
 		case errors.Is(err, ErrBadCredentials):
@@ -78,7 +78,7 @@ func (a *Auth) HandleLogin() http.Handler {
 func (a *Auth) HandleLogout() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		s := sessionFrom(r.Context())
-		if err := a.m.Logout(r.Context(), s); err != nil {
+		if err := a.m.Logout(a.redisCtx(r), s); err != nil {
 			return err
 		}
 		a.clearCookie(w, r)
@@ -103,7 +103,7 @@ func (a *Auth) HandleSession() http.Handler {
 func (a *Auth) HandleList() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		cur := sessionFrom(r.Context())
-		list, err := a.m.List(r.Context(), cur.UserID, cur.ID)
+		list, err := a.m.List(a.redisCtx(r), cur.UserID, cur.ID)
 		if err != nil {
 			return err
 		}
@@ -120,7 +120,7 @@ func (a *Auth) HandleRevoke() http.Handler {
 			return web.BadRequest("id", "must be a session id from GET /auth/sessions (24 hex characters)")
 		}
 		cur := sessionFrom(r.Context())
-		err := a.m.RevokeOne(r.Context(), cur.UserID, cur.ID, sid)
+		err := a.m.RevokeOne(a.redisCtx(r), cur.UserID, cur.ID, sid)
 		switch {
 		case errors.Is(err, ErrCurrentSession):
 			return web.BadRequest("id", "is the current session; use POST /auth/logout to end it")
@@ -138,7 +138,7 @@ func (a *Auth) HandleRevoke() http.Handler {
 func (a *Auth) HandleRevokeOthers() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		cur := sessionFrom(r.Context())
-		n, err := a.m.RevokeOthers(r.Context(), cur.UserID, cur.ID)
+		n, err := a.m.RevokeOthers(a.redisCtx(r), cur.UserID, cur.ID)
 		if err != nil {
 			return err
 		}
@@ -172,7 +172,7 @@ func (a *Auth) HandleAnalytics() http.Handler {
 		if window/interval > 2000 {
 			return web.BadRequest("interval", "gives more than 2000 buckets over the window; choose a longer interval")
 		}
-		rep, err := a.m.Analytics(r.Context(), window, interval)
+		rep, err := a.m.Analytics(a.redisCtx(r), window, interval)
 		if err != nil {
 			return err
 		}

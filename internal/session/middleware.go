@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -26,6 +27,7 @@ type authKey struct{}
 type authResult struct {
 	session *Session
 	err     error
+	budget  *redisx.Budget // the request's Redis budget, shared with the session handlers
 }
 
 // Auth is the request-side of sessions: token extraction and the
@@ -79,7 +81,8 @@ func (a *Auth) check(r *http.Request) (*http.Request, authResult) {
 		// read), so no context value and no request copy on public routes.
 		return r, authResult{err: errNoToken}
 	default:
-		res.session, res.err = a.m.Lookup(r.Context(), tok)
+		res.budget = a.m.newBudget()
+		res.session, res.err = a.m.Lookup(redisx.WithBudget(r.Context(), res.budget), tok)
 	}
 	ctx := context.WithValue(r.Context(), authKey{}, res)
 	if res.session != nil {
@@ -89,6 +92,20 @@ func (a *Auth) check(r *http.Request) (*http.Request, authResult) {
 }
 
 var errNoToken = errors.New("no session token")
+
+// redisCtx is the context a session handler talks to Redis with: drawing on
+// the request's Redis budget, which the token check began to spend, so that
+// one request waits for Redis at most spec.redis.commandTimeout in all,
+// however many commands and retries it makes (a paused Redis answers 503
+// after that, never later).
+func (a *Auth) redisCtx(r *http.Request) context.Context {
+	res, _ := r.Context().Value(authKey{}).(authResult)
+	b := res.budget
+	if b == nil {
+		b = a.m.newBudget()
+	}
+	return redisx.WithBudget(r.Context(), b)
+}
 
 // Optional identifies the caller when a valid token is sent and lets every
 // request through: public routes use it so chat messages and rate limits

@@ -98,6 +98,12 @@ func NewManager(rc *redisx.Client, cfg *config.Store, users Users, m *Metrics, l
 
 func (m *Manager) spec() config.Sessions { return m.cfg.Current().Spec.Sessions }
 
+// newBudget is one request's Redis budget: spec.redis.commandTimeout for
+// all of its session work together.
+func (m *Manager) newBudget() *redisx.Budget {
+	return redisx.NewBudget(m.cfg.Current().Spec.Redis.CommandTimeout.Duration)
+}
+
 // unavailable classifies any Redis failure of the session store as
 // unavailable, whatever its kind: a session that cannot be checked is never
 // let through.
