@@ -1,10 +1,11 @@
 # Redlane developer commands. `make help` lists them.
 GO      ?= go
 BENCHFLAGS ?= -duration 5s -rounds 7
+CHAOSFLAGS ?=
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: help run build test vet fmt-check lint k8s-tools test-k8s chart-schema sync-dashboards dashboards bench
+.PHONY: help run build test vet fmt-check lint k8s-tools test-k8s chart-schema sync-dashboards dashboards bench chaos chaos-short
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,3 +47,9 @@ sync-dashboards: ## copy dashboards/*.json and the alert rules into the chart (H
 
 bench: ## cache-hit benchmark: redlane (near cache on/off) vs net/http and one-GET baselines (needs wrk, redis-server)
 	$(GO) run ./test/cachebench $(BENCHFLAGS)
+
+chaos: ## fault suite, every scenario at full size (about 6 min; needs redis-server, redis-cli, PostgreSQL); CHAOSFLAGS='-run cluster -v'
+	$(GO) run ./cmd/redlane-chaos -profile long $(CHAOSFLAGS)
+
+chaos-short: ## fault suite, the scenarios that pass today at a small size (about a minute; also part of make test)
+	$(GO) run ./cmd/redlane-chaos -profile short $(CHAOSFLAGS)
