@@ -74,8 +74,10 @@ type chatVerdict struct {
 	received   int
 	silentLost int // owed messages neither received nor inside a gap frame's range
 	lossy      int // clients with silent losses
-	covered    int // owed messages not received but named by a gap
+	covered    int // owed messages not received, named by a gap, and gone from history: lost, and said so
+	skipped    int // owed messages not received, named by a gap, but in history: a false gap made the client skip them
 	gaps       int // gap frames
+	emptyGaps  int // gap frames that name no missing message: false alarms
 	dups       int // messages received again
 	disorder   int // messages received after a newer one
 	offline    int // clients not joined at the end
@@ -91,6 +93,12 @@ type chatVerdict struct {
 func checkChat(recs []chatRecord, t chatTruth) chatVerdict {
 	v := chatVerdict{clients: len(recs), closes: map[int]int{}}
 	owedBy := map[string][]string{}
+	inHistory := map[string]bool{}
+	for _, ids := range t.history {
+		for _, id := range ids {
+			inHistory[id] = true
+		}
+	}
 	for _, rec := range recs {
 		v.received += len(rec.IDs)
 		v.gaps += len(rec.Gaps)
@@ -138,13 +146,19 @@ func checkChat(recs []chatRecord, t chatTruth) chatVerdict {
 			}
 		}
 		lost := 0
+		named := make([]int, len(rec.Gaps)) // missing messages each gap names
 		for _, id := range owed {
 			m := parseMsgID(id)
 			if !base.less(m) || got[id] || (until != nil && until.less(m)) {
 				continue
 			}
-			if coveredByGap(rec, m) {
-				v.covered++
+			if g := gapOf(rec, m); g >= 0 {
+				named[g]++
+				if inHistory[id] {
+					v.skipped++
+				} else {
+					v.covered++
+				}
 				continue
 			}
 			if lost == 0 && v.example == "" {
@@ -156,15 +170,20 @@ func checkChat(recs []chatRecord, t chatTruth) chatVerdict {
 		if lost > 0 {
 			v.lossy++
 		}
+		for _, n := range named {
+			if n == 0 {
+				v.emptyGaps++
+			}
+		}
 	}
 	return v
 }
 
-// coveredByGap reports whether a gap frame of rec names m as lost: m lies
-// after its "after" and before its "next" (or, without next, before the
-// first message the client received after the gap).
-func coveredByGap(rec chatRecord, m msgID) bool {
-	for _, g := range rec.Gaps {
+// gapOf is the index of the first gap frame of rec that names m as lost
+// (m lies after its "after" and before its "next", or, without next,
+// before the first message the client received after the gap), -1 if none.
+func gapOf(rec chatRecord, m msgID) int {
+	for i, g := range rec.Gaps {
 		if !parseMsgID(g.After).less(m) {
 			continue
 		}
@@ -173,16 +192,16 @@ func coveredByGap(rec chatRecord, m msgID) bool {
 			next = rec.IDs[g.Pos]
 		}
 		if next == "" || m.less(parseMsgID(next)) {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // summary is the verdict as a figure.
 func (v chatVerdict) summary() string {
-	s := fmt.Sprintf("%d clients got %d msgs: silent loss %d (%d clients), in gap frames %d (%d gaps), dups %d, out of order %d",
-		v.clients, v.received, v.silentLost, v.lossy, v.covered, v.gaps, v.dups, v.disorder)
+	s := fmt.Sprintf("%d clients got %d msgs: silent loss %d (%d clients), lost with a gap %d, skipped by a false gap %d, %d gaps (%d naming nothing), dups %d, out of order %d",
+		v.clients, v.received, v.silentLost, v.lossy, v.covered, v.skipped, v.gaps, v.emptyGaps, v.dups, v.disorder)
 	if v.offline > 0 {
 		s += fmt.Sprintf(", %d offline at end", v.offline)
 	}

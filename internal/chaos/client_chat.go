@@ -89,7 +89,6 @@ func runChatClient(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(targets) == 0 || len(roomList) == 0 || *n < 1 {
 		return errors.New("need -targets, -rooms and -n >= 1")
 	}
-	raiseFileLimit()
 	cl := &chatClient{targets: targets, on: true, changed: make(chan struct{})}
 	usr := make(chan os.Signal, 4)
 	signal.Notify(usr, syscall.SIGUSR1, syscall.SIGUSR2)
@@ -311,15 +310,5 @@ func (s *chatSocket) firstResult(ok bool) {
 func (s *chatSocket) noteError(msg string) {
 	if len(s.rec.Errors) < 10 {
 		s.rec.Errors = append(s.rec.Errors, msg)
-	}
-}
-
-// raiseFileLimit lifts the soft open-files limit to the hard one: every
-// chat client is a socket.
-func raiseFileLimit() {
-	var lim syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
 }

@@ -103,9 +103,10 @@ type workerLog struct {
 	handled []string // task ids, once per handling (duplicates included)
 	acked   int      // acks answered 204
 	stale   int      // acks answered 409 (the task was redelivered meanwhile)
-	// held is how many claimed tasks had no ack answer yet: when the worker
-	// was killed, the tasks it was in the middle of.
-	held int
+	// held is how many claimed tasks had no ack answer yet, unhandled how
+	// many were not even worked on: when the worker was killed, the tasks
+	// it was in the middle of (unhandled ones were surely not acked).
+	held, unhandled int
 }
 
 func readWorkerLog(path string) (workerLog, error) {
@@ -114,7 +115,7 @@ func readWorkerLog(path string) (workerLog, error) {
 	if err != nil {
 		return w, err
 	}
-	open := map[string]bool{}
+	open, todo := map[string]bool{}, map[string]bool{}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 3 {
@@ -122,9 +123,10 @@ func readWorkerLog(path string) (workerLog, error) {
 		}
 		switch f[0] {
 		case "c":
-			open[f[1]] = true
+			open[f[1]], todo[f[1]] = true, true
 		case "h":
 			w.handled = append(w.handled, f[1])
+			delete(todo, f[1])
 		case "a":
 			delete(open, f[1])
 			switch f[2] {
@@ -135,6 +137,6 @@ func readWorkerLog(path string) (workerLog, error) {
 			}
 		}
 	}
-	w.held = len(open)
+	w.held, w.unhandled = len(open), len(todo)
 	return w, nil
 }

@@ -5,13 +5,82 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// steps runs each step in order and stops at the first error, so a
+// scenario's timeline reads as a list.
+func steps(fns ...func() error) error {
+	for _, fn := range fns {
+		if err := fn(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wait is a step that sleeps d.
+func wait(ctx context.Context, d time.Duration) func() error {
+	return func() error { return sleep(ctx, d) }
+}
+
+// mark is a step that notes the time in t.
+func mark(t *time.Time) func() error {
+	return func() error { *t = time.Now(); return nil }
+}
+
+// do is a step that cannot fail.
+func do(fn func()) func() error {
+	return func() error { fn(); return nil }
+}
+
+// standalone starts Redis (AOF) and two instances on it.
+func (e *Env) standalone(ctx context.Context) (*Redis, []*Redlane, error) {
+	rd, err := e.StartRedis(ctx, "redis")
+	if err != nil {
+		return nil, nil, err
+	}
+	insts, err := e.startInstances(ctx, 2, "REDIS_URL=redis://"+rd.Addr()+"/0")
+	return rd, insts, err
+}
+
+// standaloneLoad is the HTTP load of the standalone scenarios: cache reads,
+// authenticated requests, and the demo route under both failOpen settings.
+const standaloneLoad = "user=40,session=20,rlopen=20,rlclosed=20"
+
+// httpLoadProc is a running HTTP load process.
+type httpLoadProc struct{ *clientProc }
+
+// stop ends the load and returns what it recorded.
+func (l httpLoadProc) stop() ([]httpRecord, error) {
+	if err := l.finish(30 * time.Second); err != nil {
+		return nil, err
+	}
+	return readLines[httpRecord](l.Out)
+}
+
+// startHTTPLoad signs in 20 users and starts an HTTP load process over
+// insts at rates (see runHTTPLoad), with extra flags.
+func (e *Env) startHTTPLoad(ctx context.Context, name string, insts []*Redlane, rates string, extra ...string) (httpLoadProc, error) {
+	tokens, err := e.login(ctx, insts[0], 20)
+	if err != nil {
+		return httpLoadProc{}, err
+	}
+	args := append([]string{"-targets", urls(insts), "-rates", rates, "-users", fmt.Sprint(seededUsers), "-tokens", tokens}, extra...)
+	load, err := e.startClient(name, "http", args...)
+	if err != nil {
+		return httpLoadProc{}, err
+	}
+	_, err = load.waitReady(ctx, 10*time.Second)
+	return httpLoadProc{load}, err
+}
 
 // startInstances runs n Redlane instances (redlane-a, redlane-b, ...) on
 // the Redis that redisEnv names.
@@ -212,17 +281,7 @@ func statsOf(recs []httpRecord, kind string, from, to time.Time) kindStats {
 
 // statuses formats a status histogram: "200×40 503×12".
 func statuses(m map[int]int) string {
-	keys := make([]int, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := range keys {
-		for j := i + 1; j < len(keys); j++ {
-			if keys[j] < keys[i] {
-				keys[i], keys[j] = keys[j], keys[i]
-			}
-		}
-	}
+	keys := slices.Sorted(maps.Keys(m))
 	var parts []string
 	for _, k := range keys {
 		name := strconv.Itoa(k)

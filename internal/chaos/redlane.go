@@ -162,7 +162,7 @@ func (r *Redlane) Metrics(ctx context.Context) (map[string]float64, error) {
 	return out, sc.Err()
 }
 
-// LogCount counts lines of the instance's log that contain s.
+// LogCount counts the occurrences of s in the instance's log.
 func (r *Redlane) LogCount(s string) int {
 	b, _ := os.ReadFile(r.proc.Log)
 	return strings.Count(string(b), s)

@@ -3,90 +3,8 @@ package chaos
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
-
-// clusterStack is a 3-master + 3-replica Cluster, two instances on it, and
-// rooms placed on known masters.
-type clusterStack struct {
-	c       *Cluster
-	insts   []*Redlane
-	masters []*Redis
-	rooms   map[*Redis][]string // rooms whose slot each master serves
-}
-
-// startCluster starts the stack with perMaster rooms on every master.
-func (e *Env) startCluster(ctx context.Context, perMaster int) (*clusterStack, error) {
-	c, err := e.StartCluster(ctx, 3, 1)
-	if err != nil {
-		return nil, err
-	}
-	s := &clusterStack{c: c, rooms: map[*Redis][]string{}}
-	if s.masters, err = c.Masters(ctx); err != nil {
-		return nil, err
-	}
-	for i, m := range s.masters {
-		if s.rooms[m], err = c.keysOn(ctx, m, fmt.Sprintf("m%d-room-%%d", i), perMaster); err != nil {
-			return nil, err
-		}
-	}
-	s.insts, err = e.startInstances(ctx, 2, "REDIS_ADDRS="+strings.Join(c.Addrs(), ","))
-	return s, err
-}
-
-// startChat is Env.startChat with history read from the Cluster itself
-// when no instance serves it.
-func (s *clusterStack) startChat(ctx context.Context, e *Env, p profile, resumers int) (*chatLoad, error) {
-	chat, err := e.startChat(ctx, s.insts, s.insts, s.allRooms(), p.chatSockets, resumers, p.publishRate)
-	if chat != nil {
-		chat.direct = func(ctx context.Context, room string) ([]string, error) {
-			return s.c.streamIDs(ctx, "redlane:chat:{"+room+"}:stream") // internal/realtime/keys.go
-		}
-	}
-	return chat, err
-}
-
-func (s *clusterStack) allRooms() []string {
-	var out []string
-	for _, m := range s.masters {
-		out = append(out, s.rooms[m]...)
-	}
-	return out
-}
-
-func set(names []string) map[string]bool {
-	m := map[string]bool{}
-	for _, n := range names {
-		m[n] = true
-	}
-	return m
-}
-
-// failover kills master (kill -9; before that, cut runs if not nil) and
-// waits until its slots are served by a promoted replica in every live
-// node's view. It returns the kill time and the promotion delay.
-func (s *clusterStack) failover(ctx context.Context, e *Env, master *Redis, after func()) (time.Time, time.Duration, error) {
-	slot, err := s.c.Slot(ctx, "{"+s.rooms[master][0]+"}")
-	if err != nil {
-		return time.Time{}, 0, err
-	}
-	t0 := time.Now()
-	master.Kill()
-	if after != nil {
-		after()
-	}
-	for time.Since(t0) < 30*time.Second {
-		if s.c.stateOK(ctx, slot, master) {
-			e.log("promoted %s after the kill", ms(time.Since(t0)))
-			return t0, time.Since(t0), nil
-		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
-			return t0, 0, err
-		}
-	}
-	return t0, 0, fmt.Errorf("no replica promoted within 30s of killing %s", master.Name)
-}
 
 // clusterMasterKill: the master serving some rooms and a queue is killed
 // (kill -9) under chat, cache and queue load. Goals: writes to its rooms
@@ -100,24 +18,12 @@ func clusterMasterKill(ctx context.Context, e *Env, p profile, r *Result) error 
 		return err
 	}
 	victim := s.masters[0]
-	probeRoom, err := s.c.keysOn(ctx, victim, "probe-%d", 1)
-	if err != nil {
-		return err
-	}
 	queue, err := s.c.keysOn(ctx, victim, "q%d", 1)
 	if err != nil {
 		return err
 	}
-	tokens, err := e.login(ctx, s.insts[0], 10)
+	load, err := e.startHTTPLoad(ctx, "http", s.insts, "user=30,session=10,enqueue=10", "-queue", queue[0])
 	if err != nil {
-		return err
-	}
-	load, err := e.startClient("http", "http", "-targets", urls(s.insts), "-rates", "user=30,session=10,enqueue=10",
-		"-users", fmt.Sprint(seededUsers), "-tokens", tokens, "-queue", queue[0])
-	if err != nil {
-		return err
-	}
-	if _, err := load.waitReady(ctx, 10*time.Second); err != nil {
 		return err
 	}
 	worker, err := e.startClient("worker", "worker", "-targets", urls(s.insts), "-queue", queue[0], "-visibility", "2s", "-work", "1ms")
@@ -130,91 +36,43 @@ func clusterMasterKill(ctx context.Context, e *Env, p profile, r *Result) error 
 	}
 	ready := watchReady(ctx, s.insts...)
 	defer ready.stop()
-	if err := sleep(ctx, p.warm); err != nil {
-		return err
-	}
-	if err := chat.offline(); err != nil {
-		return err
-	}
-	if err := sleep(ctx, 500*time.Millisecond); err != nil {
-		return err
-	}
-	t0, promotion, err := s.failover(ctx, e, victim, nil)
+	var f failover
+	err = steps(
+		chat.warmThenOffline(ctx, p.warm),
+		func() (err error) { f, err = s.failover(ctx, e, victim, p.recoveryBudget, nil); return err },
+		chat.backOnline(ctx),
+		do(ready.stop),
+	)
 	if err != nil {
 		return err
 	}
-	tp := t0.Add(promotion)
-	steady := probePublish(ctx, s.insts[0], probeRoom[0], 2*time.Second, p.recoveryBudget)
-	if err := sleep(ctx, time.Second); err != nil {
-		return err
-	}
-	if err := chat.online(); err != nil {
-		return err
-	}
-	if err := sleep(ctx, 3*time.Second); err != nil {
-		return err
-	}
-	ready.stop()
-	if err := load.finish(30 * time.Second); err != nil {
-		return err
-	}
-	recs, err := readLines[httpRecord](load.Out)
+	recs, err := load.stop()
 	if err != nil {
 		return err
 	}
-	pubs, err := chat.stopPublishing()
+	o, err := chat.finish(ctx, s.insts, 2*time.Second)
 	if err != nil {
 		return err
 	}
 	end := time.Now()
 
-	r.Figure("replica promoted %s after the kill", ms(promotion))
-	victimRooms := set(s.rooms[victim])
-	back := lastFailure(pubs, victimRooms, t0)
-	if steady.IsZero() {
-		r.Goal(false, "writes back within 2s of promotion", "writes to the dead master's rooms still failing %s after promotion", ms(p.recoveryBudget))
-	} else {
-		r.Goal(back.Sub(tp) <= 2*time.Second, "writes back within 2s of promotion",
-			"writes to its rooms back %s after the kill (%s after promotion)", ms(back.Sub(t0)), ms(back.Sub(tp)))
-	}
-	n, ok, st, bodies := publishStats(pubs, nil, t0, end)
+	judgeRecovery(r, f, o.pubs, set(s.rooms[victim]), p.recoveryBudget)
+	n, ok, st, texts := publishStats(o.pubs, nil, f.t0, end)
 	r.Figure("publishes from the kill on %d, failed %d (%s)", n, n-ok, statuses(st))
-	var texts []string
-	texts = append(texts, bodies...)
 	for _, kind := range []string{kindUser, kindSession, kindEnqueue} {
-		k := statsOf(recs, kind, t0, end)
-		r.Figure("%s %s", kind, statuses(k.status))
-	}
-	for _, rec := range recs {
-		texts = append(texts, rec.Err)
+		r.Figure("%s %s", kind, statuses(statsOf(recs, kind, f.t0, end).status))
 	}
 	users := statsOf(recs, kindUser, time.Time{}, end)
 	r.Goal(users.ok == users.n, "0 non-2xx cache reads", "cache reads non-2xx %d of %d", users.n-users.ok, users.n)
 	for _, in := range s.insts {
-		at, good := settledAfter(ready.series(in.Name), t0, is(200))
-		r.Goal(good && at.Sub(tp) <= 2*time.Second, in.Name+" /readyz 200 within 2s of promotion",
-			"%s /readyz 200 for good %s", in.Name, sinceOrNever(good, at.Sub(tp), "after promotion"))
+		at, good := settledAfter(ready.series(in.Name), f.t0, is(200))
+		r.Goal(good && at.Sub(f.promoted) <= 2*time.Second, in.Name+" /readyz 200 within 2s of promotion",
+			"%s /readyz 200 for good %s", in.Name, sinceOrNever(good, at.Sub(f.promoted), "after promotion"))
 	}
-
-	// Chat: members come back, then history is judged.
-	o, err := chat.finish(ctx, s.insts, 2*time.Second)
-	if err != nil {
-		return err
+	for _, rec := range recs {
+		texts = append(texts, rec.Err)
 	}
-	for _, rec := range append(o.records, chatRecordsOf(chat.resume)...) {
-		texts = append(texts, rec.Errors...)
-		for _, c := range rec.Closes {
-			texts = append(texts, c.Reason)
-		}
-	}
-	leaks := clusterLeaks(texts)
-	logged := 0
-	for _, in := range s.insts {
-		for _, w := range clusterErrorWords {
-			logged += in.LogCount(w)
-		}
-	}
-	r.Goal(leaks == 0, "no CROSSSLOT/MOVED reaches a client", "Cluster errors seen by clients %d (in instance logs %d)", leaks, logged)
+	judgeLeaks(r, s.insts, texts, append(o.records, chatRecordsOf(chat.resume)...))
 	judgeChat(r, chat, o, false)
 	lost, err := e.drainQueue(ctx, s.insts, queue[0], worker, recs)
 	if err != nil {
@@ -223,6 +81,26 @@ func clusterMasterKill(ctx context.Context, e *Env, p profile, r *Result) error 
 		r.Figure("acknowledged tasks lost %d", lost)
 	}
 	return nil
+}
+
+// judgeLeaks requires that no Cluster error (CROSSSLOT, MOVED, ...) shows in
+// what clients got: HTTP answers and chat frames and close reasons. The
+// instances' logs are counted for the figure.
+func judgeLeaks(r *Result, insts []*Redlane, texts []string, recs []chatRecord) {
+	for _, rec := range recs {
+		texts = append(texts, rec.Errors...)
+		for _, c := range rec.Closes {
+			texts = append(texts, c.Reason)
+		}
+	}
+	logged := 0
+	for _, in := range insts {
+		for _, w := range clusterErrorWords {
+			logged += in.LogCount(w)
+		}
+	}
+	leaks := clusterLeaks(texts)
+	r.Goal(leaks == 0, "no CROSSSLOT/MOVED reaches a client", "Cluster errors seen by clients %d (in instance logs %d)", leaks, logged)
 }
 
 func sinceOrNever(ok bool, d time.Duration, what string) string {
@@ -282,19 +160,19 @@ func clusterPubsubKill(ctx context.Context, e *Env, p profile, r *Result) error 
 	if err != nil {
 		return err
 	}
-	if err := sleep(ctx, p.warm); err != nil {
-		return err
-	}
-	t0 := time.Now()
+	var t0 time.Time
 	killed := int64(0)
-	for _, m := range s.masters {
-		n, err := m.Client().ClientKillByFilter(ctx, "TYPE", "pubsub").Result()
-		if err != nil {
-			return fmt.Errorf("CLIENT KILL TYPE pubsub on %s: %w", m.Name, err)
+	killPubsub := func() error {
+		for _, m := range s.masters {
+			n, err := m.Client().ClientKillByFilter(ctx, "TYPE", "pubsub").Result()
+			if err != nil {
+				return fmt.Errorf("CLIENT KILL TYPE pubsub on %s: %w", m.Name, err)
+			}
+			killed += n
 		}
-		killed += n
+		return nil
 	}
-	if err := sleep(ctx, p.recover+2*time.Second); err != nil {
+	if err := steps(wait(ctx, p.warm), mark(&t0), killPubsub, wait(ctx, p.recover+2*time.Second)); err != nil {
 		return err
 	}
 	o, err := chat.finish(ctx, s.insts, 2*time.Second)
@@ -358,47 +236,33 @@ func clusterReplicaCut(ctx context.Context, e *Env, p profile, r *Result) error 
 	if err != nil {
 		return err
 	}
-	probeRoom, err := s.c.keysOn(ctx, victim, "probe-%d", 1)
-	if err != nil {
-		return err
-	}
 	chat, err := s.startChat(ctx, e, p, p.resumers)
 	if err != nil {
 		return err
 	}
-	if err := sleep(ctx, p.warm); err != nil {
-		return err
+	// The cut: the replica stops reading, and the master drops the link;
+	// for 2 s the master alone acknowledges what is published to it.
+	cutLink := func() error {
+		if err := replica.Pause(); err != nil {
+			return err
+		}
+		if err := victim.Client().Do(ctx, "CLIENT", "KILL", "TYPE", "replica").Err(); err != nil {
+			return fmt.Errorf("CLIENT KILL TYPE replica: %w", err)
+		}
+		return nil
 	}
-	if err := chat.offline(); err != nil {
-		return err
-	}
-	if err := sleep(ctx, 500*time.Millisecond); err != nil {
-		return err
-	}
-	// Cut: the replica stops reading, and the master drops the link.
-	tcut := time.Now()
-	if err := replica.Pause(); err != nil {
-		return err
-	}
-	if err := victim.Client().Do(ctx, "CLIENT", "KILL", "TYPE", "replica").Err(); err != nil {
-		return fmt.Errorf("CLIENT KILL TYPE replica: %w", err)
-	}
-	if err := sleep(ctx, 2*time.Second); err != nil {
-		return err
-	}
-	t0, promotion, err := s.failover(ctx, e, victim, func() { _ = replica.Resume() })
+	var tcut time.Time
+	var f failover
+	err = steps(
+		chat.warmThenOffline(ctx, p.warm),
+		mark(&tcut), cutLink, wait(ctx, 2*time.Second),
+		func() (err error) {
+			f, err = s.failover(ctx, e, victim, p.recoveryBudget, func() { _ = replica.Resume() })
+			return err
+		},
+		chat.backOnline(ctx),
+	)
 	if err != nil {
-		return err
-	}
-	tp := t0.Add(promotion)
-	steady := probePublish(ctx, s.insts[0], probeRoom[0], 2*time.Second, p.recoveryBudget)
-	if err := sleep(ctx, time.Second); err != nil {
-		return err
-	}
-	if err := chat.online(); err != nil {
-		return err
-	}
-	if err := sleep(ctx, 3*time.Second); err != nil {
 		return err
 	}
 	o, err := chat.finish(ctx, s.insts, 2*time.Second)
@@ -406,15 +270,10 @@ func clusterReplicaCut(ctx context.Context, e *Env, p profile, r *Result) error 
 		return err
 	}
 	victimRooms := set(s.rooms[victim])
-	n, ok, _, _ := publishStats(o.pubs, victimRooms, tcut, t0)
-	r.Figure("link cut %s before the kill: %d of %d publishes to its rooms acked; replica promoted %s after the kill", ms(t0.Sub(tcut)), ok, n, ms(promotion))
+	n, ok, _, _ := publishStats(o.pubs, victimRooms, tcut, f.t0)
+	r.Figure("link cut %s before the kill: %d of %d publishes to its rooms acked", ms(f.t0.Sub(tcut)), ok, n)
+	judgeRecovery(r, f, o.pubs, victimRooms, p.recoveryBudget)
 	r.Figure("acknowledged messages lost %d (%d acked before the cut)", o.lostAcked, lostBefore(o, tcut))
-	if steady.IsZero() {
-		r.Goal(false, "writes back within 2s of promotion", "writes still failing %s after promotion", ms(p.recoveryBudget))
-	} else {
-		back := lastFailure(o.pubs, victimRooms, t0)
-		r.Goal(back.Sub(tp) <= 2*time.Second, "writes back within 2s of promotion", "writes back %s after promotion", ms(back.Sub(tp)))
-	}
 	if o.lostAcked == 0 {
 		r.Goal(false, "the cut loses acknowledged messages (else the fault did not take)", "nothing lost")
 	}

@@ -43,25 +43,17 @@ func netFault(mode ProxyMode) func(ctx context.Context, e *Env, p profile, r *Re
 		defer breakers.stop()
 		limiter := watchMetric(ctx, []string{"redlane_ratelimit_breaker_open"}, insts...)
 		defer limiter.stop()
-		if err := sleep(ctx, p.warm); err != nil {
+		var t0, healed time.Time
+		err = steps(
+			wait(ctx, p.warm),
+			mark(&t0), do(func() { px.Set(mode, netDelay) }), wait(ctx, p.outage),
+			do(func() { px.Set(Pass, 0) }), mark(&healed),
+			wait(ctx, p.recover+2*time.Second), do(breakers.stop), do(limiter.stop),
+		)
+		if err != nil {
 			return err
 		}
-		t0 := time.Now()
-		px.Set(mode, netDelay)
-		if err := sleep(ctx, p.outage); err != nil {
-			return err
-		}
-		px.Set(Pass, 0)
-		healed := time.Now()
-		if err := sleep(ctx, p.recover+2*time.Second); err != nil {
-			return err
-		}
-		breakers.stop()
-		limiter.stop()
-		if err := load.finish(30 * time.Second); err != nil {
-			return err
-		}
-		recs, err := readLines[httpRecord](load.Out)
+		recs, err := load.stop()
 		if err != nil {
 			return err
 		}
@@ -75,15 +67,7 @@ func netFault(mode ProxyMode) func(ctx context.Context, e *Env, p profile, r *Re
 			judgeBreaker(r, in.Name+" cache breaker", breakers.series(in.Name), t0, healed, 2)
 			judgeBreaker(r, in.Name+" rate-limit breaker", limiter.series(in.Name), t0, healed, 1)
 		}
-		// Requests sent during the fault, and those already waiting when
-		// it began, answer within budget.
-		budget := redisDeadline + slack
-		for _, kind := range []string{kindUser, kindSession, kindEnqueue} {
-			k := statsOf(recs, kind, t0, healed)
-			lat := statsOf(recs, kind, t0.Add(-budget), healed).lat
-			r.Goal(k.n > 0 && lat.max() <= budget && k.s500 == 0 && k.noAnswer == 0, fmt.Sprintf("%s requests within %s, never 500", kind, ms(budget)),
-				"%s %s p99 %s max %s", kind, statuses(k.status), ms(lat.quantile(0.99)), ms(lat.max()))
-		}
+		withinBudget(r, recs, []string{kindUser, kindSession, kindEnqueue}, t0, healed)
 		rateLimited(r, recs, t0, healed, decisionDeadline+slack)
 		users := statsOf(recs, kindUser, time.Time{}, end)
 		r.Goal(users.ok == users.n, "0 non-2xx cache reads", "cache reads %d, non-2xx %d", users.n, users.n-users.ok)

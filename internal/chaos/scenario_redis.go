@@ -7,35 +7,6 @@ import (
 	"time"
 )
 
-// standaloneLoad is the HTTP load of the standalone scenarios: cache reads,
-// authenticated requests, and the demo route under both failOpen settings.
-const standaloneLoad = "user=40,session=20,rlopen=20,rlclosed=20"
-
-// standalone starts Redis (AOF), two instances, signs in users and starts
-// the HTTP load.
-func (e *Env) standalone(ctx context.Context) (*Redis, []*Redlane, error) {
-	rd, err := e.StartRedis(ctx, "redis")
-	if err != nil {
-		return nil, nil, err
-	}
-	insts, err := e.startInstances(ctx, 2, "REDIS_URL=redis://"+rd.Addr()+"/0")
-	return rd, insts, err
-}
-
-func (e *Env) startHTTPLoad(ctx context.Context, name string, insts []*Redlane, rates string) (*clientProc, error) {
-	tokens, err := e.login(ctx, insts[0], 20)
-	if err != nil {
-		return nil, err
-	}
-	load, err := e.startClient(name, "http", "-targets", urls(insts), "-rates", rates,
-		"-users", fmt.Sprint(seededUsers), "-tokens", tokens)
-	if err != nil {
-		return nil, err
-	}
-	_, err = load.waitReady(ctx, 10*time.Second)
-	return load, err
-}
-
 // redisKill: Redis killed (kill -9) under HTTP load, restarted after the
 // outage. Goals: cache reads never fail (database fallback); /readyz is 503
 // while Redis is gone and 200 within 2 s of its return; authenticated
@@ -53,27 +24,17 @@ func redisKill(ctx context.Context, e *Env, p profile, r *Result) error {
 	}
 	ready := watchReady(ctx, insts...)
 	defer ready.stop()
-	if err := sleep(ctx, p.warm); err != nil {
+	var t0, back time.Time
+	err = steps(
+		wait(ctx, p.warm),
+		mark(&t0), do(rd.Kill), wait(ctx, p.outage),
+		func() error { return rd.Restart(ctx) }, mark(&back),
+		wait(ctx, p.recover), do(ready.stop),
+	)
+	if err != nil {
 		return err
 	}
-	t0 := time.Now()
-	rd.Kill()
-	if err := sleep(ctx, p.outage); err != nil {
-		return err
-	}
-	if err := rd.Restart(ctx); err != nil {
-		return err
-	}
-	back := time.Now()
-	e.log("redis back after %s", back.Sub(t0).Round(time.Millisecond))
-	if err := sleep(ctx, p.recover); err != nil {
-		return err
-	}
-	ready.stop()
-	if err := load.finish(30 * time.Second); err != nil {
-		return err
-	}
-	recs, err := readLines[httpRecord](load.Out)
+	recs, err := load.stop()
 	if err != nil {
 		return err
 	}
@@ -150,7 +111,7 @@ func redisPause(ctx context.Context, e *Env, p profile, r *Result) error {
 	if err := sleep(ctx, p.warm); err != nil {
 		return err
 	}
-	if err := warm.finish(30 * time.Second); err != nil {
+	if _, err := warm.stop(); err != nil {
 		return err
 	}
 	if err := sleep(ctx, time.Second); err != nil {
@@ -166,25 +127,18 @@ func redisPause(ctx context.Context, e *Env, p profile, r *Result) error {
 	}
 	ready := watchReady(ctx, insts...)
 	defer ready.stop()
-	if err := sleep(ctx, time.Second); err != nil {
+	var t0, back time.Time
+	err = steps(
+		wait(ctx, time.Second),
+		mark(&t0), rd.Pause, wait(ctx, p.outage),
+		rd.Resume, mark(&back),
+		wait(ctx, p.recover), do(ready.stop),
+	)
+	if err != nil {
 		return err
 	}
-	t0 := time.Now()
-	if err := rd.Pause(); err != nil {
-		return err
-	}
-	if err := sleep(ctx, p.outage); err != nil {
-		return err
-	}
-	if err := rd.Resume(); err != nil {
-		return err
-	}
-	back := time.Now()
-	if err := sleep(ctx, p.recover); err != nil {
-		return err
-	}
-	ready.stop()
-	if err := load.finish(30 * time.Second); err != nil {
+	recs, err := load.stop()
+	if err != nil {
 		return err
 	}
 	if err := sleep(ctx, 2*time.Second); err != nil {
@@ -194,21 +148,11 @@ func redisPause(ctx context.Context, e *Env, p profile, r *Result) error {
 	if err != nil {
 		return err
 	}
-	recs, err := readLines[httpRecord](load.Out)
-	if err != nil {
-		return err
-	}
 
 	// Requests sent while Redis was stopped answer within budget, and so
 	// do those already waiting on it when it stopped (sent up to one budget
 	// before).
-	budget := redisDeadline + slack
-	for _, kind := range []string{kindUser, kindSession} {
-		k := statsOf(recs, kind, t0, back)
-		lat := statsOf(recs, kind, t0.Add(-budget), back).lat
-		r.Goal(k.n > 0 && lat.max() <= budget && k.s500 == 0, fmt.Sprintf("%s requests within %s", kind, ms(budget)),
-			"%s %s p99 %s max %s", kind, statuses(k.status), ms(lat.quantile(0.99)), ms(lat.max()))
-	}
+	withinBudget(r, recs, []string{kindUser, kindSession}, t0, back)
 	rateLimited(r, recs, t0, back, decisionDeadline+slack)
 	readiness(r, ready, insts, t0, back)
 	r.Goal(g1 <= g0+10, "goroutines back to baseline (+10)", "goroutines idle before %.0f, after %.0f", g0, g1)
@@ -220,6 +164,21 @@ func redisPause(ctx context.Context, e *Env, p profile, r *Result) error {
 	r.Goal(c1 <= max(c0, bound), fmt.Sprintf("Redis connections within the pools (%d)", bound),
 		"Redis connections before %d, after %d (pool bound %d)", c0, c1, bound)
 	return nil
+}
+
+// withinBudget judges requests of kinds during a fault [from, to): each
+// answers within the Redis deadline plus slack (those sent up to one
+// budget before from too: they were waiting when it began), and fails, if
+// at all, with 503 and Retry-After, never 500 or no answer.
+func withinBudget(r *Result, recs []httpRecord, kinds []string, from, to time.Time) {
+	budget := redisDeadline + slack
+	for _, kind := range kinds {
+		k := statsOf(recs, kind, from, to)
+		lat := statsOf(recs, kind, from.Add(-budget), to).lat
+		r.Goal(k.n > 0 && lat.max() <= budget && k.s500 == 0 && k.noAnswer == 0 && k.noRetry == 0,
+			fmt.Sprintf("%s within %s, failing only with 503 + Retry-After", kind, ms(budget)),
+			"%s %s p99 %s max %s", kind, statuses(k.status), ms(lat.quantile(0.99)), ms(lat.max()))
+	}
 }
 
 // baseline reads the instances' goroutines (go_goroutines) and Redlane's
@@ -259,31 +218,15 @@ func chatRedisRestart(ctx context.Context, e *Env, p profile, r *Result) error {
 	if err != nil {
 		return err
 	}
-	if err := sleep(ctx, p.warm); err != nil {
-		return err
-	}
-	if err := chat.offline(); err != nil {
-		return err
-	}
-	if err := sleep(ctx, 500*time.Millisecond); err != nil {
-		return err
-	}
-	t0 := time.Now()
-	rd.Kill()
-	if err := sleep(ctx, p.outage/2); err != nil {
-		return err
-	}
-	if err := rd.Restart(ctx); err != nil {
-		return err
-	}
-	back := time.Now()
-	if err := sleep(ctx, p.recover); err != nil {
-		return err
-	}
-	if err := chat.online(); err != nil {
-		return err
-	}
-	if err := sleep(ctx, 2*time.Second); err != nil {
+	var t0, back time.Time
+	err = steps(
+		chat.warmThenOffline(ctx, p.warm),
+		mark(&t0), do(rd.Kill), wait(ctx, p.outage/2),
+		func() error { return rd.Restart(ctx) }, mark(&back),
+		wait(ctx, p.recover),
+		chat.backOnline(ctx),
+	)
+	if err != nil {
 		return err
 	}
 	o, err := chat.finish(ctx, insts, 2*time.Second)

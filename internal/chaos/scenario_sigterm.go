@@ -13,11 +13,7 @@ import (
 // gets 1001; each reconnects to the other instance and resumes with 0
 // missed messages, no duplicate, in order; the process exits cleanly.
 func sigtermInstance(ctx context.Context, e *Env, p profile, r *Result) error {
-	rd, err := e.StartRedis(ctx, "redis")
-	if err != nil {
-		return err
-	}
-	insts, err := e.startInstances(ctx, 2, "REDIS_URL=redis://"+rd.Addr()+"/0")
+	_, insts, err := e.standalone(ctx)
 	if err != nil {
 		return err
 	}
@@ -32,32 +28,30 @@ func sigtermInstance(ctx context.Context, e *Env, p profile, r *Result) error {
 	}
 	ready := watch(ctx, 50*time.Millisecond, []*Redlane{a}, func(ctx context.Context, r *Redlane) float64 { return float64(r.Ready(ctx)) })
 	defer ready.stop()
-	if err := sleep(ctx, p.warm); err != nil {
-		return err
-	}
-	t0 := time.Now()
-	if err := a.Terminate(); err != nil {
-		return err
-	}
+	var t0 time.Time
 	var exited time.Duration
-	select {
-	case <-a.proc.Done():
-		exited = time.Since(t0)
-	case <-time.After(30 * time.Second):
-		return fmt.Errorf("%s still running 30s after SIGTERM", a.Name)
-	case <-ctx.Done():
-		return ctx.Err()
+	waitExit := func() error {
+		select {
+		case <-a.proc.Done():
+			exited = time.Since(t0)
+			return nil
+		case <-time.After(30 * time.Second):
+			return fmt.Errorf("%s still running 30s after SIGTERM", a.Name)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	if err := sleep(ctx, p.recover); err != nil {
+	if err := steps(wait(ctx, p.warm), mark(&t0), a.Terminate, waitExit, wait(ctx, p.recover), do(ready.stop)); err != nil {
 		return err
 	}
-	ready.stop()
 	o, err := chat.finish(ctx, []*Redlane{b}, 2*time.Second)
 	if err != nil {
 		return err
 	}
 
 	onA, got1001, firstClose := 0, 0, time.Duration(-1)
+	var away durations // from the 1001 to the join on the other instance
+	replayed := 0
 	for _, rec := range o.records {
 		if len(rec.Joins) > 0 && rec.Joins[0].Target == a.URL {
 			onA++
@@ -73,6 +67,13 @@ func sigtermInstance(ctx context.Context, e *Env, p profile, r *Result) error {
 			if firstClose < 0 || at < firstClose {
 				firstClose = at
 			}
+			for _, j := range rec.Joins {
+				if j.At >= c.At {
+					away = append(away, time.Duration(j.At-c.At)*time.Millisecond)
+					replayed += j.Missed
+					break
+				}
+			}
 		}
 	}
 	notReady, ok := firstSent(ready.series(a.Name), t0, isNot(200))
@@ -80,6 +81,7 @@ func sigtermInstance(ctx context.Context, e *Env, p profile, r *Result) error {
 		"/readyz 503 %s after SIGTERM, first close at %s", ms(notReady.end.Sub(t0)), ms(firstClose))
 	r.Goal(onA > 0 && got1001 == onA, "every socket of the stopped instance gets 1001",
 		"%d of %d sockets on %s got 1001", got1001, onA, a.Name)
+	r.Figure("back on %s within %s (p50 %s), %d messages replayed on resume", b.Name, ms(away.max()), ms(away.quantile(0.5)), replayed)
 	r.Goal(a.proc.ExitErr() == nil, "clean exit", "%s exited %s after SIGTERM (%v)", a.Name, ms(exited), exitStatus(a.proc.ExitErr()))
 	n, okPub, _, _ := publishStats(o.pubs, nil, time.Time{}, time.Now())
 	r.Goal(okPub == n, "every publish through the other instance succeeds", "publishes %d/%d ok", okPub, n)
