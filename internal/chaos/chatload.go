@@ -177,3 +177,51 @@ func judgeChat(r *Result, c *chatLoad, o chatOutcome, lossless bool) {
 			"resumed members: every later message, once, in order", "resumed %s", v.summary())
 	}
 }
+
+// truth reads history for every room the publisher used and pairs it with
+// what the publisher was told. When no instance serves a room's history
+// and direct is set, direct reads it (t.direct lists those rooms).
+func truth(ctx context.Context, insts []*Redlane, pubs []publishRecord, rooms []string, direct func(context.Context, string) ([]string, error)) (chatTruth, error) {
+	t := chatTruth{acked: map[string][]string{}, history: map[string][]string{}}
+	for _, p := range pubs {
+		if p.ID != "" {
+			t.acked[p.Room] = append(t.acked[p.Room], p.ID)
+		}
+	}
+	for _, room := range rooms {
+		ids, err := history(ctx, insts, room)
+		if err != nil && direct != nil {
+			t.direct = append(t.direct, room)
+			ids, err = direct(ctx, room)
+		}
+		if err != nil {
+			return t, err
+		}
+		t.history[room] = ids
+	}
+	return t, nil
+}
+
+// readChat reads the records of chat client processes.
+func readChat(cs ...*clientProc) ([]chatRecord, error) {
+	var all []chatRecord
+	for _, c := range cs {
+		var recs []chatRecord
+		if err := readRecord(c.Out, &recs); err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Name, err)
+		}
+		all = append(all, recs...)
+	}
+	return all, nil
+}
+
+// finishAll ends clients (SIGINT) and returns the first error.
+func finishAll(cs ...*clientProc) error {
+	var first error
+	for _, c := range cs {
+		if err := c.finish(30 * time.Second); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

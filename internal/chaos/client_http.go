@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -169,4 +171,86 @@ func (l *httpLoad) do(kind string, k int) httpRecord {
 		rec.ID = ans.ID
 	}
 	return rec
+}
+
+// standaloneLoad is the HTTP load of the standalone scenarios: cache reads,
+// authenticated requests, and the demo route under both failOpen settings.
+const standaloneLoad = "user=40,session=20,rlopen=20,rlclosed=20"
+
+// httpLoadProc is a running HTTP load process.
+type httpLoadProc struct{ *clientProc }
+
+// stop ends the load and returns what it recorded.
+func (l httpLoadProc) stop() ([]httpRecord, error) {
+	if err := l.finish(30 * time.Second); err != nil {
+		return nil, err
+	}
+	return readLines[httpRecord](l.Out)
+}
+
+// startHTTPLoad signs in 20 users and starts an HTTP load process over
+// insts at rates (see runHTTPLoad), with extra flags.
+func (e *Env) startHTTPLoad(ctx context.Context, name string, insts []*Redlane, rates string, extra ...string) (httpLoadProc, error) {
+	tokens, err := e.login(ctx, insts[0], 20)
+	if err != nil {
+		return httpLoadProc{}, err
+	}
+	args := append([]string{"-targets", urls(insts), "-rates", rates, "-users", fmt.Sprint(seededUsers), "-tokens", tokens}, extra...)
+	load, err := e.startClient(name, "http", args...)
+	if err != nil {
+		return httpLoadProc{}, err
+	}
+	_, err = load.waitReady(ctx, 10*time.Second)
+	return httpLoadProc{load}, err
+}
+
+// kindStats summarizes one kind of HTTP request sent in [from, to).
+type kindStats struct {
+	n, ok, s5xx, s500, noAnswer, noRetry int
+	status                               map[int]int
+	lat                                  durations
+}
+
+func statsOf(recs []httpRecord, kind string, from, to time.Time) kindStats {
+	k := kindStats{status: map[int]int{}}
+	for _, r := range recs {
+		if r.Kind != kind || r.At < from.UnixMilli() || r.At >= to.UnixMilli() || r.Status < 0 {
+			continue
+		}
+		k.n++
+		k.status[r.Status]++
+		k.lat = append(k.lat, time.Duration(r.Us)*time.Microsecond)
+		switch {
+		case r.Status/100 == 2:
+			k.ok++
+		case r.Status == 0:
+			k.noAnswer++
+		case r.Status >= 500:
+			k.s5xx++
+			if r.Status == 500 {
+				k.s500++
+			}
+			if !r.Retry {
+				k.noRetry++
+			}
+		}
+	}
+	return k
+}
+
+// statuses formats a status histogram: "200×40 503×12".
+func statuses(m map[int]int) string {
+	keys := slices.Sorted(maps.Keys(m))
+	var parts []string
+	for _, k := range keys {
+		name := strconv.Itoa(k)
+		if k == 0 {
+			name = "none"
+		}
+		parts = append(parts, fmt.Sprintf("%s×%d", name, m[k]))
+	}
+	if len(parts) == 0 {
+		return "none sent"
+	}
+	return strings.Join(parts, " ")
 }

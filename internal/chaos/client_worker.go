@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,7 +41,8 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	defer f.Close()
 	hc := &http.Client{Timeout: 10 * time.Second}
 	fmt.Fprintln(stdout, "ready")
-	claim, _ := json.Marshal(map[string]any{"worker": *name, "count": *count, "visibilityTimeout": visibility.String(), "wait": "1s"})
+	claimBody, _ := json.Marshal(map[string]any{"worker": *name, "count": *count, "visibilityTimeout": visibility.String(), "wait": "1s"})
+	claim := string(claimBody)
 	for k := 0; ctx.Err() == nil; k++ {
 		base := targets[k%len(targets)] + "/queues/" + *queue
 		var got struct {
@@ -52,7 +52,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 				Attempt int    `json:"attempt"`
 			} `json:"tasks"`
 		}
-		if status, err := postJSON(ctx, hc, base+"/claim", claim, &got); err != nil || status != http.StatusOK {
+		if status, err := doJSON(ctx, hc, "POST", base+"/claim", claim, "", &got); err != nil || status != http.StatusOK {
 			_ = sleep(ctx, 200*time.Millisecond)
 			continue
 		}
@@ -69,33 +69,13 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 				return err
 			}
 			body, _ := json.Marshal(map[string]string{"receipt": t.Receipt})
-			status, _ := postJSON(ctx, hc, base+"/tasks/"+t.ID+"/ack", body, nil)
+			status, _ := doJSON(ctx, hc, "POST", base+"/tasks/"+t.ID+"/ack", string(body), "", nil)
 			if _, err := fmt.Fprintf(f, "a %s %d\n", t.ID, status); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
-}
-
-// postJSON posts body and decodes a 2xx answer into v (when not nil); it
-// returns the status (0 when there was no answer).
-func postJSON(ctx context.Context, hc *http.Client, url string, body []byte, v any) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 == 2 && v != nil {
-		return resp.StatusCode, json.Unmarshal(b, v)
-	}
-	return resp.StatusCode, nil
 }
 
 // workerLog is a worker's record, read back by the scenario.

@@ -292,15 +292,3 @@ func (c *Cluster) keysOn(ctx context.Context, master *Redis, format string, n in
 	}
 	return out, nil
 }
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

@@ -170,3 +170,35 @@ func (r *Redlane) LogCount(s string) int {
 
 // path is a file in the scenario's directory.
 func (e *Env) path(name string) string { return filepath.Join(e.Dir, name) }
+
+// standalone starts Redis (AOF) and two instances on it.
+func (e *Env) standalone(ctx context.Context) (*Redis, []*Redlane, error) {
+	rd, err := e.StartRedis(ctx, "redis")
+	if err != nil {
+		return nil, nil, err
+	}
+	insts, err := e.startInstances(ctx, 2, "REDIS_URL=redis://"+rd.Addr()+"/0")
+	return rd, insts, err
+}
+
+// startInstances runs n Redlane instances (redlane-a, redlane-b, ...) on
+// the Redis that redisEnv names.
+func (e *Env) startInstances(ctx context.Context, n int, redisEnv ...string) ([]*Redlane, error) {
+	var out []*Redlane
+	for i := 0; i < n; i++ {
+		r, err := e.StartRedlane(ctx, "redlane-"+string(rune('a'+i)), redisEnv...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func urls(insts []*Redlane) string {
+	var s []string
+	for _, in := range insts {
+		s = append(s, in.URL)
+	}
+	return strings.Join(s, ",")
+}

@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -294,6 +295,24 @@ func lostBefore(o chatOutcome, t time.Time) int {
 	for _, p := range o.pubs {
 		if p.ID != "" && !in[p.ID] && p.At < t.UnixMilli() {
 			n++
+		}
+	}
+	return n
+}
+
+// clusterErrorWords are Redis Cluster redirections and errors that must
+// never reach a client: Redlane has to follow or hide them.
+var clusterErrorWords = []string{"CROSSSLOT", "MOVED", "ASK ", "CLUSTERDOWN", "TRYAGAIN"}
+
+// clusterLeaks counts texts that show a Cluster error.
+func clusterLeaks(texts []string) int {
+	n := 0
+	for _, t := range texts {
+		for _, w := range clusterErrorWords {
+			if strings.Contains(t, w) {
+				n++
+				break
+			}
 		}
 	}
 	return n

@@ -18,27 +18,12 @@ func redisKill(ctx context.Context, e *Env, p profile, r *Result) error {
 	if err != nil {
 		return err
 	}
-	load, err := e.startHTTPLoad(ctx, "http", insts, standaloneLoad)
+	restart := func() error { return rd.Restart(ctx) }
+	o, err := e.outage(ctx, insts, p, p.warm, do(rd.Kill), restart)
 	if err != nil {
 		return err
 	}
-	ready := watchReady(ctx, insts...)
-	defer ready.stop()
-	var t0, back time.Time
-	err = steps(
-		wait(ctx, p.warm),
-		mark(&t0), do(rd.Kill), wait(ctx, p.outage),
-		func() error { return rd.Restart(ctx) }, mark(&back),
-		wait(ctx, p.recover), do(ready.stop),
-	)
-	if err != nil {
-		return err
-	}
-	recs, err := load.stop()
-	if err != nil {
-		return err
-	}
-	end := time.Now()
+	recs, ready, t0, back, end := o.recs, o.ready, o.t0, o.back, time.Now()
 
 	users := statsOf(recs, kindUser, time.Time{}, end)
 	r.Goal(users.n > 0 && users.ok == users.n, "0 non-2xx cache reads",
@@ -121,26 +106,11 @@ func redisPause(ctx context.Context, e *Env, p profile, r *Result) error {
 	if err != nil {
 		return err
 	}
-	load, err := e.startHTTPLoad(ctx, "http", insts, standaloneLoad)
+	o, err := e.outage(ctx, insts, p, time.Second, rd.Pause, rd.Resume)
 	if err != nil {
 		return err
 	}
-	ready := watchReady(ctx, insts...)
-	defer ready.stop()
-	var t0, back time.Time
-	err = steps(
-		wait(ctx, time.Second),
-		mark(&t0), rd.Pause, wait(ctx, p.outage),
-		rd.Resume, mark(&back),
-		wait(ctx, p.recover), do(ready.stop),
-	)
-	if err != nil {
-		return err
-	}
-	recs, err := load.stop()
-	if err != nil {
-		return err
-	}
+	recs, ready, t0, back := o.recs, o.ready, o.t0, o.back
 	if err := sleep(ctx, 2*time.Second); err != nil {
 		return err
 	}
@@ -179,6 +149,38 @@ func withinBudget(r *Result, recs []httpRecord, kinds []string, from, to time.Ti
 			fmt.Sprintf("%s within %s, failing only with 503 + Retry-After", kind, ms(budget)),
 			"%s %s p99 %s max %s", kind, statuses(k.status), ms(lat.quantile(0.99)), ms(lat.max()))
 	}
+}
+
+// outageRun is what the HTTP load and the readiness watch saw around a
+// fault that began at t0 and was undone at back.
+type outageRun struct {
+	recs     []httpRecord
+	ready    *watcher
+	t0, back time.Time
+}
+
+// outage runs the standalone HTTP load and watches /readyz: warm, then
+// inject the fault, hold it for the profile's outage, heal it, and keep
+// the load running for the profile's recovery time.
+func (e *Env) outage(ctx context.Context, insts []*Redlane, p profile, warm time.Duration, inject, heal func() error) (outageRun, error) {
+	var o outageRun
+	load, err := e.startHTTPLoad(ctx, "http", insts, standaloneLoad)
+	if err != nil {
+		return o, err
+	}
+	o.ready = watchReady(ctx, insts...)
+	defer o.ready.stop()
+	err = steps(
+		wait(ctx, warm),
+		mark(&o.t0), inject, wait(ctx, p.outage),
+		heal, mark(&o.back),
+		wait(ctx, p.recover), do(o.ready.stop),
+	)
+	if err != nil {
+		return o, err
+	}
+	o.recs, err = load.stop()
+	return o, err
 }
 
 // baseline reads the instances' goroutines (go_goroutines) and Redlane's
