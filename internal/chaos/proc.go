@@ -142,6 +142,7 @@ func (e *Env) Close() {
 	for i := len(procs) - 1; i >= 0; i-- {
 		if p := procs[i]; !p.Exited() {
 			p.Stop(3 * time.Second)
+			e.log("stopped %s (pid %d)", p.Name, p.Pid())
 		}
 	}
 	for i := len(closers) - 1; i >= 0; i-- {
