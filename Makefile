@@ -2,11 +2,12 @@
 GO      ?= go
 BENCHFLAGS ?= -duration 5s -rounds 7
 CHATFLAGS ?= -clients 1000 -rate 100 -duration 20s
+CHAOSFLAGS ?=
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
 .PHONY: help run build test lint vet fmt-check k8s-tools test-k8s chart-schema sync-dashboards dashboards \
-	bench bench-sessions bench-ratelimit bench-chat
+	bench bench-sessions bench-ratelimit bench-chat chaos chaos-short
 
 help: ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -50,13 +51,10 @@ sync-dashboards: ## copy dashboards/*.json and the alert rules into the chart (H
 	cp dashboards/alerts/redlane.rules.yaml charts/redlane/alerts/
 
 bench: ## cache-hit benchmark: redlane (near cache on/off) vs net/http and one-GET baselines (needs wrk, redis-server)
-	$(GO) run ./tools/bench/cachebench $(BENCHFLAGS)
+CHATFLAGS ?= -clients 1000 -rate 100 -duration 20s
+CHAOSFLAGS ?=
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
 
-bench-sessions: ## session lookup throughput beside /health and /healthz (needs wrk, redis-server)
-	tools/bench/sessions.sh
-
-bench-ratelimit: ## rate-limited route vs an unlimited one, same server (needs wrk, redis-server)
-	tools/bench/ratelimit.sh
-
-bench-chat: ## chat fan-out load over two instances with redlane-load (CHATFLAGS passes its flags)
-	tools/bench/chat.sh $(CHATFLAGS)
+.PHONY: help run build test lint vet fmt-check k8s-tools test-k8s chart-schema sync-dashboards dashboards \
+	bench bench-sessions bench-ratelimit bench-chat chaos chaos-short

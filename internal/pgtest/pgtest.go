@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -67,13 +68,11 @@ func Run(m *testing.M) int {
 func Database(t testing.TB) string {
 	t.Helper()
 	s := Shared(t)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "t_" + hex.EncodeToString(b[:])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := s.db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("pgtest: creating database: %v", err)
+	u, name, err := s.CreateDatabase(ctx)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -82,7 +81,32 @@ func Database(t testing.TB) string {
 			t.Logf("pgtest: dropping %s: %v", name, err)
 		}
 	})
-	return s.URL(name)
+	return u
+}
+
+// CreateDatabase creates an empty database with a random name and returns
+// its postgres:// URL and name; dropping it is the caller's business.
+func (s *Server) CreateDatabase(ctx context.Context) (url, name string, err error) {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name = "t_" + hex.EncodeToString(b[:])
+	if _, err := s.db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", "", fmt.Errorf("creating database: %w", err)
+	}
+	return s.URL(name), name, nil
+}
+
+// ErrNotInstalled is returned by Start when initdb and postgres are missing.
+var ErrNotInstalled = errors.New("PostgreSQL (initdb, postgres) is not installed")
+
+// Start runs a private server outside any test (the fault suite runs it
+// from a command); the caller stops it with Stop. Tests use Shared.
+func Start() (*Server, error) {
+	bin := binDir()
+	if bin == "" {
+		return nil, ErrNotInstalled
+	}
+	return start(bin)
 }
 
 // Shared returns the test binary's server, starting it on first use.

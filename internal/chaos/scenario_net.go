@@ -1,0 +1,145 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// netDelay is the proxy's delay, each way.
+const netDelay = 500 * time.Millisecond
+
+// netFault: the TCP proxy between both instances and Redis drops, delays
+// (500 ms each way) or black-holes the traffic for the outage, under HTTP
+// load, chat publishes and enqueues. Goals: the cache's and the rate
+// limiter's circuit breakers open during the fault and close after it; no
+// request waits beyond its budget plus 100 ms; every acknowledged chat
+// message and task is still there afterwards; requests succeed again
+// within a few seconds.
+func netFault(mode ProxyMode) func(ctx context.Context, e *Env, p profile, r *Result) error {
+	return func(ctx context.Context, e *Env, p profile, r *Result) error {
+		rd, err := e.StartRedis(ctx, "redis")
+		if err != nil {
+			return err
+		}
+		px, err := e.StartProxy(rd.Addr())
+		if err != nil {
+			return err
+		}
+		insts, err := e.startInstances(ctx, 2, "REDIS_URL=redis://"+px.Addr()+"/0")
+		if err != nil {
+			return err
+		}
+		load, err := e.startHTTPLoad(ctx, "http", insts, standaloneLoad+",enqueue=10")
+		if err != nil {
+			return err
+		}
+		chat, err := e.startChat(ctx, insts, insts, []string{"net-0", "net-1"}, 8, 0, 10)
+		if err != nil {
+			return err
+		}
+		breakers := watchMetric(ctx, []string{"redlane_cache_redis_breaker_state"}, insts...)
+		defer breakers.stop()
+		limiter := watchMetric(ctx, []string{"redlane_ratelimit_breaker_open"}, insts...)
+		defer limiter.stop()
+		var t0, healed time.Time
+		err = steps(
+			wait(ctx, p.warm),
+			mark(&t0), do(func() { px.Set(mode, netDelay) }), wait(ctx, p.outage),
+			do(func() { px.Set(Pass, 0) }), mark(&healed),
+			wait(ctx, p.recover+2*time.Second), do(breakers.stop), do(limiter.stop),
+		)
+		if err != nil {
+			return err
+		}
+		recs, err := load.stop()
+		if err != nil {
+			return err
+		}
+		o, err := chat.finish(ctx, insts, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		end := time.Now()
+
+		for _, in := range insts {
+			judgeBreaker(r, in.Name+" cache breaker", breakers.series(in.Name), t0, healed, 2)
+			judgeBreaker(r, in.Name+" rate-limit breaker", limiter.series(in.Name), t0, healed, 1)
+		}
+		withinBudget(r, recs, []string{kindUser, kindSession, kindEnqueue}, t0, healed)
+		rateLimited(r, recs, t0, healed, decisionDeadline+slack)
+		users := statsOf(recs, kindUser, time.Time{}, end)
+		r.Goal(users.ok == users.n, "0 non-2xx cache reads", "cache reads %d, non-2xx %d", users.n, users.n-users.ok)
+		after := time.Time{}
+		for _, kind := range []string{kindUser, kindSession, kindEnqueue, kindRLClosed} {
+			after = maxTime(after, lastNon2xx(recs, kind, healed))
+		}
+		after = maxTime(after, lastFailure(o.pubs, nil, healed))
+		r.Goal(after.Sub(healed) <= 3*time.Second, "every kind of request succeeds within 3s of healing",
+			"requests fail until %s after healing", ms(after.Sub(healed)))
+		lost, err := lostTasks(ctx, insts[0], loadQueue, recs)
+		if err != nil {
+			return err
+		}
+		r.Goal(lost == 0, "every task answered 201 still exists", "acknowledged tasks lost %d", lost)
+		judgeChat(r, chat, o, true)
+		return nil
+	}
+}
+
+// judgeBreaker requires a breaker gauge to reach open during [t0, healed)
+// and to be back at 0 for good within 5 s after.
+func judgeBreaker(r *Result, name string, ss []sample, t0, healed time.Time, open float64) {
+	opened, ok := firstSent(ss, t0, atLeast(open))
+	closedAt, closed := settledAfter(ss, healed, is(0))
+	r.Goal(ok && opened.start.Before(healed.Add(time.Second)) && closed && closedAt.Sub(healed) <= 5*time.Second,
+		name+" opens during the fault and closes within 5s",
+		"%s open %s, closed %s after healing", name, whenSeen(ok, opened.end.Sub(t0)), whenSeen(closed, closedAt.Sub(healed)))
+}
+
+func whenSeen(ok bool, d time.Duration) string {
+	if !ok {
+		return "never"
+	}
+	return "at " + ms(d)
+}
+
+func lastNon2xx(recs []httpRecord, kind string, from time.Time) time.Time {
+	last := from
+	for _, rec := range recs {
+		at := time.UnixMilli(rec.At)
+		if rec.Kind == kind && rec.Status/100 != 2 && rec.Status >= 0 && at.After(last) {
+			last = at
+		}
+	}
+	return last
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// lostTasks counts tasks answered 201 that the queue no longer knows
+// (nothing consumes this queue, so every one must still be there).
+func lostTasks(ctx context.Context, in *Redlane, queue string, recs []httpRecord) (int, error) {
+	lost := 0
+	for _, rec := range recs {
+		if rec.Kind != kindEnqueue || rec.ID == "" {
+			continue
+		}
+		status, err := call(ctx, "GET", in.URL+"/queues/"+queue+"/tasks/"+rec.ID, "", nil)
+		if err != nil {
+			return 0, err
+		}
+		if status == http.StatusNotFound {
+			lost++
+		} else if status != http.StatusOK {
+			return 0, fmt.Errorf("GET task %s: status %d", rec.ID, status)
+		}
+	}
+	return lost, nil
+}
