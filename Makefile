@@ -51,10 +51,19 @@ sync-dashboards: ## copy dashboards/*.json and the alert rules into the chart (H
 	cp dashboards/alerts/redlane.rules.yaml charts/redlane/alerts/
 
 bench: ## cache-hit benchmark: redlane (near cache on/off) vs net/http and one-GET baselines (needs wrk, redis-server)
-CHATFLAGS ?= -clients 1000 -rate 100 -duration 20s
-CHAOSFLAGS ?=
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+	$(GO) run ./tools/bench/cachebench $(BENCHFLAGS)
 
-.PHONY: help run build test lint vet fmt-check k8s-tools test-k8s chart-schema sync-dashboards dashboards \
-	bench bench-sessions bench-ratelimit bench-chat chaos chaos-short
+bench-sessions: ## session lookup throughput beside /health and /healthz (needs wrk, redis-server)
+	tools/bench/sessions.sh
+
+bench-ratelimit: ## rate-limited route vs an unlimited one, same server (needs wrk, redis-server)
+	tools/bench/ratelimit.sh
+
+bench-chat: ## chat fan-out load over two instances with redlane-load (CHATFLAGS passes its flags)
+	tools/bench/chat.sh $(CHATFLAGS)
+
+chaos: ## fault suite, every scenario at full size (about 6 min; needs redis-server, redis-cli, PostgreSQL); CHAOSFLAGS='-run cluster -v'
+	$(GO) run ./tools/chaos -profile long $(CHAOSFLAGS)
+
+chaos-short: ## fault suite, the scenarios marked short, at a small size (about a minute; also part of make test)
+	$(GO) run ./tools/chaos -profile short $(CHAOSFLAGS)

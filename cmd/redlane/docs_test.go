@@ -103,6 +103,11 @@ var notRun = []struct {
 		tests:   []string{"TestHelmLintStrict"},
 	},
 	{
+		pattern: `^(make chaos(-short)?\b|go run \./tools/chaos )`,
+		why:     "the fault suite: minutes of real processes under injected faults; make test runs its short profile",
+		tests:   []string{"TestShortProfile"},
+	},
+	{
 		pattern: `^make (dashboards|sync-dashboards)$`,
 		why:     "regenerates checked-in files; the tests fail when they are stale",
 		tests:   []string{"TestDashboardsUpToDate", "TestDashboardsCopyIdentical"},
