@@ -139,9 +139,15 @@ func ttlFor(s *config.Cache, ns string) time.Duration {
 	return max(d, time.Millisecond)
 }
 
-// redisCtx bounds one cache command by spec.cache.redisTimeout.
+// redisCtx bounds one cache command by spec.cache.redisTimeout, and by
+// what is left of the read's Redis budget when Get gave it one: all the
+// Redis calls of one read (the GET, then the lease, the fill or the wait
+// for another pod's fill) together wait at most redisTimeout, so a paused
+// Redis delays a read by one timeout before it is served from the
+// database, not by one per call. Time in the database does not count.
 func (c *Cache) redisCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, c.spec().RedisTimeout.Duration)
+	rctx, done := redisx.Bound(ctx, c.spec().RedisTimeout.Duration)
+	return rctx, context.CancelFunc(done)
 }
 
 // socketDeadline is the hit path's cheaper redisCtx: a context that reports

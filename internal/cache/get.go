@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/redisx"
 )
 
 // Status says how a read was served; it becomes Cache-Status and X-Cache.
@@ -106,9 +107,10 @@ func (c *Cache) Get(ctx context.Context, ns *Namespace, id string) (Result, erro
 
 	ns.stats.add(cMisses)
 	leader := false
+	fctx := redisx.WithBudget(ctx, redisx.NewBudget(s.RedisTimeout.Duration-time.Since(now)))
 	v, err, _ := c.sf.Do(logical, func() (any, error) {
 		leader = true
-		return c.fill(context.WithoutCancel(ctx), ns, id, logical, seq)
+		return c.fill(context.WithoutCancel(fctx), ns, id, logical, seq)
 	})
 	if err != nil {
 		return Result{}, err

@@ -11,13 +11,13 @@ import (
 	"github.com/redlane/redlane/internal/redistest"
 )
 
-// TestShortProfile runs the short profile, as make chaos-short does: the
-// scenarios that pass on today's code, at a size that fits make test. A
+// TestShortProfile runs the short profile, as make chaos-short does: every
+// scenario, at a size that fits make test (about three minutes). A
 // scenario that fails fails the test with its line. Without redis-server or
 // PostgreSQL the test is skipped, except under CI=true, where it fails.
 func TestShortProfile(t *testing.T) {
 	if testing.Short() {
-		t.Skip("the fault suite takes about a minute")
+		t.Skip("the fault suite takes about three minutes")
 	}
 	redistest.Require(t, "redis-server", "redis-cli")
 	pgtest.Require(t)

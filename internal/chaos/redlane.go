@@ -56,7 +56,6 @@ spec:
 const (
 	redisDeadline    = time.Second            // spec.redis.commandTimeout and readTimeout, spec.cache.redisTimeout
 	decisionDeadline = 100 * time.Millisecond // spec.rateLimiter.decisionTimeout
-	slack            = 100 * time.Millisecond // what a request may take beyond its budget
 	drainDelay       = time.Second
 )
 

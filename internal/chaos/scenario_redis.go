@@ -36,7 +36,7 @@ func redisKill(ctx context.Context, e *Env, p profile, r *Result) error {
 	after := statsOf(recs, kindSession, back.Add(2*time.Second), end)
 	r.Goal(after.n > 0 && after.ok == after.n, "authenticated requests 200 again 2s after Redis is back",
 		"auth from 2s after %s", statuses(after.status))
-	rateLimited(r, recs, t0, back, decisionDeadline+slack)
+	rateLimited(r, recs, t0, back, decisionDeadline+p.slack)
 	return nil
 }
 
@@ -122,8 +122,8 @@ func redisPause(ctx context.Context, e *Env, p profile, r *Result) error {
 	// Requests sent while Redis was stopped answer within budget, and so
 	// do those already waiting on it when it stopped (sent up to one budget
 	// before).
-	withinBudget(r, recs, []string{kindUser, kindSession}, t0, back)
-	rateLimited(r, recs, t0, back, decisionDeadline+slack)
+	withinBudget(r, recs, []string{kindUser, kindSession}, t0, back, p.slack)
+	rateLimited(r, recs, t0, back, decisionDeadline+p.slack)
 	readiness(r, ready, insts, t0, back)
 	r.Goal(g1 <= g0+10, "goroutines back to baseline (+10)", "goroutines idle before %.0f, after %.0f", g0, g1)
 	// go-redis keeps the connections a burst opened, idle, up to its pool
@@ -140,7 +140,7 @@ func redisPause(ctx context.Context, e *Env, p profile, r *Result) error {
 // answers within the Redis deadline plus slack (those sent up to one
 // budget before from too: they were waiting when it began), and fails, if
 // at all, with 503 and Retry-After, never 500 or no answer.
-func withinBudget(r *Result, recs []httpRecord, kinds []string, from, to time.Time) {
+func withinBudget(r *Result, recs []httpRecord, kinds []string, from, to time.Time, slack time.Duration) {
 	budget := redisDeadline + slack
 	for _, kind := range kinds {
 		k := statsOf(recs, kind, from, to)

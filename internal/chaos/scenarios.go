@@ -3,21 +3,20 @@ package chaos
 import "time"
 
 // scenarios is the suite, in the order it runs. Short marks the scenarios
-// of the short profile (make test): those that pass on today's code. The
-// others run with make chaos and join the short profile as the defects they
-// expose (issue 22) are fixed.
+// of the short profile (make test); every scenario is in it, at the short
+// profile's size.
 var scenarios = []Scenario{
 	{Name: "redis-kill", Short: true, Run: redisKill},
-	{Name: "redis-pause", Run: redisPause},
+	{Name: "redis-pause", Short: true, Run: redisPause},
 	{Name: "chat-redis-restart", Short: true, Run: chatRedisRestart},
 	{Name: "sigterm-instance", Short: true, Run: sigtermInstance},
 	{Name: "queue-worker-kill", Short: true, Run: queueWorkerKill},
-	{Name: "net-drop", Run: netFault(Drop)},
-	{Name: "net-delay", Run: netFault(Delay)},
-	{Name: "net-blackhole", Run: netFault(Blackhole)},
-	{Name: "cluster-master-kill", Run: clusterMasterKill},
-	{Name: "cluster-pubsub-kill", Run: clusterPubsubKill},
-	{Name: "cluster-replica-cut", Run: clusterReplicaCut},
+	{Name: "net-drop", Short: true, Run: netFault(Drop)},
+	{Name: "net-delay", Short: true, Run: netFault(Delay)},
+	{Name: "net-blackhole", Short: true, Run: netFault(Blackhole)},
+	{Name: "cluster-master-kill", Short: true, Run: clusterMasterKill},
+	{Name: "cluster-pubsub-kill", Short: true, Run: clusterPubsubKill},
+	{Name: "cluster-replica-cut", Short: true, Run: clusterReplicaCut},
 }
 
 // profile sizes a run. The long profile is what the issue asks for (10 s
@@ -40,17 +39,23 @@ type profile struct {
 	// recoveryBudget is how long a Cluster scenario waits for writes to
 	// work again after a promotion before it gives up and reports.
 	recoveryBudget time.Duration
+
+	// slack is what a request may take beyond its deadline: the 100 ms the
+	// promise states in the long profile; more in the short one, which runs
+	// inside make test beside other test packages on a 2-core machine, where
+	// scheduling delay alone can exceed 100 ms (its figures still show).
+	slack time.Duration
 }
 
 var profiles = map[string]profile{
 	"short": {
 		name: "short", warm: 1500 * time.Millisecond, outage: 4 * time.Second, recover: 3 * time.Second,
 		chatSockets: 16, resumers: 4, sigtermSockets: 100, tasks: 300, publishRate: 20,
-		recoveryBudget: 20 * time.Second,
+		recoveryBudget: 20 * time.Second, slack: 600 * time.Millisecond,
 	},
 	"long": {
 		name: "long", all: true, warm: 3 * time.Second, outage: 10 * time.Second, recover: 5 * time.Second,
 		chatSockets: 40, resumers: 8, sigtermSockets: 1000, tasks: 1000, publishRate: 20,
-		recoveryBudget: 60 * time.Second,
+		recoveryBudget: 60 * time.Second, slack: 100 * time.Millisecond,
 	},
 }

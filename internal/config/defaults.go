@@ -48,7 +48,7 @@ func SetDefaults(c *Config) {
 	setDur(&r.DialTimeout, 2*time.Second)
 	setDur(&r.ReadTimeout, time.Second)
 	setDur(&r.WriteTimeout, time.Second)
-	setDur(&r.PoolTimeout, 2*time.Second)
+	setDur(&r.PoolTimeout, time.Second)
 	setDur(&r.CommandTimeout, 2*time.Second)
 	setDur(&r.InfoCacheTTL, 5*time.Second)
 

@@ -83,7 +83,7 @@ type Redis struct {
 	DialTimeout    Duration      `json:"dialTimeout" jsonschema_description:"Timeout for opening a connection."`
 	ReadTimeout    Duration      `json:"readTimeout" jsonschema_description:"Socket read timeout of a command."`
 	WriteTimeout   Duration      `json:"writeTimeout" jsonschema_description:"Socket write timeout of a command."`
-	PoolTimeout    Duration      `json:"poolTimeout" jsonschema_description:"How long a command waits for a free connection."`
+	PoolTimeout    Duration      `json:"poolTimeout" jsonschema_description:"How long a command waits for a free connection (at most commandTimeout)."`
 	CommandTimeout Duration      `json:"commandTimeout" jsonschema_description:"Deadline given to any command whose context has none."`
 	InfoCacheTTL   Duration      `json:"infoCacheTTL" jsonschema_description:"How long INFO results are reused by /metrics, so scrapes never pile INFO onto Redis."`
 	Embedded       EmbeddedRedis `json:"embedded"`

@@ -75,6 +75,17 @@ func (h *Hub) replay(ctx context.Context, c *Conn, m *member, since streamID) (i
 		if err != nil {
 			return n, err
 		}
+		if !newest.isZero() && since.less(newest) {
+			// A message may have been published between the two reads: then
+			// history holds it now, and it reaches the socket live (the room
+			// was subscribed before the replay began).
+			if es, err := h.hist.after(ctx, m.room, since, 1); err != nil {
+				return n, err
+			} else if len(es) > 0 {
+				h.metrics.resumes.WithLabelValues("complete").Inc()
+				return n, nil
+			}
+		}
 		if newest.isZero() || since.less(newest) {
 			h.metrics.resumes.WithLabelValues("gap").Inc()
 			h.metrics.gaps.WithLabelValues("history-expired").Inc()

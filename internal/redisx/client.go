@@ -145,7 +145,8 @@ func universal(cfg config.Redis, tlsCfg *tls.Config) *redis.UniversalOptions {
 		DialTimeout:           cfg.DialTimeout.Duration,
 		ReadTimeout:           cfg.ReadTimeout.Duration,
 		WriteTimeout:          cfg.WriteTimeout.Duration,
-		PoolTimeout:           cfg.PoolTimeout.Duration,
+		PoolTimeout:           poolTimeout(cfg),
+		MaxRetries:            noRetries,
 		ContextTimeoutEnabled: true,
 		IsClusterMode:         cfg.ClusterMode,
 	}
@@ -158,8 +159,30 @@ func applyCommon(o *redis.Options, cfg config.Redis) {
 	o.DialTimeout = cfg.DialTimeout.Duration
 	o.ReadTimeout = cfg.ReadTimeout.Duration
 	o.WriteTimeout = cfg.WriteTimeout.Duration
-	o.PoolTimeout = cfg.PoolTimeout.Duration
+	o.PoolTimeout = poolTimeout(cfg)
+	o.MaxRetries = noRetries
 	o.ContextTimeoutEnabled = true
+}
+
+// noRetries turns off go-redis's own retries of a failed command. Every
+// command has a deadline, and its callers already know what to do when it
+// fails (fall back to the database, answer 503, redial a subscription);
+// a retry inside go-redis instead waits out a backoff and a free
+// connection that the cache's timer-less hit path cannot bound, which made
+// a read wait 1.7 s for a paused Redis whose deadline is 1 s. Dead pooled
+// connections (after a Redis restart) are caught when taken from the pool,
+// so they do not need a retry. Cluster redirections (MOVED, ASK) and the
+// move to another node after a connection error are not retries and stay.
+const noRetries = -1
+
+// poolTimeout is how long a command may wait for a free connection: never
+// longer than the command timeout. A command with a deadline of its own
+// stops waiting at its deadline anyway, but the cache's hit path sets its
+// socket deadline without a context timer (no timer per request), and
+// would otherwise wait the whole poolTimeout when Redis hangs and every
+// connection is busy.
+func poolTimeout(cfg config.Redis) time.Duration {
+	return min(cfg.PoolTimeout.Duration, cfg.CommandTimeout.Duration)
 }
 
 func tlsConfig(cfg config.Redis) (*tls.Config, error) {

@@ -73,3 +73,24 @@ type budgetKey struct{}
 func WithBudget(ctx context.Context, b *Budget) context.Context {
 	return context.WithValue(ctx, budgetKey{}, b)
 }
+
+// Bound is for callers that give each Redis call a deadline of their own
+// (which the budget does not limit by itself): it returns ctx with a
+// deadline of timeout, or of what is left of ctx's Budget when that is
+// less, and a done func that cancels it and charges the time spent to the
+// budget. With the budget spent, the context is already past its deadline.
+func Bound(ctx context.Context, timeout time.Duration) (context.Context, func()) {
+	b, _ := ctx.Value(budgetKey{}).(*Budget)
+	if b != nil {
+		timeout = min(timeout, time.Duration(b.left.Load()))
+	}
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, max(timeout, 0))
+	if b == nil {
+		return cctx, cancel
+	}
+	return cctx, func() {
+		cancel()
+		b.left.Add(-int64(time.Since(start)))
+	}
+}
