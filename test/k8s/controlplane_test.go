@@ -54,7 +54,8 @@ func requireControlPlane(t testing.TB) *ControlPlane {
 		start := time.Now()
 		cp, cpErr = startControlPlane(tools)
 		if cpErr == nil {
-			fmt.Fprintf(os.Stderr, "k8s: control plane ready in %s\n", time.Since(start).Round(100*time.Millisecond))
+			// In the log of the test that started it, not on the run's output.
+			t.Logf("k8s: control plane ready in %s", time.Since(start).Round(100*time.Millisecond))
 		}
 	})
 	if cpErr != nil {
@@ -67,7 +68,9 @@ func stopControlPlane() {
 	if cp != nil {
 		start := time.Now()
 		cp.stop()
-		fmt.Fprintf(os.Stderr, "k8s: control plane stopped in %s\n", time.Since(start).Round(100*time.Millisecond))
+		if testing.Verbose() {
+			fmt.Fprintf(os.Stderr, "k8s: control plane stopped in %s\n", time.Since(start).Round(100*time.Millisecond))
+		}
 	}
 }
 
