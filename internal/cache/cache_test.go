@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -102,26 +103,50 @@ func TestMissThenHitAndStampede(t *testing.T) {
 				t.Fatalf("second read = %+v, %v; want a hit", r, err)
 			}
 
-			// Two pods (two engines, one Redis), 40 concurrent misses each: at most a few loads.
+			// Two pods (two engines, each with its own Redis client, like two
+			// processes), 30 concurrent misses each on one id: exactly one
+			// database load in all. The pod that lost the Redis lease waits
+			// for the winner's entry: every one of its reads is collapsed.
 			c2 := newCache(t, rc2, nil)
 			ns2 := c2.Namespace("user", o.load)
 			o.loads.Store(0)
-			for i := 0; i < 80; i++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					cc, n := c, ns
-					if i%2 == 1 {
-						cc, n = c2, ns2
-					}
-					if r, err := cc.Get(ctx, n, "4"); err != nil || !r.Found {
-						t.Errorf("get: %+v %v", r, err)
-					}
-				}()
+			o.delay = 300 * time.Millisecond // every read starts before the load ends
+			start := make(chan struct{})
+			pods := [2][]Status{make([]Status, 30), make([]Status, 30)}
+			for pod := range pods {
+				for i := range pods[pod] {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						cc, n := c, ns
+						if pod == 1 {
+							cc, n = c2, ns2
+						}
+						r, err := cc.Get(ctx, n, "4")
+						if err != nil || !r.Found {
+							t.Errorf("get: %+v %v", r, err)
+						}
+						pods[pod][i] = r.Status
+					}()
+				}
 			}
+			close(start)
 			wg.Wait()
-			if n := o.loads.Load(); n < 1 || n > 2 {
-				t.Fatalf("two pods, 80 concurrent misses: %d loads, want 1 (at most 2)", n)
+			if n := o.loads.Load(); n != 1 {
+				t.Fatalf("two pods, 60 concurrent misses: %d database loads, want exactly 1 (one Redis lease across pods)", n)
+			}
+			loser := -1
+			for pod, sts := range pods {
+				if !slices.Contains(sts, Miss) {
+					loser = pod
+				}
+			}
+			if loser < 0 {
+				t.Fatalf("both pods loaded (statuses %v)", pods)
+			}
+			if !slices.Contains(pods[loser], Collapsed) || slices.ContainsFunc(pods[loser], func(st Status) bool { return st != Collapsed && st != Hit }) {
+				t.Fatalf("the pod that lost the lease answered %v, want its reads collapsed on the winner's load (or hits of its entry)", pods[loser])
 			}
 		})
 	}

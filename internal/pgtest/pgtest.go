@@ -260,7 +260,7 @@ func (s *Server) launch(bin string, cred *syscall.Credential) error {
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		err = db.PingContext(ctx)
@@ -279,7 +279,7 @@ func (s *Server) launch(bin string, cred *syscall.Credential) error {
 		}
 		if time.Now().After(deadline) {
 			db.Close()
-			return fmt.Errorf("postgres on port %d did not answer within 30s: %v", s.Port, err)
+			return fmt.Errorf("postgres on port %d did not answer within 2m: %v", s.Port, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

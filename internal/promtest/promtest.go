@@ -133,7 +133,7 @@ func launch(t testing.TB, dir, conf string) (*Server, error) {
 		return nil, err
 	}
 	s.API = v1.NewAPI(client)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		select {
 		case <-s.done:
@@ -153,7 +153,7 @@ func launch(t testing.TB, dir, conf string) (*Server, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	s.Stop()
-	return nil, errors.New("prometheus was not ready within 30s")
+	return nil, errors.New("prometheus was not ready within 2m")
 }
 
 // Stop terminates Prometheus and waits for it to exit. Safe to call twice.

@@ -71,7 +71,7 @@ func (c *Cluster) Client() *redis.ClusterClient {
 
 func (c *Cluster) waitHealthy(n int) {
 	c.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	want := fmt.Sprintf("cluster_known_nodes:%d", n)
 	for time.Now().Before(deadline) {
 		ok := true
@@ -87,7 +87,7 @@ func (c *Cluster) waitHealthy(n int) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	c.t.Fatalf("cluster did not become healthy within 30s")
+	c.t.Fatalf("cluster did not become healthy within 2m")
 }
 
 // slotsAgree checks that a cluster client can write a key to every master.

@@ -142,7 +142,7 @@ func (s *Server) launch() error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
@@ -160,7 +160,7 @@ func (s *Server) launch() error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	_ = cmd.Process.Kill()
-	return fmt.Errorf("redis-server on port %d did not answer PING within 10s", s.Port)
+	return fmt.Errorf("redis-server on port %d did not answer PING within 1m", s.Port)
 }
 
 // pid asks the server for its process ID, so a server of another test that
