@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -179,4 +180,27 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// metric reads one series from /metrics, matched whole: name with its
+// labels exactly as exposed (`redlane_x_total` or `redlane_x{a="b"}`); it
+// fails the test when the series is absent.
+func (s *server) metric(series string) float64 {
+	s.t.Helper()
+	v, ok := seriesValue(string(s.do("GET", "/metrics", "").Body), series)
+	if !ok {
+		s.t.Fatalf("no series %s in /metrics", series)
+	}
+	return v
+}
+
+// seriesValue finds series in a Prometheus text exposition.
+func seriesValue(exposition, series string) (float64, bool) {
+	for _, line := range strings.Split(exposition, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
 }

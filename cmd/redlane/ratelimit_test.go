@@ -123,7 +123,7 @@ func TestRateLimitTwoServersExact(t *testing.T) {
   - {name: "bad name", key: nobody, limit: -1, period: 0s}
 `)
 	waitFor(t, func() bool {
-		return strings.Contains(string(s1.do("GET", "/metrics", "").Body), "redlane_config_last_reload_successful 0")
+		return s1.metric("redlane_config_last_reload_successful") == 0
 	})
 	if r := s1.do("GET", "/api/limited-endpoint", ""); r.Header.Get("RateLimit-Policy") != `"tight";q=2;w=3600` {
 		t.Fatalf("rejected config changed the policy: %v", r.Header)

@@ -90,11 +90,14 @@ func TestServeAgainstRealRedis(t *testing.T) {
 			"redlane_redis_evicted_keys_total", "redlane_redis_expired_keys_total", "redlane_redis_keyspace_hits_total",
 			"redlane_redis_keyspace_misses_total", "redlane_redis_connected_clients", "redlane_redis_blocked_clients",
 			"redlane_redis_commands_processed_total", "redlane_redis_ops_per_second", "redlane_redis_uptime_seconds",
-			`role="master"`, "redlane_config_last_reload_successful 1", "redlane_build_info",
+			`role="master"`, "redlane_build_info",
 		} {
 			if !bytes.Contains(r.Body, []byte(name)) {
 				t.Errorf("/metrics lacks %s", name)
 			}
+		}
+		if v, ok := seriesValue(string(r.Body), "redlane_config_last_reload_successful"); !ok || v != 1 {
+			t.Errorf("redlane_config_last_reload_successful = %v (present %v), want 1", v, ok)
 		}
 	})
 	t.Run("promtool check metrics", func(t *testing.T) {
@@ -250,7 +253,7 @@ func TestConfigReloadThroughServer(t *testing.T) {
 
 	writeFile(t, path, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  cache: {defaultTTL: soon}\n")
 	waitFor(t, func() bool {
-		return strings.Contains(string(s.do("GET", "/metrics", "").Body), "redlane_config_last_reload_successful 0")
+		return s.metric("redlane_config_last_reload_successful") == 0
 	})
 	body = string(s.do("GET", "/admin/config", "", auth...).Body)
 	if !strings.Contains(body, "spec.cache.defaultTTL") || !strings.Contains(body, `"defaultTTL":"1m30s"`) || !strings.Contains(body, `"generation":2`) {

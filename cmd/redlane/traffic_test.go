@@ -67,7 +67,7 @@ func driveConfig(t *testing.T, s *server, path string, round int) bool {
 	}
 	writeFile(t, path, dashboardsConfig("6m"))
 	waitFor(t, func() bool { // the file is checked every 50ms (startServer)
-		return strings.Contains(string(s.do("GET", "/metrics", "").Body), "redlane_config_generation 2")
+		return s.metric("redlane_config_generation") == 2
 	})
 	return true
 }
