@@ -76,7 +76,10 @@ func netFault(mode ProxyMode) func(ctx context.Context, e *Env, p profile, r *Re
 			after = maxTime(after, lastNon2xx(recs, kind, healed))
 		}
 		after = maxTime(after, lastFailure(o.pubs, nil, healed))
-		r.Goal(after.Sub(healed) <= 3*time.Second, "every kind of request succeeds within 3s of healing",
+		// A breaker that probed just before healing stays open for its
+		// breakerOpen (2 s) more: 3 s, plus the profile's scheduling slack.
+		back := 3*time.Second + 2*p.slack
+		r.Goal(after.Sub(healed) <= back, "every kind of request succeeds within "+ms(back)+" of healing",
 			"requests fail until %s after healing", ms(after.Sub(healed)))
 		lost, err := lostTasks(ctx, insts[0], loadQueue, recs)
 		if err != nil {
