@@ -28,14 +28,20 @@ func TestTasksSurviveRedisCrashWithAOF(t *testing.T) {
 		}
 		ids[e.ID] = true
 	}
-	done, _ := b.Claim(ctx, "durable", "w", 10, time.Minute, 0)
+	done, err := b.Claim(ctx, "durable", "w", 10, time.Minute, 0)
+	if err != nil || len(done) != 10 {
+		t.Fatalf("claim before the crash: %d tasks, %v", len(done), err)
+	}
 	for _, d := range done {
 		if err := b.Ack(ctx, "durable", d.ID, d.Receipt); err != nil {
 			t.Fatal(err)
 		}
 		delete(ids, d.ID)
 	}
-	held, _ := b.Claim(ctx, "durable", "w", 5, 2*time.Second, 0) // in flight at the crash
+	held, err := b.Claim(ctx, "durable", "w", 5, 2*time.Second, 0) // in flight at the crash
+	if err != nil || len(held) != 5 {
+		t.Fatalf("claim of the in-flight tasks: %d tasks, %v", len(held), err)
+	}
 
 	rs.Stop() // SIGKILL
 	rs.Restart()
@@ -77,7 +83,7 @@ func TestWorker(t *testing.T) {
 		Handle: func(ctx context.Context, d queue.Delivery) error {
 			runs.Add(1)
 			var p struct{ Fail bool }
-			_ = json.Unmarshal(d.Payload, &p)
+			_ = json.Unmarshal(d.Payload, &p) // the string payloads ("slow", "ok", "panic") have no fail field
 			if p.Fail && d.Attempt == 1 {
 				fails.Add(1)
 				return errors.New("transient")
@@ -124,4 +130,77 @@ func TestWorker(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("worker did not stop")
 	}
+}
+
+// TestWorkerStoppedMidTask: a real Worker stops (its context ends, as at a
+// kill or shutdown) while its handler still runs and its heartbeat keeps the
+// task invisible. Another worker gets the task only after the heartbeat has
+// stopped and the visibility timeout has passed, exactly once, and acks it;
+// the stopped worker acks nothing.
+func TestWorkerStoppedMidTask(t *testing.T) {
+	rs := redistest.Start(t)
+	b := queue.NewBroker(rs.Redisx(t), nil, nil)
+	const vis = time.Second
+	e, err := b.Enqueue(ctx, "mid", json.RawMessage(`"work"`), queue.EnqueueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	var aRuns atomic.Int32
+	a := &queue.Worker{Broker: b, Queue: "mid", Name: "a", Visibility: vis, Wait: 100 * time.Millisecond,
+		Handle: func(ctx context.Context, d queue.Delivery) error {
+			aRuns.Add(1)
+			close(started)
+			<-ctx.Done() // works until the worker is stopped
+			return ctx.Err()
+		}}
+	actx, stopA := context.WithCancel(ctx)
+	aDone := make(chan error, 1)
+	go func() { aDone <- a.Run(actx) }()
+	<-started
+
+	var bRuns atomic.Int32
+	var bGotAt atomic.Int64
+	bw := &queue.Worker{Broker: b, Queue: "mid", Name: "b", Visibility: vis, Wait: 100 * time.Millisecond,
+		Handle: func(ctx context.Context, d queue.Delivery) error {
+			if d.ID == e.ID {
+				bRuns.Add(1)
+				bGotAt.CompareAndSwap(0, time.Now().UnixNano())
+			}
+			return nil
+		}}
+	bctx, stopB := context.WithCancel(ctx)
+	defer stopB()
+	bDone := make(chan error, 1)
+	go func() { bDone <- bw.Run(bctx) }()
+
+	// Three visibility timeouts with a's handler running: the heartbeat
+	// keeps the task from b.
+	time.Sleep(3 * vis)
+	if n := bRuns.Load(); n != 0 {
+		t.Fatalf("the task went to another worker %d times while its handler ran with a heartbeat", n)
+	}
+	stopA()
+	stopped := time.Now()
+	if err := <-aDone; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return bRuns.Load() > 0 })
+	if after := time.Unix(0, bGotAt.Load()).Sub(stopped); after < vis/2 {
+		t.Errorf("redelivered %s after the stop: before the visibility timeout (%s) could pass", after, vis)
+	}
+	waitFor(t, func() bool {
+		s, err := b.Stats(ctx, "mid")
+		return err == nil && s.Counters["acked"] == 1
+	})
+	time.Sleep(vis + 200*time.Millisecond) // time for a second, wrong, delivery
+	s, err := b.Stats(ctx, "mid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bRuns.Load() != 1 || aRuns.Load() != 1 || s.Counters["acked"] != 1 || s.Counters["redelivered"] != 1 || s.Dead != 0 {
+		t.Fatalf("a ran %d, b ran %d, stats %+v; want each once, one ack, one redelivery, no dead letter", aRuns.Load(), bRuns.Load(), s)
+	}
+	stopB()
+	<-bDone
 }

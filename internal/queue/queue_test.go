@@ -125,8 +125,8 @@ func testRetriesAndDead(t *testing.T, b *queue.Broker) {
 	if err != nil || res.Dead || res.RetryAfter < 800*time.Millisecond || res.RetryAfter > 1200*time.Millisecond {
 		t.Fatalf("first nack = %+v %v, want a retry after 1s±20%%", res, err)
 	}
-	if task, _ := b.Get(ctx, "retry", e.ID); task.State != "delayed" || task.LastError != "smtp down" || task.DueAt == nil {
-		t.Fatalf("task after nack = %+v", task)
+	if task, err := b.Get(ctx, "retry", e.ID); err != nil || task.State != "delayed" || task.LastError != "smtp down" || task.DueAt == nil {
+		t.Fatalf("task after nack = %+v, %v", task, err)
 	}
 	d = claim1(t, b, "retry", time.Minute, 0)
 	if d != nil && time.Since(nacked) < 700*time.Millisecond {
@@ -202,7 +202,9 @@ func testDelayed(t *testing.T, b *queue.Broker) {
 	if d == nil || d.ID != e.ID {
 		t.Fatalf("delayed task never delivered: %+v", d)
 	}
-	_ = b.Ack(ctx, "later", d.ID, d.Receipt)
+	if err := b.Ack(ctx, "later", d.ID, d.Receipt); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func testUnique(t *testing.T, b *queue.Broker) {
@@ -219,7 +221,9 @@ func testUnique(t *testing.T, b *queue.Broker) {
 	if e3 := enqueue(t, b, "uniq", `3`, o); !e3.Duplicate || e3.State != "inflight" {
 		t.Fatalf("in-flight task's key not held: %+v", e3)
 	}
-	_ = b.Ack(ctx, "uniq", d.ID, d.Receipt)
+	if err := b.Ack(ctx, "uniq", d.ID, d.Receipt); err != nil {
+		t.Fatal(err)
+	}
 	if e4 := enqueue(t, b, "uniq", `4`, o); e4.Duplicate || e4.ID == e1.ID {
 		t.Fatalf("key still held after ack: %+v", e4)
 	}
