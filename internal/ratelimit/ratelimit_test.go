@@ -60,6 +60,50 @@ func TestExactUnderConcurrency(t *testing.T) {
 	}
 }
 
+// TestRefillAcrossPods: two limiters (two pods) drain a limit, wait for
+// two and a half emission intervals, and between them admit exactly the
+// two requests that refilled: the state is on Redis time, shared.
+func TestRefillAcrossPods(t *testing.T) {
+	for _, b := range redistest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			rc1, rc2 := b.Open(t)
+			opts := ratelimit.DefaultOptions()
+			opts.Timeout = 5 * time.Second
+			pods := []*ratelimit.Limiter{ratelimit.New(rc1, nil, opts), ratelimit.New(rc2, nil, opts)}
+			const interval = 2 * time.Second
+			rate := ratelimit.Rate{Limit: 3, Period: 3 * interval}
+			key := ratelimit.Key(rc1, "refill", "ip:192.0.2.9")
+			spend := func(n int) int {
+				var admitted atomic.Int64
+				var wg sync.WaitGroup
+				for i := 0; i < n; i++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						d, err := pods[i%2].Allow(context.Background(), key, rate)
+						if err != nil {
+							t.Error(err)
+						} else if d.Allowed {
+							admitted.Add(1)
+						}
+					}()
+				}
+				wg.Wait()
+				return int(admitted.Load())
+			}
+			if got := spend(10); got != 3 {
+				t.Fatalf("a fresh limit of 3 admitted %d of 10", got)
+			}
+			drained := time.Now()
+			time.Sleep(5 * interval / 2)
+			if got := spend(10); got != 2 {
+				t.Fatalf("after %s (2.5 intervals of %s) the two pods admitted %d of 10, want exactly the 2 refilled",
+					time.Since(drained).Round(time.Millisecond), interval, got)
+			}
+		})
+	}
+}
+
 func TestDecisionSequence(t *testing.T) {
 	rc := redistest.Start(t).Redisx(t)
 	l := ratelimit.New(rc, nil, ratelimit.DefaultOptions())
