@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -53,10 +54,56 @@ func newContract(t *testing.T, s *server) *contract {
 
 // call sends a request the document says is valid: the request itself is
 // validated (parameters, body, security), then the answer (status, headers,
-// body). It returns the answer.
+// body), which must be a success the operation documents (a 2xx): that an
+// operation also documents 500 does not make a 500 pass. It returns the
+// answer.
 func (c *contract) call(method, path, body string, headers ...string) response {
 	c.t.Helper()
-	return c.exchange(true, method, path, body, headers...)
+	r := c.exchange(true, method, path, body, headers...)
+	if ok := c.successes(method, path); !ok[r.Status] {
+		c.t.Errorf("%s %s = %d %s, want a documented success (%v)", method, path, r.Status, truncate(r.Body, 300), keys(ok))
+	}
+	return r
+}
+
+// expect is call for an answer other than the operation's success: the
+// request is valid and the answer must be exactly status.
+func (c *contract) expect(status int, method, path, body string, headers ...string) response {
+	c.t.Helper()
+	r := c.exchange(true, method, path, body, headers...)
+	if r.Status != status {
+		c.t.Errorf("%s %s = %d %s, want %d", method, path, r.Status, truncate(r.Body, 300), status)
+	}
+	return r
+}
+
+// successes are the 2xx statuses the document gives the operation.
+func (c *contract) successes(method, path string) map[int]bool {
+	req, _ := http.NewRequest(method, c.s.URL+path, nil)
+	item, _, _ := paths.FindPath(req, c.model, nil)
+	out := map[int]bool{}
+	if item == nil {
+		return out
+	}
+	op := item.GetOperations().GetOrZero(strings.ToLower(method))
+	if op == nil || op.Responses == nil || op.Responses.Codes == nil {
+		return out
+	}
+	for code := range op.Responses.Codes.KeysFromOldest() {
+		if n, err := strconv.Atoi(code); err == nil && n >= 200 && n < 300 {
+			out[n] = true
+		}
+	}
+	return out
+}
+
+func keys(m map[int]bool) []int {
+	var out []int
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Ints(out)
+	return out
 }
 
 // bad sends a request that breaks the document on purpose (a bad
