@@ -679,59 +679,14 @@ func TestChatSlowConsumerIsDisconnected(t *testing.T) {
 	}
 }
 
-// tcpProxy forwards to target until cut, like a network partition.
-type tcpProxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func newTCPProxy(t *testing.T, target string) *tcpProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(u, c); u.Close() }()
-			go func() { _, _ = io.Copy(c, u); c.Close() }()
-		}
-	}()
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *tcpProxy) cut() {
-	p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
 func TestChatPresenceOfACrashedInstanceExpires(t *testing.T) {
 	rs := redistest.Start(t)
 	cfg := chatConfig(t, "presenceTTL: 900ms")
 	a := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, cfg...)
 	// b reaches Redis through a proxy; cutting it is b dying as far as
 	// Redis can tell: it can neither refresh nor remove its entries.
-	proxy := newTCPProxy(t, rs.Addr())
-	b := startServer(t, map[string]string{"REDIS_URL": "redis://" + proxy.ln.Addr().String() + "/0"}, cfg...)
+	proxy := redistest.NewProxy(t, rs.Addr())
+	b := startServer(t, map[string]string{"REDIS_URL": "redis://" + proxy.Addr() + "/0"}, cfg...)
 	a.waitStatus("/readyz", 200, readyWithin)
 	b.waitStatus("/readyz", 200, readyWithin)
 
@@ -743,7 +698,7 @@ func TestChatPresenceOfACrashedInstanceExpires(t *testing.T) {
 	if r := a.do("GET", "/chat/presence?room=town", ""); r.JSON(t)["count"] != 2.0 {
 		t.Fatalf("presence with both alive = %s", r.Body)
 	}
-	proxy.cut()
+	proxy.Cut()
 	waitFor(t, func() bool {
 		r := a.do("GET", "/chat/rooms", "")
 		return strings.Contains(string(r.Body), `{"room":"town","members":1}`)

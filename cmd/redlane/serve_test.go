@@ -322,7 +322,8 @@ func TestGracefulShutdown(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		inflight <- response{Status: resp.StatusCode, Body: b}
 	}()
-	time.Sleep(200 * time.Millisecond)
+	// The /health request is in flight (the scrape that asks is the other one).
+	waitFor(t, func() bool { return s.metric("redlane_http_requests_in_flight") >= 2 })
 	s.cancel()
 	s.cancel = nil
 	r := <-inflight

@@ -352,7 +352,7 @@ func TestNearCacheInvalidatedAcrossPods(t *testing.T) {
 			o := newOrigin(3)
 			nsA, nsB := a.Namespace("user", o.load), b.Namespace("user", o.load)
 			ctx := context.Background()
-			time.Sleep(200 * time.Millisecond) // both subscribed
+			waitFor(t, func() bool { return a.near.live.Load() && b.near.live.Load() }) // both subscribed
 			b.Get(ctx, nsB, "2")
 			if r, _ := b.Get(ctx, nsB, "2"); r.Status != NearHit {
 				t.Fatalf("second read on b: %v, want a near hit", r.Status)
@@ -436,4 +436,101 @@ func TestFrozenRedisTimesOut(t *testing.T) {
 	if d := bypassReads(t, c, ns, 10, "frozen Redis"); d > 3*time.Second {
 		t.Fatalf("10 reads against a frozen Redis took %v", d)
 	}
+}
+
+// TestNearCacheNeverStaleWhileDeaf: pod b's invalidation subscription goes
+// through a proxy. Cut (connections reset, reconnection refused): from the
+// moment b notices, it serves nothing from its near cache, so a write on
+// pod a that b never hears is not served stale, before or after b
+// reconnects. Stalled (a black hole: the connection stays open and carries
+// nothing): b stops answering from memory once its keepalive PING goes
+// unanswered (listenDeadAfter), well within the near cache's own TTL.
+func TestNearCacheNeverStaleWhileDeaf(t *testing.T) {
+	for _, fault := range []string{"cut", "stall"} {
+		t.Run(fault, func(t *testing.T) {
+			rs := redistest.Start(t)
+			proxy := redistest.NewProxy(t, rs.Addr())
+			near := func(s *config.Cache) {
+				s.Near.Enabled = true
+				s.Near.TTL = config.D(10 * time.Minute) // only invalidation can drop it in time
+			}
+			a := newCache(t, rs.Redisx(t), near)
+			b := newCache(t, proxy.Redisx(t), near)
+			o := newOrigin(3)
+			nsA, nsB := a.Namespace("user", o.load), b.Namespace("user", o.load)
+			ctx := context.Background()
+			waitFor(t, func() bool { return b.near.live.Load() })
+			b.Get(ctx, nsB, "2")
+			if r, _ := b.Get(ctx, nsB, "2"); r.Status != NearHit {
+				t.Fatalf("second read on b: %v, want a near hit", r.Status)
+			}
+			if fault == "cut" {
+				proxy.Cut()
+			} else {
+				proxy.Stall()
+			}
+			waitFor(t, func() bool { return !b.near.live.Load() }) // b noticed
+			if fault == "stall" {
+				proxy.Cut() // now the write below must not reach b either way
+			}
+			o.set("2", `{"id":2,"v":2}`)
+			if err := a.Invalidate(ctx, "user:2"); err != nil {
+				t.Fatal(err)
+			}
+			if r, _ := a.Get(ctx, nsA, "2"); string(r.Body) != `{"id":2,"v":2}` {
+				t.Fatalf("a serves %s", r.Body)
+			}
+			check := func(when string) {
+				for i := 0; i < 20; i++ {
+					if r, _ := b.Get(ctx, nsB, "2"); string(r.Body) != `{"id":2,"v":2}` {
+						t.Fatalf("%s: b serves %s (%v) after a's write", when, r.Body, r.Status)
+					}
+				}
+			}
+			check("while b cannot hear")
+			proxy.Restore()
+			waitFor(t, func() bool { return b.near.live.Load() })
+			check("after b reconnected")
+		})
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestClearFlushesOtherPodsNearCaches: a pattern clear on pod a empties the
+// near cache of pod b too, so b serves what the database holds now.
+func TestClearFlushesOtherPodsNearCaches(t *testing.T) {
+	rs := redistest.Start(t)
+	near := func(s *config.Cache) {
+		s.Near.Enabled = true
+		s.Near.TTL = config.D(10 * time.Minute)
+	}
+	a := newCache(t, rs.Redisx(t), near)
+	b := newCache(t, rs.Redisx(t), near)
+	o := newOrigin(3)
+	nsB := b.Namespace("user", o.load)
+	a.Namespace("user", o.load)
+	ctx := context.Background()
+	waitFor(t, func() bool { return b.near.live.Load() })
+	b.Get(ctx, nsB, "1")
+	if r, _ := b.Get(ctx, nsB, "1"); r.Status != NearHit {
+		t.Fatalf("second read on b: %v, want a near hit", r.Status)
+	}
+	o.set("1", `{"id":1,"v":2}`) // changed behind the cache's back, then cleared
+	if _, err := a.ClearPattern(ctx, "user:*"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		r, _ := b.Get(ctx, nsB, "1")
+		return string(r.Body) == `{"id":1,"v":2}`
+	})
 }

@@ -59,38 +59,76 @@ func (c *Cache) broadcastFlush(ctx context.Context) {
 }
 
 // listen applies invalidations published by any pod to this pod's near
-// cache. go-redis resubscribes after a dropped connection; each
-// (re)subscription confirmation empties the near cache, since messages
-// sent meanwhile are lost.
+// cache, on one subscription at a time: when it fails (a read error, or no
+// answer to a PING within listenDeadAfter) the near cache is emptied and
+// bypassed, the subscription is closed and a new one made; its
+// confirmation puts the near cache back in use (near.setLive).
 func (c *Cache) listen(ctx context.Context) {
+	pause := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		if c.listenOnce(ctx) {
+			pause = 50 * time.Millisecond
+		}
+		c.near.setLive(false)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		pause = min(pause*2, 2*time.Second)
+	}
+}
+
+const (
+	listenPingEvery = 500 * time.Millisecond
+	listenDeadAfter = 1500 * time.Millisecond // without any message or PONG
+)
+
+// listenOnce runs one subscription until it fails or ctx ends; it reports
+// whether the subscription was confirmed.
+func (c *Cache) listenOnce(ctx context.Context) bool {
 	ps := c.rc.Subscribe(ctx, c.k.invalidation())
-	// A blocked Receive does not watch ctx; closing the subscription ends it.
+	var heard atomic.Int64 // unix ns of the last message, confirmation or PONG
+	heard.Store(time.Now().UnixNano())
+	done := make(chan struct{})
 	stopped := make(chan struct{})
-	defer func() { <-stopped }()
+	// A blocked Receive watches nothing: the keepalive closes the
+	// subscription when ctx ends or when the server stopped answering.
 	go func() {
 		defer close(stopped)
-		<-ctx.Done()
-		_ = ps.Close()
-	}()
-	pause := 50 * time.Millisecond
-	for {
-		msg, err := ps.Receive(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
+		t := time.NewTicker(listenPingEvery)
+		defer t.Stop()
+		for {
 			select {
 			case <-ctx.Done():
+				_ = ps.Close()
 				return
-			case <-time.After(pause):
+			case <-done:
+				return
+			case <-t.C:
 			}
-			pause = min(pause*2, 2*time.Second)
-			continue
+			if time.Since(time.Unix(0, heard.Load())) > listenDeadAfter {
+				c.log.Warn("cache: invalidation subscription stopped answering; near cache off until it is back")
+				_ = ps.Close()
+				return
+			}
+			pctx, cancel := context.WithTimeout(ctx, listenPingEvery)
+			_ = ps.Ping(pctx, "near")
+			cancel()
 		}
-		pause = 50 * time.Millisecond
+	}()
+	defer func() { close(done); <-stopped; _ = ps.Close() }()
+	confirmed := false
+	for {
+		msg, err := ps.Receive(ctx)
+		if err != nil {
+			return confirmed
+		}
+		heard.Store(time.Now().UnixNano())
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			c.near.invalidate([]string{"*"})
+			confirmed = true
+			c.near.setLive(true)
 		case *redis.Message:
 			keys := strings.Split(m.Payload, "\n")
 			c.near.invalidate(keys)

@@ -15,12 +15,16 @@ import (
 //
 // Invalidation: a write removes the key here at once and publishes it on
 // the invalidation channel, so every other pod drops it when the message
-// arrives (milliseconds). If a pod misses messages (its subscription
-// dropped), it empties its near cache when it resubscribes; if it could
-// not hear at all, near.ttl bounds how long a stale entry is served.
+// arrives (milliseconds). The near cache is used only while this pod's
+// subscription to that channel is known to work (live): it is emptied and
+// bypassed from the moment the subscription fails (a read error, or no
+// answer to its keepalive PING) until a new one is confirmed, so a write
+// made meanwhile, whose message this pod never heard, is never served
+// stale from memory. near.ttl bounds the rest (a message lost in flight).
 type near struct {
-	mu  sync.Mutex // serialises replacing the LRU when the size is reloaded
-	cur atomic.Pointer[sizedLRU]
+	mu   sync.Mutex // serialises replacing the LRU when the size is reloaded
+	cur  atomic.Pointer[sizedLRU]
+	live atomic.Bool // the invalidation subscription is confirmed and answering
 	// seq counts invalidations heard; a value read from Redis is put into
 	// the near cache only if no invalidation arrived while it was read.
 	seq atomic.Uint64
@@ -63,6 +67,9 @@ func (n *near) cache(size int) *sizedLRU {
 }
 
 func (n *near) get(size int, key nearKey, now time.Time) (*nearEntry, bool) {
+	if !n.live.Load() {
+		return nil, false
+	}
 	v, ok := n.cache(size).Get(key)
 	if !ok || now.After(v.expires) {
 		return nil, false
@@ -79,10 +86,22 @@ func (n *near) put(size int, key nearKey, e entry, etag []string, ttl time.Durat
 	if e.freshUntil.Before(exp) {
 		exp = e.freshUntil
 	}
-	if n.seq.Load() != seq || !now.Before(exp) {
+	if n.seq.Load() != seq || !now.Before(exp) || !n.live.Load() {
 		return
 	}
 	n.cache(size).Add(key, &nearEntry{e: e, etag: etag, expires: exp})
+}
+
+// setLive starts (a subscription was just confirmed) or stops using the
+// near cache; either way it is emptied, since messages may have been missed.
+func (n *near) setLive(live bool) {
+	if !live {
+		n.live.Store(false)
+	}
+	n.invalidate([]string{"*"})
+	if live {
+		n.live.Store(true)
+	}
 }
 
 // invalidate drops keys ("*" drops everything).

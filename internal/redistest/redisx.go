@@ -56,3 +56,9 @@ func Backends() []Backend {
 		}},
 	}
 }
+
+// Redisx opens a Redlane client to the server behind the proxy.
+func (p *Proxy) Redisx(t testing.TB) *redisx.Client {
+	t.Helper()
+	return openRedisx(t, func(r *config.Redis) { r.URL = "redis://" + p.Addr() + "/0" })
+}
