@@ -54,7 +54,12 @@ func TestServerDryRunStrict(t *testing.T) {
 
 // TestHelmLifecycle: helm install --wait, a no-op upgrade (pods stay), a
 // config upgrade (pods roll through the checksum annotation), helm test and
-// helm uninstall, for the default and the Redis Cluster values.
+// helm uninstall, for the default and the Redis Cluster values. Real: the
+// API server accepting every object, the controllers rolling Deployments
+// and StatefulSets, the hooks' order. Faked by kwok: the node, so no
+// container runs, probes are not run and the helm test pod is marked
+// Succeeded by a stage; TestHelmTestPodCommand runs that pod's command for
+// real against a served instance.
 func TestHelmLifecycle(t *testing.T) {
 	c := requireControlPlane(t)
 	for _, vc := range []valuesCase{
