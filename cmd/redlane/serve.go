@@ -42,7 +42,10 @@ func newServeCommand(getenv func(string) string, stderr io.Writer) *cobra.Comman
 		Long: `Run the HTTP/WebSocket server (default :8000).
 
 With no Redis configured (no REDIS_URL, spec.redis.url, host or addrs) an embedded
-in-process Redis is started for development; it says so in the log.
+in-process Redis is started for development; it says so in the log. With no
+database configured either (DATABASE_URL, spec.database.url or sqlitePath), an in-memory SQLite
+gets the demo users user1..user300 (password password123); their password is
+public, so nowhere else are they created unless spec.database.seedUsers asks.
 
 Configuration, each source overriding the ones before it:
   defaults < file (--config or REDLANE_CONFIG) < .env (--env-file) < environment < --address
