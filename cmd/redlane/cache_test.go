@@ -48,9 +48,9 @@ func xcache(r response) string { return r.Header.Get("X-Cache") }
 
 func TestCachingAPI(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		env   func(t *testing.T) (map[string]string, redis.UniversalClient)
-		seeds bool // the database has demo users
+		name       string
+		env        func(t *testing.T) (map[string]string, redis.UniversalClient)
+		embeddedDB bool // the users database is the embedded SQLite, which has demo users only when asked
 	}{
 		{"standalone redis, embedded sqlite", func(t *testing.T) (map[string]string, redis.UniversalClient) {
 			rs := redistest.Start(t)
@@ -63,12 +63,16 @@ func TestCachingAPI(t *testing.T) {
 				t.Fatalf("seeding: %v %s", err, out)
 			}
 			return map[string]string{"REDIS_ADDRS": strings.Join(c.Addrs(), ","), "DATABASE_URL": url}, c.Client()
-		}, true},
+		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env, rdb := tc.env(t)
 			env["ADMIN_TOKEN"] = adminToken
-			s := startServer(t, env)
+			var args []string
+			if tc.embeddedDB {
+				args = withDemoUsers(t)
+			}
+			s := startServer(t, env, args...)
 			s.waitStatus("/readyz", 200, readyWithin)
 			testCachingAPI(t, s, rdb)
 		})
@@ -485,7 +489,7 @@ func TestNearCacheAcrossTwoServers(t *testing.T) {
 
 func TestCacheWhileRedisIsDown(t *testing.T) {
 	rs := redistest.Start(t)
-	cfg := cacheConfig(t, "    breakerFailures: 2\n    breakerOpenFor: 500ms\n    redisTimeout: 100ms\n")
+	cfg := cacheConfig(t, "    breakerFailures: 2\n    breakerOpenFor: 500ms\n    redisTimeout: 100ms\n"+demoUsersSpec)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken}, "--config", cfg)
 	s.waitStatus("/readyz", 200, readyWithin)
 	s.do("GET", "/users/1", "")
@@ -529,7 +533,7 @@ func TestCacheWhileRedisIsDown(t *testing.T) {
 
 func TestCacheTTLsReload(t *testing.T) {
 	rs := redistest.Start(t)
-	cfg := cacheConfig(t, "    jitterPercent: 1\n    staleTTL: 1s\n    ttls: {user: 1m}\n")
+	cfg := cacheConfig(t, "    jitterPercent: 1\n    staleTTL: 1s\n    ttls: {user: 1m}\n"+demoUsersSpec)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken}, "--config", cfg)
 	s.waitStatus("/readyz", 200, readyWithin)
 	s.do("GET", "/users/1", "")

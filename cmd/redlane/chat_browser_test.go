@@ -85,7 +85,8 @@ func TestBrowserChat(t *testing.T) {
 	b := startBrowser(t)
 	rs := redistest.Start(t)
 	env := map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken}
-	s := startServer(t, env)
+	demo := withDemoUsers(t)
+	s := startServer(t, env, demo...)
 	s.waitStatus("/readyz", 200, readyWithin)
 	const room = "browser-room"
 
@@ -161,7 +162,7 @@ func TestBrowserChat(t *testing.T) {
 	for _, c := range []chatter{alice, bob} {
 		c.wait(`document.body.dataset.chat === "reconnecting"`, 20*time.Second)
 	}
-	other := startServer(t, env)
+	other := startServer(t, env, demo...)
 	for i := 1; i <= 2; i++ {
 		if r := other.do("POST", "/chat/message", fmt.Sprintf(`{"room":%q,"message":"during the outage %d"}`, room, i)); r.Status != 200 {
 			t.Fatalf("POST /chat/message on the other instance = %d %s", r.Status, r.Body)
@@ -169,7 +170,7 @@ func TestBrowserChat(t *testing.T) {
 	}
 	alice.send("typed while disconnected")
 	alice.screenshot("chat-reconnecting")
-	s2 := startServerAt(t, addr, env)
+	s2 := startServerAt(t, addr, env, demo...)
 	s2.waitStatus("/readyz", 200, readyWithin)
 	for _, c := range []chatter{alice, bob} {
 		c.waitLive()

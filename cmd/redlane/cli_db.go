@@ -23,7 +23,8 @@ func newDBCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.C
 		Long: `Work on the users database that serve uses: PostgreSQL when DATABASE_URL or
 spec.database.url is set, otherwise the SQLite file spec.database.sqlitePath.
 (The default in-memory SQLite lives only inside a running serve, which migrates
-and seeds it at start.)`,
+it at start and creates demo users in it when spec.database.seedUsers asks, or
+unasked when Redis is embedded too.)`,
 	}
 	cmd.PersistentFlags().StringVarP(&configFile, "config", "c", "", "RedlaneConfig file (env REDLANE_CONFIG)")
 	cmd.PersistentFlags().StringVar(&envFile, "env-file", ".env", "KEY=VALUE file read into the environment if it exists")

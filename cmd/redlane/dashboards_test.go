@@ -33,7 +33,7 @@ var pendingAreas = map[string]string{}
 // every scrape (not every 5 s), so new keys show without waiting.
 func dashboardsConfig(cacheTTL string) string {
 	return "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n" +
-		"  redis: {infoCacheTTL: 500ms}\n  cache: {defaultTTL: " + cacheTTL + "}\n"
+		"  redis: {infoCacheTTL: 500ms}\n  cache: {defaultTTL: " + cacheTTL + "}\n" + demoUsersSpec
 }
 
 // TestDashboardsAgainstPrometheus runs Redlane on a real Redis, scraped

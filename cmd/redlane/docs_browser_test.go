@@ -37,7 +37,7 @@ func tryItOut(tb *tab, op string) string {
 func TestBrowserAPIExplorer(t *testing.T) {
 	b := startBrowser(t)
 	rs := redistest.Start(t)
-	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken})
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken}, withDemoUsers(t)...)
 	s.waitStatus("/readyz", 200, readyWithin)
 	token, r := login(t, s, "user1", "password123")
 	if token == "" {

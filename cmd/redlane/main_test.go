@@ -58,6 +58,21 @@ func freeAddr(t *testing.T) string {
 // a test measures behaviour, not speed.
 const readyWithin = 2 * time.Minute
 
+// demoUsersSpec is the spec line (indented under spec:) that asks for the
+// demo users user1..user300, password password123. Only the all-embedded
+// mode (no Redis, no database configured) creates them unasked; a test on a
+// real Redis with the embedded SQLite asks for them, as an operator would.
+const demoUsersSpec = "  database: {seedUsers: 300}\n"
+
+// withDemoUsers writes a RedlaneConfig that asks for the demo users and
+// returns the serve args that load it.
+func withDemoUsers(t *testing.T) []string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "demo-users.yaml")
+	writeFile(t, p, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n"+demoUsersSpec)
+	return []string{"--config", p}
+}
+
 // startServer runs serve with env as its whole environment and waits for
 // /readyz (or, with wantReady false, for /healthz).
 func startServer(t *testing.T, env map[string]string, args ...string) *server {

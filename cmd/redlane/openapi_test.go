@@ -15,7 +15,7 @@ import (
 // 503 problems are checked too, and fails if an operation was never called.
 func TestOpenAPIContract(t *testing.T) {
 	rs := redistest.Start(t)
-	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken})
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken}, withDemoUsers(t)...)
 	s.waitStatus("/readyz", 200, readyWithin)
 	c := newContract(t, s)
 	admin := []string{"X-Admin-Token", adminToken}

@@ -171,7 +171,7 @@ func TestRateLimitByUser(t *testing.T) {
 	writeFile(t, path, `spec:
   rateLimits:
   - {name: peruser, match: {pathPrefix: /api/}, key: user, limit: 2, period: 1h}
-`)
+`+demoUsersSpec)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, "--config", path)
 	s.waitStatus("/readyz", 200, readyWithin)
 	count := func(headers ...string) (ok int) {

@@ -770,7 +770,9 @@ func TestChatDropsSilentClients(t *testing.T) {
 
 func TestChatWithSessions(t *testing.T) {
 	rs := redistest.Start(t)
-	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, chatConfig(t, "requireAuthentication: true")...)
+	cfg := filepath.Join(t.TempDir(), "redlane.yaml")
+	writeFile(t, cfg, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  realtime: {requireAuthentication: true}\n"+demoUsersSpec)
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, "--config", cfg)
 	s.waitStatus("/readyz", 200, readyWithin)
 	login := s.do("POST", "/auth/login", `{"username":"user1","password":"password123"}`)
 	if login.Status != 200 {

@@ -42,7 +42,10 @@ func newServeCommand(getenv func(string) string, stderr io.Writer) *cobra.Comman
 		Long: `Run the HTTP/WebSocket server (default :8000).
 
 With no Redis configured (no REDIS_URL, spec.redis.url, host or addrs) an embedded
-in-process Redis is started for development; it says so in the log.
+in-process Redis is started for development; it says so in the log. With no
+database configured either (DATABASE_URL, spec.database.url or sqlitePath), an in-memory SQLite
+gets the demo users user1..user300 (password password123); their password is
+public, so nowhere else are they created unless spec.database.seedUsers asks.
 
 Configuration, each source overriding the ones before it:
   defaults < file (--config or REDLANE_CONFIG) < .env (--env-file) < environment < --address
@@ -88,7 +91,7 @@ func serve(ctx context.Context, f serveFlags, getenv func(string) string, stderr
 		return err
 	}
 	defer rc.Close()
-	users, err := openDatabase(ctx, cfg.Spec.Database, base.log)
+	users, err := openDatabase(ctx, cfg.Spec.Database, rc.Embedded(), base.log)
 	if err != nil {
 		return err
 	}
@@ -180,19 +183,39 @@ func openRedis(cfg config.Redis, b *base) (*redisx.Client, error) {
 	return rc, nil
 }
 
-// openDatabase opens the users database, warning loudly when it is the
-// in-memory SQLite that is lost on exit.
-func openDatabase(ctx context.Context, cfg config.Database, log *slog.Logger) (*usersdb.Store, error) {
-	users, err := usersdb.Open(ctx, cfg, usersdb.Options{Logger: log})
+// openDatabase opens the users database, with demo users only where
+// config.Database.DemoUsers allows them. The in-memory SQLite is lost on exit,
+// which the log says loudly; behind a real Redis it is also private to this
+// process while the cache is shared, which the log says louder.
+func openDatabase(ctx context.Context, cfg config.Database, embeddedRedis bool, log *slog.Logger) (*usersdb.Store, error) {
+	demo := cfg.DemoUsers(embeddedRedis)
+	open := cfg
+	open.SeedUsers = &demo
+	users, err := usersdb.Open(ctx, open, usersdb.Options{Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	if users.Dialect() == usersdb.SQLite && cfg.SQLitePath == "" {
-		log.Warn("EMBEDDED DATABASE: in-memory SQLite, lost on exit, with demo users (user1/password123). "+
+	inMemory := users.Dialect() == usersdb.SQLite && cfg.SQLitePath == ""
+	switch {
+	case inMemory && embeddedRedis:
+		log.Warn("EMBEDDED DATABASE: in-memory SQLite, lost on exit. "+
 			"Use PostgreSQL with DATABASE_URL=postgres://user:pass@host:5432/db (or spec.database.url).",
+			"demo_users", demo)
+	case inMemory:
+		log.Warn("EMBEDDED DATABASE: in-memory SQLite, lost on exit and private to this process while Redis is shared: "+
+			"other instances on this Redis hold users of their own that this one cannot see, and the shared cache serves them. "+
+			"Run one instance only, or use PostgreSQL with DATABASE_URL=postgres://user:pass@host:5432/db (or spec.database.url).",
+			"demo_users", demo)
+	default:
+		log.Info("database configured", "dialect", users.Dialect(), "demo_users", demo)
+	}
+	if demo > 0 && !(inMemory && embeddedRedis) {
+		log.Warn("DEMO USERS: user1..userN with the public password password123, because spec.database.seedUsers asks for them: "+
+			"anyone who reaches this server can sign in as them.", "demo_users", demo)
+	}
+	if cfg.URL != "" && cfg.SeedUsers != nil && *cfg.SeedUsers > 0 {
+		log.Warn("spec.database.seedUsers is ignored with a PostgreSQL database: seed it once with redlane db seed",
 			"seed_users", *cfg.SeedUsers)
-	} else {
-		log.Info("database configured", "dialect", users.Dialect())
 	}
 	return users, nil
 }

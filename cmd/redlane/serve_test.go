@@ -111,6 +111,42 @@ func TestServeAgainstRealRedis(t *testing.T) {
 	})
 }
 
+// TestDemoUsersOnlyWhenAllEmbeddedOrAsked: demo users have a public password.
+// A server on a real Redis with the embedded SQLite (what each pod of a
+// chart without a database was) has none unless spec.database.seedUsers asks
+// for them, and its log says loudly that its users are its own while the
+// cache is shared; when they are asked for, the log says who can sign in.
+func TestDemoUsersOnlyWhenAllEmbeddedOrAsked(t *testing.T) {
+	rs := redistest.Start(t)
+	env := map[string]string{"REDIS_URL": rs.URL()}
+	plain := startServer(t, env)
+	asked := startServer(t, env, withDemoUsers(t)...)
+	plain.waitStatus("/readyz", 200, readyWithin)
+	asked.waitStatus("/readyz", 200, readyWithin)
+
+	if _, r := login(t, plain, "user1", "password123"); r.Status != 401 {
+		t.Errorf("demo login on a real Redis, unasked = %d %s, want 401", r.Status, r.Body)
+	}
+	if r := plain.do("GET", "/users/1", ""); r.Status != 404 {
+		t.Errorf("GET /users/1 on a real Redis, unasked = %d %s, want 404", r.Status, r.Body)
+	}
+	for _, want := range []string{"EMBEDDED DATABASE", "private to this process while Redis is shared", `"demo_users":0`} {
+		if !strings.Contains(plain.logs.String(), want) {
+			t.Errorf("log of the unasked server lacks %q:\n%s", want, plain.logs.String())
+		}
+	}
+	if strings.Contains(plain.logs.String(), "DEMO USERS") {
+		t.Errorf("the unasked server warns of demo users it does not have:\n%s", plain.logs.String())
+	}
+
+	if tok, r := login(t, asked, "user300", "password123"); tok == "" {
+		t.Errorf("demo login when asked = %d %s", r.Status, r.Body)
+	}
+	if !strings.Contains(asked.logs.String(), "DEMO USERS") {
+		t.Errorf("no DEMO USERS warning when they are asked for on a real Redis:\n%s", asked.logs.String())
+	}
+}
+
 func TestReadinessFollowsRedis(t *testing.T) {
 	rs := redistest.Start(t)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()})
@@ -158,8 +194,14 @@ func TestServeRedisCluster(t *testing.T) {
 func TestEmbeddedDevelopmentMode(t *testing.T) {
 	s := startServer(t, map[string]string{})
 	s.waitStatus("/readyz", 200, readyWithin)
-	if !strings.Contains(s.logs.String(), "EMBEDDED REDIS") {
-		t.Fatalf("no loud embedded-mode line in the log:\n%s", s.logs.String())
+	for _, loud := range []string{"EMBEDDED REDIS", "EMBEDDED DATABASE"} {
+		if !strings.Contains(s.logs.String(), loud) {
+			t.Fatalf("no loud %s line in the log:\n%s", loud, s.logs.String())
+		}
+	}
+	// README's first command: the demo users work with no configuration.
+	if tok, r := login(t, s, "user300", "password123"); tok == "" {
+		t.Fatalf("demo user login in the all-embedded mode = %d %s", r.Status, r.Body)
 	}
 	if r := s.do("GET", "/health", ""); r.Status != 200 {
 		t.Fatalf("/health = %d", r.Status)

@@ -285,7 +285,7 @@ func prepareUsers(t *testing.T, env map[string]string, cfgPath string) {
 
 func TestSessionsFailClosedWhenRedisIsDown(t *testing.T) {
 	rs := redistest.Start(t)
-	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()})
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, withDemoUsers(t)...)
 	s.waitStatus("/readyz", 200, readyWithin)
 	tok, _ := login(t, s, "user1", "password123")
 	rs.Stop()
@@ -309,7 +309,7 @@ func TestSessionsFailFastWhenRedisPauses(t *testing.T) {
 	rs := redistest.Start(t)
 	const budget = time.Second
 	cfg := filepath.Join(t.TempDir(), "redlane.yaml")
-	writeFile(t, cfg, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  redis: {commandTimeout: 1s}\n")
+	writeFile(t, cfg, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  redis: {commandTimeout: 1s}\n"+demoUsersSpec)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, "--config", cfg)
 	s.waitStatus("/readyz", 200, readyWithin)
 	tok, _ := login(t, s, "user1", "password123")

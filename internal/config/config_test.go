@@ -331,3 +331,44 @@ func sorted(s []string) []string {
 	}
 	return out
 }
+
+// TestDemoUsersOnlyInTheAllEmbeddedModeOrWhenAsked: demo users have a public
+// password, so an unset spec.database.seedUsers gives them only when both
+// Redis and the database are embedded in the process; a number asks for them
+// anywhere the database is embedded SQLite, and a PostgreSQL URL never gets them.
+func TestDemoUsersOnlyInTheAllEmbeddedModeOrWhenAsked(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		doc           string
+		embeddedRedis bool
+		want          int
+	}{
+		{"all embedded", "", true, config.DefaultDemoUsers},
+		{"all embedded, none asked", "spec:\n  database: {seedUsers: 0}\n", true, 0},
+		{"all embedded, a few asked", "spec:\n  database: {seedUsers: 7}\n", true, 7},
+		{"real Redis, in-memory SQLite", "", false, 0},
+		{"real Redis, in-memory SQLite, asked", "spec:\n  database: {seedUsers: 300}\n", false, 300},
+		{"embedded Redis, SQLite file", "spec:\n  database: {sqlitePath: /tmp/u.db}\n", true, 0},
+		{"SQLite file, asked", "spec:\n  database: {sqlitePath: /tmp/u.db, seedUsers: 5}\n", false, 5},
+		{"PostgreSQL", "spec:\n  database: {url: 'postgres://db/app'}\n", true, 0},
+		{"PostgreSQL, asked: db seed does it", "spec:\n  database: {url: 'postgres://db/app', seedUsers: 9}\n", false, 0},
+		{"explicit null is unset", "spec:\n  database: {seedUsers: null}\n", true, config.DefaultDemoUsers},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Parse([]byte(tc.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			config.SetDefaults(c)
+			if err := config.Validate(c); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Spec.Database.DemoUsers(tc.embeddedRedis); got != tc.want {
+				t.Errorf("DemoUsers(embeddedRedis=%v) = %d, want %d", tc.embeddedRedis, got, tc.want)
+			}
+		})
+	}
+	if d := config.Default().Spec.Database.SeedUsers; d != nil {
+		t.Errorf("the default document sets seedUsers to %d: unset must stay distinguishable from set", *d)
+	}
+}

@@ -54,10 +54,9 @@ func SetDefaults(c *Config) {
 
 	setNum(&s.Database.MaxOpenConns, 10)
 	setDur(&s.Database.QueryTimeout, 3*time.Second)
-	if s.Database.SeedUsers == nil {
-		n := 300
-		s.Database.SeedUsers = &n
-	}
+	// spec.database.seedUsers stays nil: unset means "demo users only in the
+	// all-embedded development mode", which Database.DemoUsers decides once
+	// serve knows whether Redis is embedded.
 
 	ca := &s.Cache
 	setDur(&ca.DefaultTTL, 5*time.Minute)

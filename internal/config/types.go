@@ -117,7 +117,28 @@ type Database struct {
 	SQLitePath   string   `json:"sqlitePath" jsonschema_description:"File of the embedded SQLite database when url is empty; empty keeps it in memory (lost on exit, nothing written to disk)."`
 	MaxOpenConns int      `json:"maxOpenConns" jsonschema_description:"Largest number of open database connections (PostgreSQL and file SQLite; in-memory SQLite uses one)."`
 	QueryTimeout Duration `json:"queryTimeout" jsonschema_description:"Deadline of one database query, so a stuck database cannot hang a request."`
-	SeedUsers    *int     `json:"seedUsers" jsonschema_description:"Demo users (user1..userN, password password123) created at start when the embedded SQLite database has no users (default 300); 0 creates none. Ignored with a url: use redlane db seed."`
+	SeedUsers    *int     `json:"seedUsers" jsonschema:"oneof_type=integer;null" jsonschema_description:"Demo users (user1..userN, password password123, public) created at start when the embedded SQLite database has no users. Unset (null): 300 in the all-embedded development mode (embedded Redis and in-memory SQLite), none otherwise; a number asks for that many wherever the database is embedded SQLite; 0 creates none. Ignored with a url: use redlane db seed."`
+}
+
+// DefaultDemoUsers is how many demo users the all-embedded development mode
+// creates when spec.database.seedUsers is unset.
+const DefaultDemoUsers = 300
+
+// DemoUsers is how many demo users serve creates in an empty embedded SQLite
+// database. Their password is public, so unless spec.database.seedUsers asks
+// for them they exist only in the all-embedded development mode (embedded
+// Redis and in-memory SQLite), where nothing outlives the process. A server
+// on a real Redis is shared, or reachable, and gets none unless asked.
+func (d Database) DemoUsers(embeddedRedis bool) int {
+	switch {
+	case d.URL != "":
+		return 0
+	case d.SeedUsers != nil:
+		return *d.SeedUsers
+	case embeddedRedis && d.SQLitePath == "":
+		return DefaultDemoUsers
+	}
+	return 0
 }
 
 // Security holds the process secrets.

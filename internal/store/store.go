@@ -62,7 +62,9 @@ type Options struct {
 }
 
 // Open connects to the database of cfg, applies pending migrations, and, for
-// embedded SQLite with no users yet, creates cfg.SeedUsers demo users.
+// embedded SQLite with no users yet, creates cfg.SeedUsers demo users (none
+// when it is nil). Whether there should be any is the caller's decision
+// (serve asks config.Database.DemoUsers): their password is public.
 func Open(ctx context.Context, cfg config.Database, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()

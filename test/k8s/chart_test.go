@@ -145,6 +145,17 @@ func TestRenderFailsOnContradictions(t *testing.T) {
 		{[]string{"externalRedis.url=redis://elsewhere:6379"}, "externalRedis is set while redis.enabled is true"},
 		{[]string{"externalRedis.addrs={a:6379,b:6379}"}, "externalRedis is set while redis.enabled is true"},
 		{[]string{"postgresql.enabled=true", "externalDatabase.url=postgres://db/x"}, "externalDatabase.url is set while postgresql.enabled is true"},
+		{[]string{"externalDatabase.url=postgres://db/x"}, "externalDatabase.url is set while postgresql.enabled is true"}, // PostgreSQL is on by default
+		// Per-pod users databases: several pods, each with its own embedded database.
+		{[]string{"postgresql.enabled=false"}, "replicaCount=2 with the embedded users database"},
+		{[]string{"postgresql.enabled=false", "replicaCount=3"}, "replicaCount=3 with the embedded users database"},
+		{[]string{"postgresql.enabled=false", "replicaCount=1", "autoscaling.enabled=true"}, "autoscaling.enabled=true with the embedded users database"},
+		{[]string{"postgresql.enabled=false", "secrets.existingSecret=mine"}, "with secrets.existingSecret: any non-empty value"},
+		// Demo users (public password) asked for where Redlane would ignore them.
+		{[]string{"config.database.seedUsers=300"}, "config.database.seedUsers asks for demo users"},
+		{[]string{"postgresql.enabled=false", "externalDatabase.url=postgres://db/x", "config.database.seedUsers=1"}, "config.database.seedUsers asks for demo users"},
+		// The database URL is a secret: never in the ConfigMap.
+		{[]string{"config.database.url=postgres://u:p@db/x"}, "config.database.url would put the database password in a ConfigMap"},
 	} {
 		t.Run(strings.Join(tc.set, ","), func(t *testing.T) {
 			args := []string{"template", testRelease, ChartDir(), "--kube-version", kubeVersion}

@@ -80,7 +80,8 @@ func TestHelmLifecycle(t *testing.T) {
 			}
 			start := time.Now()
 			notes := helm(append([]string{"install", testRelease, ChartDir(), "--wait", "--timeout", helmTimeout}, vc.Args()...)...)
-			for _, want := range []string{"NOTES:", "port-forward svc/rel-redlane 8000:8000", "helm test rel -n " + ns, "maxmemory 384.0 MiB per node, policy allkeys-lru"} {
+			for _, want := range []string{"NOTES:", "port-forward svc/rel-redlane 8000:8000", "helm test rel -n " + ns, "maxmemory 384.0 MiB per node, policy allkeys-lru",
+				"Users database: in-chart PostgreSQL (rel-redlane-postgresql)", "There are no users yet"} {
 				if !strings.Contains(notes, want) {
 					t.Errorf("install output lacks %q:\n%s", want, notes)
 				}
@@ -89,13 +90,17 @@ func TestHelmLifecycle(t *testing.T) {
 			deploy := testRelease + "-redlane"
 			c.Kubectl("rollout", "status", "deployment/"+deploy, "-n", ns, "--timeout=60s").Must(t)
 			c.Kubectl("rollout", "status", "statefulset/"+deploy+"-redis", "-n", ns, "--timeout=60s").Must(t)
+			c.Kubectl("rollout", "status", "statefulset/"+deploy+"-postgresql", "-n", ns, "--timeout=60s").Must(t)
+			if strings.Contains(notes, "WARNING") {
+				t.Errorf("the default install warns:\n%s", notes)
+			}
 			if vc.Name == "cluster" {
 				// The create Job ran (and completed) as a post-install hook;
 				// hook-succeeded deleted it.
 				if out, _, _ := c.Kubectl("get", "jobs", "-n", ns, "-o", "name").Run(); strings.Contains(out, "cluster-init") {
 					t.Errorf("cluster-init Job still present after a successful hook: %s", out)
 				}
-				pvcs := c.Kubectl("get", "pvc", "-n", ns, "-o", "jsonpath={range .items[*]}{.status.phase}{\"\\n\"}{end}").Must(t)
+				pvcs := c.Kubectl("get", "pvc", "-n", ns, "-l", "app.kubernetes.io/component=redis", "-o", "jsonpath={range .items[*]}{.status.phase}{\"\\n\"}{end}").Must(t)
 				if strings.Count(pvcs, "Bound") != 6 {
 					t.Errorf("want 6 bound volume claims, got:\n%s", pvcs)
 				}
@@ -136,6 +141,29 @@ func TestHelmLifecycle(t *testing.T) {
 				t.Errorf("left after uninstall:\n%s", left)
 			}
 		})
+	}
+}
+
+// TestInstallNotesWarnOnEmbeddedDatabase: the one-pod try-out on the
+// embedded users database installs, but its notes say loudly what it is and
+// that anyone can sign in as the demo users it asked for (a server-side dry
+// run renders the notes as a real install would).
+func TestInstallNotesWarnOnEmbeddedDatabase(t *testing.T) {
+	c := requireControlPlane(t)
+	c.ensureNamespace(t, testNamespace)
+	vc := valuesCase{Name: "embedded-db", Files: []string{ChartDir() + "/ci/embedded-db-values.yaml"}}
+	notes := c.Helm(t, append([]string{"install", testRelease, ChartDir(), "--dry-run=server", "--namespace", testNamespace}, vc.Args()...)...).Must(t)
+	for _, want := range []string{
+		"Users database: EMBEDDED in-memory SQLite inside the one Redlane pod",
+		"WARNING: EMBEDDED USERS DATABASE, FOR A TRY-OUT ONLY.",
+		"WARNING: 300 DEMO USERS user1 ... user300 WITH THE PUBLIC PASSWORD",
+	} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("install notes lack %q:\n%s", want, notes)
+		}
+	}
+	if strings.Contains(notes, "There are no users yet") {
+		t.Errorf("notes tell to create a first user while demo users exist:\n%s", notes)
 	}
 }
 

@@ -8,8 +8,9 @@ import (
 	"testing"
 )
 
-// The plain manifests (k8s/base and the dev overlay) deploy the same app and
-// standalone Redis without Helm; they are held to the chart's standards.
+// The plain manifests (k8s/base and the dev overlay) deploy the same app,
+// standalone Redis and PostgreSQL as the chart's defaults without Helm; they
+// are held to the chart's standards.
 
 func kustomize(t *testing.T, tools Tools, dir string) string {
 	t.Helper()
@@ -45,6 +46,20 @@ func TestKustomizeManifests(t *testing.T) {
 				if kinds[k] == 0 {
 					t.Errorf("no %s in %s", k, dir)
 				}
+			}
+			// One users database for every pod: PostgreSQL beside Redis, its
+			// URL from the Secret, never the embedded per-pod database.
+			if len(Find(objs, "StatefulSet", "-postgresql")) != 1 {
+				t.Errorf("no PostgreSQL StatefulSet in %s: each pod would run its own embedded users database", dir)
+			}
+			var dbURL Object
+			for _, e := range Find(objs, "Deployment", "")[0].PodSpec().List("containers", 0, "env") {
+				if m := Object(e.(map[string]any)); m.Str("name") == "DATABASE_URL" {
+					dbURL = m
+				}
+			}
+			if dbURL.Str("valueFrom", "secretKeyRef", "name") != "redlane-secrets" || dbURL.Str("valueFrom", "secretKeyRef", "key") != "database-url" {
+				t.Errorf("DATABASE_URL does not come from redlane-secrets/database-url: %v", dbURL)
 			}
 			// The config document passes `redlane config check`.
 			var doc, conf string
@@ -100,5 +115,6 @@ func TestKustomizeOnServer(t *testing.T) {
 	c.Kubectl("apply", "--validate=strict", "-k", dev).Must(t)
 	c.Kubectl("rollout", "status", "deployment/redlane", "-n", "redlane-dev", "--timeout=120s").Must(t)
 	c.Kubectl("rollout", "status", "statefulset/redlane-redis", "-n", "redlane-dev", "--timeout=120s").Must(t)
+	c.Kubectl("rollout", "status", "statefulset/redlane-postgresql", "-n", "redlane-dev", "--timeout=120s").Must(t)
 	c.Kubectl("delete", "-k", dev, "--wait=false").Must(t)
 }

@@ -381,3 +381,66 @@ func TestSecrets(t *testing.T) {
 		t.Errorf("only %d secret references with existingSecret", refs)
 	}
 }
+
+// TestUsersDatabase: every pod of a release sees the same users. By default
+// the chart runs PostgreSQL, as it runs Redis, and hands its URL to the pods
+// through the Secret; an external database's URL goes the same way; only the
+// one-pod try-out runs on Redlane's embedded database (the render refuses it
+// for more pods: TestRenderFailsOnContradictions). Demo users, whose password
+// is public, are in the config document only where the values ask for them.
+func TestUsersDatabase(t *testing.T) {
+	tools := RequireTools(t)
+	for _, tc := range []struct {
+		name     string
+		files    []string
+		postgres bool   // an in-chart PostgreSQL StatefulSet
+		url      string // prefix of the DATABASE_URL the pods get from the Secret; "" for none (the embedded database)
+		replicas int
+		demo     any // spec.database.seedUsers of the config document; nil when unset
+	}{
+		{"default", nil, true, "postgres://redlane:", 2, nil},
+		{"external-db", []string{ChartDir() + "/ci/external-db-values.yaml"}, false, "postgres://redlane:secret@db.example.internal:5432/", 2, nil},
+		{"embedded-db", []string{ChartDir() + "/ci/embedded-db-values.yaml"}, false, "", 1, 300},
+		{"values-dev", []string{ChartDir() + "/values-dev.yaml"}, false, "", 1, 300},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := renderObjects(t, tools, valuesCase{Name: tc.name, Files: tc.files})
+			if got := len(Find(objs, "StatefulSet", "-postgresql")); got != map[bool]int{true: 1}[tc.postgres] {
+				t.Errorf("%d PostgreSQL StatefulSets, want postgres=%v", got, tc.postgres)
+			}
+			d := Find(objs, "Deployment", "")[0]
+			if got, _ := d.Get("spec", "replicas").(int); got != tc.replicas {
+				t.Errorf("replicas = %v, want %d", d.Get("spec", "replicas"), tc.replicas)
+			}
+			var ref map[string]any
+			for _, e := range d.PodSpec().List("containers", 0, "env") {
+				if m := Object(e.(map[string]any)); m.Str("name") == "DATABASE_URL" {
+					ref = m.Map("valueFrom", "secretKeyRef")
+					if ref == nil {
+						t.Fatal("DATABASE_URL is not a Secret reference")
+					}
+				}
+			}
+			if (ref != nil) != (tc.url != "") {
+				t.Fatalf("DATABASE_URL from a Secret: %v, want %v", ref != nil, tc.url != "")
+			}
+			if ref != nil {
+				sec := Find(objs, "Secret", "")
+				if len(sec) != 1 || sec[0].Name() != ref["name"] {
+					t.Fatalf("DATABASE_URL references Secret %v, not the chart's", ref["name"])
+				}
+				url := sec[0].Str("stringData", ref["key"].(string))
+				if !strings.HasPrefix(url, tc.url) {
+					t.Errorf("DATABASE_URL = %q, want %s...", url, tc.url)
+				}
+				if tc.postgres && !strings.Contains(url, "@"+testRelease+"-redlane-postgresql:5432/redlane") {
+					t.Errorf("DATABASE_URL %q does not point at the in-chart PostgreSQL", url)
+				}
+			}
+			spec := appConfig(t, objs)
+			if got := spec.Get("database", "seedUsers"); fmt.Sprint(got) != fmt.Sprint(tc.demo) {
+				t.Errorf("config document spec.database.seedUsers = %v, want %v", got, tc.demo)
+			}
+		})
+	}
+}

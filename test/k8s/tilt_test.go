@@ -114,6 +114,11 @@ func TestTiltfile(t *testing.T) {
 			if !strings.Contains(app.DeployTarget.YAML, "image: redlane-dev") {
 				t.Error("the Deployment does not use the dev image")
 			}
+			// Development runs on the embedded users database: one pod only
+			// (TestUsersDatabase checks values-dev.yaml's database).
+			if !strings.Contains(app.DeployTarget.YAML, "replicas: 1\n") {
+				t.Error("the dev Deployment is not one replica, which its embedded users database needs")
+			}
 			deps := strings.Join(app.ResourceDependencies, ",")
 			if !strings.Contains(deps, "redlane-compile") || !strings.Contains(deps, "redlane-redis") {
 				t.Errorf("redlane depends on %v", app.ResourceDependencies)

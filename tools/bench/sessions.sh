@@ -15,9 +15,10 @@ go build -o "$work/redlane" ./cmd/redlane
 rport=$(free_port) aport=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" --daemonize no >/dev/null &
 until redis-cli -p "$rport" ping >/dev/null 2>&1; do sleep 0.1; done
-REDIS_URL="redis://127.0.0.1:$rport/0" LOG_LEVEL=warn "$work/redlane" serve --address "127.0.0.1:$aport" --env-file /nonexistent 2>"$work/server.log" &
+# On a real Redis the embedded SQLite has demo users only when asked for.
+printf 'apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  database: {seedUsers: 1}\n' >"$work/redlane.yaml"
+REDIS_URL="redis://127.0.0.1:$rport/0" LOG_LEVEL=warn "$work/redlane" serve --config "$work/redlane.yaml" --address "127.0.0.1:$aport" --env-file /nonexistent 2>"$work/server.log" &
 until curl -sf "http://127.0.0.1:$aport/readyz" >/dev/null; do sleep 0.1; done
-"$work/redlane" db seed --users 1 >/dev/null 2>&1 || true # embedded SQLite already has user1
 tok=$(curl -sf -X POST "http://127.0.0.1:$aport/auth/login" -H 'Content-Type: application/json' \
   -d '{"username":"user1","password":"password123"}' | python3 -c 'import json,sys;print(json.load(sys.stdin)["session_token"])')
 

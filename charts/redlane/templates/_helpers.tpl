@@ -202,6 +202,40 @@ the Deployment, so every render checks. */}}
 {{- if .Values.redis.enabled }}
 {{- $_ := include "redlane.redis.maxmemory" . }}
 {{- end }}
+{{- include "redlane.validateDatabase" . }}
+{{- end }}
+
+{{/* redlane.validateDatabase: the users database must be shared by every
+pod. Without PostgreSQL or an external URL each pod would run its own
+in-memory database: users created through one pod unknown to the others,
+while the shared Redis cache serves them anyway, and all of them lost on
+restart. That is allowed for one pod only, as a try-out (NOTES warns).
+Demo users have a public password: asked for with a database, Redlane would
+ignore them, so the render says so instead. */}}
+{{- define "redlane.validateDatabase" -}}
+{{- $db := (.Values.config | default dict).database | default dict }}
+{{- if hasKey $db "url" }}
+{{- fail "config.database.url would put the database password in a ConfigMap: use externalDatabase.url (kept in the Secret) with postgresql.enabled=false" }}
+{{- end }}
+{{- if not (include "redlane.databaseEnabled" .) }}
+{{- $why := "with the embedded users database (postgresql.enabled=false and no externalDatabase.url): each pod would run its own in-memory SQLite, lost on restart, while Redis and its cache are shared, so users created through one pod would not exist on the others. Keep postgresql.enabled=true (the default), or set externalDatabase.url (with secrets.existingSecret: any non-empty value, the Secret's databaseUrl key is used); the embedded database is for a one-pod try-out only (replicaCount=1, autoscaling.enabled=false)" }}
+{{- if .Values.autoscaling.enabled }}
+{{- fail (printf "autoscaling.enabled=true %s" $why) }}
+{{- end }}
+{{- if gt (int .Values.replicaCount) 1 }}
+{{- fail (printf "replicaCount=%d %s" (int .Values.replicaCount) $why) }}
+{{- end }}
+{{- else if gt (int (include "redlane.demoUsers" .)) 0 }}
+{{- fail "config.database.seedUsers asks for demo users, whose password (password123) is public; Redlane creates them only in its embedded database and ignores them with PostgreSQL. Remove config.database.seedUsers, and create real users with POST /users and the admin token (or, knowingly, redlane db seed)" }}
+{{- end }}
+{{- end }}
+
+{{/* redlane.demoUsers: config.database.seedUsers, or 0 when unset. The
+chart never runs Redlane's embedded Redis, so Redlane creates demo users only
+when this asks for them. */}}
+{{- define "redlane.demoUsers" -}}
+{{- $n := ((.Values.config | default dict).database | default dict).seedUsers }}
+{{- if kindIs "invalid" $n }}0{{ else }}{{ int $n }}{{ end }}
 {{- end }}
 
 {{/* The config document ------------------------------------------------- */}}
