@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite", pure Go
 
@@ -92,9 +93,7 @@ func Open(ctx context.Context, cfg config.Database, o Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := s.db.PingContext(pctx); err != nil {
+	if err := s.waitReachable(ctx, o.Logger, connectWait); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("connecting to the users database: %w", err)
 	}
@@ -123,6 +122,36 @@ func Open(ctx context.Context, cfg config.Database, o Options) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// connectWait is how long Open waits for a database that cannot be reached
+// yet: a PostgreSQL started beside Redlane (the Helm chart's, on a first
+// install) takes seconds to accept connections, and exiting at once would
+// only make Kubernetes restart the pod.
+const connectWait = time.Minute
+
+// waitReachable pings the database until it answers, for at most wait while
+// the failure is "cannot reach it"; any other failure (a wrong password, a
+// missing database) is returned at once.
+func (s *Store) waitReachable(ctx context.Context, log *slog.Logger, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for attempt := 0; ; attempt++ {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := s.db.PingContext(pctx)
+		cancel()
+		var refused *pgconn.PgError // the server answered: no point waiting
+		if err == nil || errors.As(err, &refused) || !errdefs.IsUnavailable(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		if attempt == 0 {
+			log.Warn("users database not reachable yet; waiting for it", "for", wait.String(), "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // openSQLite opens the embedded database: in memory (one connection, so the

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/pgtest"
+	"github.com/redlane/redlane/internal/redistest"
 	"github.com/redlane/redlane/internal/store"
 )
 
@@ -338,5 +340,45 @@ func TestInputValidation(t *testing.T) {
 	}
 	if bad := (store.Patch{}).Valid(); len(bad) == 0 {
 		t.Fatal("empty patch accepted")
+	}
+}
+
+// TestOpenWaitsForTheDatabase: a PostgreSQL that cannot be reached yet (a
+// first install, where the database starts beside Redlane) is waited for
+// instead of failing the start; a refused login is not.
+func TestOpenWaitsForTheDatabase(t *testing.T) {
+	u, err := url.Parse(pgtest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := redistest.NewProxy(t, u.Host)
+	proxy.Cut()
+	u.Host = proxy.Addr()
+	opened := make(chan error, 1)
+	go func() {
+		s, err := store.Open(context.Background(), config.Database{URL: u.String(), MaxOpenConns: 2, QueryTimeout: config.D(5 * time.Second)}, store.Options{Hash: cheap})
+		if err == nil {
+			s.Close()
+		}
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		t.Fatalf("Open returned while the database could not be reached: %v", err)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	proxy.Restore()
+	if err := <-opened; err != nil {
+		t.Fatalf("Open after the database came up: %v", err)
+	}
+
+	u.User = url.UserPassword("postgres", "wrong")
+	u.Path = "/no_such_database"
+	start := time.Now()
+	if _, err := store.Open(context.Background(), config.Database{URL: u.String(), MaxOpenConns: 2}, store.Options{Hash: cheap}); err == nil {
+		t.Fatal("Open of a database that does not exist succeeded")
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("a refused connection was waited on for %s; only an unreachable database is", d)
 	}
 }
