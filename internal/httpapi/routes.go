@@ -85,6 +85,16 @@ func addRoutes(r *routes, d Deps, o *ops) {
 	r.Handle("GET", "/queues/{name}/dead", admin(q.HandleListDead()))
 	r.Handle("POST", "/queues/{name}/dead/{id}/requeue", admin(q.HandleRequeueDead()))
 	r.Handle("DELETE", "/queues/{name}/dead/{id}", admin(q.HandleDeleteDead()))
+	r.Handle("POST", "/queues/claim", q.HandleClaimPriorities())
+	r.Handle("GET", "/queues/{name}/completed", admin(q.HandleListCompleted()))
+	r.Handle("POST", "/queues/{name}/pause", admin(q.HandlePause()))
+	r.Handle("POST", "/queues/{name}/resume", admin(q.HandleResume()))
+	if s := d.Schedules; s != nil {
+		r.Handle("GET", "/schedules", admin(s.HandleList()))
+		r.Handle("POST", "/schedules/{name}/pause", admin(s.HandlePause()))
+		r.Handle("POST", "/schedules/{name}/resume", admin(s.HandleResume()))
+		r.Handle("POST", "/schedules/{name}/trigger", admin(s.HandleTrigger()))
+	}
 
 	// Leaderboards: sorted sets, deterministic ties, daily/weekly boards.
 	r.Handle("GET", "/leaderboards/{name}", d.Leaderboards.HandleTop())
