@@ -62,6 +62,10 @@ func TestOpenAPIContract(t *testing.T) {
 		c.expect(404, "DELETE", "/auth/sessions/0123456789abcdef01234567", "", auth...)
 		c.call("DELETE", "/auth/sessions", "", auth...)
 		c.call("GET", "/auth/analytics?window=1h&interval=5m", "", admin...)
+		c.call("GET", "/admin/users/1/sessions", "", admin...)
+		c.bad("GET", "/admin/users/0/sessions", "", admin...)
+		c.bad("GET", "/admin/users/1/sessions", "")
+		c.call("DELETE", "/admin/users/299/sessions", "", admin...) // a user with no session: revoked 0
 		c.bad("GET", "/auth/analytics?interval=7m", "", admin...)
 		c.bad("GET", "/auth/analytics", "")
 		if r := c.bad("GET", "/auth/analytics", "", auth...); r.Status != 403 {
@@ -180,6 +184,13 @@ func TestOpenAPIContract(t *testing.T) {
 		c.call("POST", "/schedules/nightly/resume", "", admin...)
 		c.call("POST", "/schedules/nightly/trigger", "", admin...)
 		c.expect(404, "POST", "/schedules/weekly/trigger", "", admin...)
+		c.call("GET", "/queues?offset=0&limit=10", "", admin...)
+		c.bad("GET", "/queues?limit=1000", "", admin...)
+		if r := c.call("GET", "/admin/queues/events?once=true&limit=5", "", admin...); !strings.HasPrefix(string(r.Body), "event: queues\ndata: {") {
+			t.Errorf("queue events: %s", r.Body)
+		}
+		c.bad("GET", "/admin/queues/events?once=maybe", "", admin...)
+		c.call("GET", "/admin", "")
 	})
 
 	t.Run("leaderboards", func(t *testing.T) {
