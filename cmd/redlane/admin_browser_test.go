@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/gorilla/websocket"
 
 	"github.com/redlane/redlane/internal/redistest"
 )
@@ -97,6 +98,24 @@ func TestBrowserAdminConsole(t *testing.T) {
 	tb.do(10*time.Second, chromedp.Click(chromedp.CSS(`#revoke-all`)))
 	tb.wait(`document.querySelector("#revoke-all").hidden && document.querySelectorAll("#session-table tbody tr").length === 0`, 10*time.Second)
 	expect(t, "session after the console ended it", s.do("GET", "/auth/session", "", "Authorization", "Bearer "+userToken), 401)
+
+	// Redis: the node, its role and memory.
+	tb.do(10*time.Second, chromedp.Click(chromedp.CSS(`.tab[data-tab=redis]`)))
+	tb.wait(`document.querySelector("#redis-table tbody tr[data-node='`+rs.Addr()+`']") && document.querySelector("#redis-table tbody").innerText.includes("master")`, 10*time.Second)
+	tb.screenshot("admin-redis")
+
+	// Rooms: a member and a message show up.
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/ws/chat/lobby", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	expect(t, "publish", s.do("POST", "/chat/message", `{"room":"lobby","message":"hello operators"}`), 200, 201, 202)
+	tb.do(10*time.Second, chromedp.Click(chromedp.CSS(`.tab[data-tab=rooms]`)))
+	tb.wait(`document.querySelector("#room-table tbody tr[data-room=lobby]")`, 10*time.Second)
+	tb.do(10*time.Second, chromedp.Click(chromedp.CSS(`#room-table tr[data-room=lobby] button`)))
+	tb.wait(`document.querySelector("#history-table tbody").innerText.includes("hello operators") && document.querySelectorAll("#presence-table tbody tr").length === 1`, 10*time.Second)
+	tb.screenshot("admin-rooms")
 
 	// Config: redacted.
 	tb.do(10*time.Second, chromedp.Click(chromedp.CSS(`.tab[data-tab=config]`)))

@@ -63,6 +63,9 @@ func TestOpenAPIContract(t *testing.T) {
 		c.call("DELETE", "/auth/sessions", "", auth...)
 		c.call("GET", "/auth/analytics?window=1h&interval=5m", "", admin...)
 		c.call("GET", "/admin/users/1/sessions", "", admin...)
+		if r := c.call("GET", "/admin/redis", "", admin...); !strings.Contains(string(r.Body), `"role":"master"`) || !strings.Contains(string(r.Body), `"version":"`) {
+			t.Errorf("GET /admin/redis: %s", r.Body)
+		}
 		c.bad("GET", "/admin/users/0/sessions", "", admin...)
 		c.bad("GET", "/admin/users/1/sessions", "")
 		c.call("DELETE", "/admin/users/299/sessions", "", admin...) // a user with no session: revoked 0

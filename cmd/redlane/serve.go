@@ -277,6 +277,7 @@ func newServices(cfg *config.Config, b *base, rc *redisx.Client, users *usersdb.
 		Sessions:     auth,
 		Locks:        locks,
 		Queues:       queues,
+		RedisInfo:    info,
 		Schedules:    schedules,
 		Leaderboards: boards,
 		Docs:         site,

@@ -1,15 +1,18 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -71,6 +74,20 @@ type ops struct {
 	cfg    *config.Store
 	reload func()
 	reg    *prometheus.Registry
+	redis  *redisx.InfoCache
+}
+
+// HandleRedis serves GET /admin/redis: every Redis node's role, version,
+// memory against maxmemory and its policy, evictions, clients, keys and, in
+// a Cluster, the slots each master owns. INFO comes from the cache the
+// metrics read (spec.redis.infoCacheTTL).
+func (o *ops) HandleRedis() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Cache-Control", "no-store")
+		_ = web.Encode(w, http.StatusOK, map[string]any{"nodes": o.redis.Summary(ctx)})
+	})
 }
 
 // HandleMetrics serves GET /metrics in the Prometheus exposition format.

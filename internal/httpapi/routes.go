@@ -52,6 +52,9 @@ func addRoutes(r *routes, d Deps, o *ops) {
 	// Admin.
 	r.Handle("GET", "/admin/config", admin(o.HandleConfig()))
 	r.Handle("POST", "/admin/config/reload", admin(o.HandleReload()))
+	if d.RedisInfo != nil {
+		r.Handle("GET", "/admin/redis", admin(o.HandleRedis()))
+	}
 
 	// Sessions: login on many devices, sliding and absolute timeouts.
 	auth := d.Sessions

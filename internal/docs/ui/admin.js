@@ -256,12 +256,78 @@ async function loadCache() {
   }
 }
 
+async function loadRooms() {
+  const data = await api("GET", "/chat/rooms?limit=100");
+  const body = $("#room-table tbody");
+  body.replaceChildren();
+  for (const r of data.rooms || []) {
+    const tr = el("tr");
+    tr.dataset.room = r.room;
+    const name = el("td");
+    const b = button(r.room, "link", () => showRoom(r.room));
+    b.style.color = "inherit";
+    name.append(b);
+    tr.append(name, el("td", r.members, "num"));
+    body.append(tr);
+  }
+  if (!(data.rooms || []).length) {
+    const tr = el("tr");
+    const td = el("td", "No room has members now.");
+    td.colSpan = 2;
+    tr.append(td);
+    body.append(tr);
+  }
+}
+
+async function showRoom(room) {
+  const q = encodeURIComponent(room);
+  const [presence, history] = await Promise.all([api("GET", `/chat/presence?room=${q}`), api("GET", `/chat/history?room=${q}&limit=20`)]);
+  document.querySelectorAll(".rname").forEach((e) => { e.textContent = room; });
+  $("#presence-table tbody").replaceChildren(...(presence.members || []).map((m) => {
+    const tr = el("tr");
+    tr.append(el("td", m.sender), el("td", m.instance), el("td", m.connection));
+    return tr;
+  }));
+  $("#history-table tbody").replaceChildren(...(history.messages || []).map((m) => {
+    const tr = el("tr");
+    tr.append(el("td", when(m.timestamp)), el("td", m.sender), el("td", m.text));
+    return tr;
+  }));
+  $("#room-detail").hidden = false;
+}
+
+function bytes(n) {
+  if (!n) return "–";
+  const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return n.toFixed(i ? 1 : 0) + " " + u[i];
+}
+
+async function loadRedis() {
+  const data = await api("GET", "/admin/redis");
+  $("#redis-table tbody").replaceChildren(...(data.nodes || []).map((n) => {
+    const tr = el("tr");
+    tr.dataset.node = n.node;
+    if (n.error) {
+      const td = el("td", n.error);
+      td.colSpan = 9;
+      tr.append(el("td", n.node), td);
+      return tr;
+    }
+    const mem = n.maxmemoryBytes ? `${bytes(n.usedMemoryBytes)} (${Math.round(100 * n.usedMemoryBytes / n.maxmemoryBytes)}%)` : bytes(n.usedMemoryBytes);
+    tr.append(el("td", n.node), el("td", n.role || ""), el("td", n.version || ""), el("td", mem), el("td", n.maxmemoryBytes ? bytes(n.maxmemoryBytes) : "no limit"),
+      el("td", n.maxmemoryPolicy || ""), el("td", n.evictedKeys, "num"), el("td", n.connectedClients, "num"), el("td", n.keys, "num"), el("td", (n.slots || []).join(", ")));
+    return tr;
+  }));
+}
+
 async function loadConfig() {
   const c = await api("GET", "/admin/config");
   $("#config-doc").textContent = JSON.stringify(c, null, 2);
 }
 
-const TABS = ["queues", "schedules", "sessions", "cache", "config"];
+const TABS = ["queues", "schedules", "rooms", "sessions", "cache", "redis", "config"];
 
 function show(tab) {
   if (!TABS.includes(tab)) tab = "queues";
@@ -274,6 +340,8 @@ function show(tab) {
   if (tab === "schedules") run(loadSchedules);
   if (tab === "cache") run(loadCache);
   if (tab === "config") run(loadConfig);
+  if (tab === "rooms") run(loadRooms);
+  if (tab === "redis") run(loadRedis);
   location.hash = tab;
 }
 
@@ -300,6 +368,8 @@ $("#login").addEventListener("submit", (ev) => {
   });
 });
 $("#logout").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); signedIn(); show(current); });
+$("#rooms-refresh").addEventListener("click", () => run(loadRooms));
+$("#redis-refresh").addEventListener("click", () => run(loadRedis));
 $("#user-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const uid = parseInt($("#user-id").value, 10);
