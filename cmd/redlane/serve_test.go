@@ -276,6 +276,42 @@ func TestAdminClosedWithoutTokenOutsideDevMode(t *testing.T) {
 	}
 }
 
+// TestViewerTokenOnlyReads: spec.security.viewerToken (VIEWER_TOKEN) reads
+// every admin endpoint that only reads and changes nothing: a change is a
+// 403 read-only, and the state is as before. In the embedded development
+// mode a viewer token alone closes admin to anonymous callers too.
+func TestViewerTokenOnlyReads(t *testing.T) {
+	rs := redistest.Start(t)
+	viewer := strings.Repeat("v", 40)
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken, "VIEWER_TOKEN": viewer})
+	s.waitStatus("/readyz", 200, readyWithin)
+	v := []string{"Authorization", "Bearer " + viewer}
+	expect(t, "enqueue", s.do("POST", "/queues/viewer/tasks", `{"payload":1}`), 201)
+	for _, path := range []string{"/admin/config", "/queues", "/queues/viewer/dead", "/admin/redis", "/admin/users/1/sessions", "/schedules"} {
+		expect(t, "viewer GET "+path, s.do("GET", path, "", v...), 200)
+	}
+	for _, c := range [][3]string{
+		{"POST", "/queues/viewer/pause", ""},
+		{"POST", "/admin/config/reload", ""},
+		{"DELETE", "/admin/users/1/sessions", ""},
+		{"POST", "/cache/clear", `{"pattern":"user:*"}`},
+	} {
+		r := s.do(c[0], c[1], c[2], v...)
+		if r.Status != 403 || !strings.Contains(string(r.Body), "read-only") {
+			t.Errorf("viewer %s %s = %d %s, want 403 read-only", c[0], c[1], r.Status, r.Body)
+		}
+	}
+	if body := string(s.do("GET", "/queues/viewer", "").Body); !strings.Contains(body, `"paused":false`) {
+		t.Fatalf("a refused pause changed the queue: %s", body)
+	}
+	expect(t, "anonymous", s.do("GET", "/queues", ""), 401)
+	expect(t, "admin pause", s.do("POST", "/queues/viewer/pause", "", "Authorization", "Bearer "+adminToken), 200)
+
+	dev := startServer(t, map[string]string{"VIEWER_TOKEN": viewer})
+	expect(t, "dev mode, anonymous, with a viewer token set", dev.do("GET", "/admin/config", ""), 401)
+	expect(t, "dev mode, viewer", dev.do("GET", "/admin/config", "", v...), 200)
+}
+
 func TestConfigReloadThroughServer(t *testing.T) {
 	rs := redistest.Start(t)
 	path := filepath.Join(t.TempDir(), "redlane.yaml")

@@ -144,8 +144,9 @@ func (d Database) DemoUsers(embeddedRedis bool) int {
 
 // Security holds the process secrets.
 type Security struct {
-	SecretKey  string `json:"secretKey" secret:"true" jsonschema_description:"Server secret used to derive keys (env SECRET_KEY); at least 32 characters when set."`
-	AdminToken string `json:"adminToken" secret:"true" jsonschema_description:"Bearer token that grants admin endpoints (env ADMIN_TOKEN); at least 32 characters. Without it, admin endpoints are closed except in embedded development mode."`
+	SecretKey   string `json:"secretKey" secret:"true" jsonschema_description:"Server secret used to derive keys (env SECRET_KEY); at least 32 characters when set."`
+	AdminToken  string `json:"adminToken" secret:"true" jsonschema_description:"Bearer token that grants admin endpoints (env ADMIN_TOKEN); at least 32 characters. Without it, admin endpoints are closed except in embedded development mode."`
+	ViewerToken string `json:"viewerToken" secret:"true" jsonschema_description:"Bearer token that grants the admin endpoints that only read (GET and HEAD: the console's figures, dead letters, sessions, config), never a change (env VIEWER_TOKEN); at least 32 characters, different from adminToken."`
 }
 
 // Cache configures the cache-aside engine. All of it reloads live.

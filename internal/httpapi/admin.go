@@ -21,14 +21,15 @@ import (
 type AdminCheck func(*http.Request) bool
 
 // requireAdmin lets a request through when it presents the configured admin
-// token (Authorization: Bearer or X-Admin-Token), passes one of checks, or
+// token (Authorization: Bearer or X-Admin-Token), or the viewer token for a
+// GET or HEAD (a change with it is a 403 read-only), passes one of checks, or
 // the server runs in embedded development mode with no admin token set: a
 // token that is set is required in every mode. Tokens are compared as
 // SHA-256 digests in constant time.
 func requireAdmin(cfg *config.Store, devMode bool, checks []AdminCheck) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if devMode && cfg.Current().Spec.Security.AdminToken == "" {
+			if sec := cfg.Current().Spec.Security; devMode && sec.AdminToken == "" && sec.ViewerToken == "" {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -38,19 +39,26 @@ func requireAdmin(cfg *config.Store, devMode bool, checks []AdminCheck) func(htt
 					return
 				}
 			}
-			want := cfg.Current().Spec.Security.AdminToken
+			sec := cfg.Current().Spec.Security
+			want := sec.AdminToken
 			got := r.Header.Get("X-Admin-Token")
 			if got == "" {
 				if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
 					got = strings.TrimSpace(a[7:])
 				}
 			}
-			if want != "" && got != "" {
-				g, h := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
-				if subtle.ConstantTimeCompare(g[:], h[:]) == 1 {
+			if tokenIs(got, want) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if tokenIs(got, sec.ViewerToken) {
+				if r.Method == http.MethodGet || r.Method == http.MethodHead {
 					next.ServeHTTP(w, r)
 					return
 				}
+				web.WriteProblem(w, r, web.Errorf(http.StatusForbidden, "read-only",
+					"The viewer token (spec.security.viewerToken) may only read; this change needs the admin token or an admin session."))
+				return
 			}
 			if web.PrincipalFrom(r.Context()) != nil {
 				web.WriteProblem(w, r, web.Errorf(http.StatusForbidden, "forbidden", "This endpoint needs the admin role."))
@@ -66,6 +74,16 @@ func requireAdmin(cfg *config.Store, devMode bool, checks []AdminCheck) func(htt
 				"This endpoint needs an admin: log in as a user with the admin role, or send Authorization: Bearer <admin token> (spec.security.adminToken, env ADMIN_TOKEN)."))
 		})
 	}
+}
+
+// tokenIs compares a presented token with a configured one (both set) as
+// SHA-256 digests in constant time.
+func tokenIs(got, want string) bool {
+	if got == "" || want == "" {
+		return false
+	}
+	g, h := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], h[:]) == 1
 }
 
 // ops serves the endpoints of the process itself: its metrics and its
