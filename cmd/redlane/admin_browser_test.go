@@ -99,6 +99,17 @@ func TestBrowserAdminConsole(t *testing.T) {
 	tb.wait(`document.querySelector("#revoke-all").hidden && document.querySelectorAll("#session-table tbody tr").length === 0`, 10*time.Second)
 	expect(t, "session after the console ended it", s.do("GET", "/auth/session", "", "Authorization", "Bearer "+userToken), 401)
 
+	// Cache: warm the 50 most recent users, see the progress end and the
+	// user namespace with its keys.
+	tb.do(10*time.Second, chromedp.Click(chromedp.CSS(`.tab[data-tab=cache]`)))
+	tb.wait(`document.querySelector("#warm-status").dataset.state`, 10*time.Second)
+	tb.do(10*time.Second,
+		chromedp.SetValue(chromedp.CSS("#warm-top"), "50"),
+		chromedp.Click(chromedp.CSS("#warm-form button")))
+	tb.wait(`document.querySelector("#warm-status").dataset.state === "done" && document.querySelector("#warm-status").innerText.includes("loaded 50")`, 20*time.Second)
+	tb.wait(`document.querySelector("#cache-table tbody tr[data-namespace=user]")`, 10*time.Second)
+	tb.screenshot("admin-cache")
+
 	// Redis: the node, its role and memory.
 	tb.do(10*time.Second, chromedp.Click(chromedp.CSS(`.tab[data-tab=redis]`)))
 	tb.wait(`document.querySelector("#redis-table tbody tr[data-node='`+rs.Addr()+`']") && document.querySelector("#redis-table tbody").innerText.includes("master")`, 10*time.Second)

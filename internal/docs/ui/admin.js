@@ -247,13 +247,44 @@ async function loadSessions(uid) {
 }
 
 async function loadCache() {
-  const s = await api("GET", "/cache/stats");
+  const [s, warm] = await Promise.all([api("GET", "/cache/stats"), api("GET", "/cache/warm")]);
+  const all = (s.all_pods || s.pod || {}).namespaces || {};
+  const keys = (s.keys || {}).namespaces || {};
+  $("#cache-table tbody").replaceChildren(...Object.keys(all).sort().map((ns) => {
+    const n = all[ns];
+    const tr = el("tr");
+    tr.dataset.namespace = ns;
+    tr.append(el("td", ns), el("td", (100 * (n.hit_rate || 0)).toFixed(1) + "%", "num"), el("td", n.hits, "num"), el("td", n.near_hits, "num"),
+      el("td", n.stale, "num"), el("td", n.misses, "num"), el("td", n.errors, "num"), el("td", keys[ns] === undefined ? "–" : keys[ns], "num"));
+    return tr;
+  }));
   const dl = $("#cache-stats");
   dl.replaceChildren();
-  for (const [k, v] of Object.entries(s)) {
-    if (typeof v === "object") continue;
+  const near = s.near_cache || {};
+  const redis = s.redis || {};
+  for (const [k, v] of [["near cache", near.enabled ? `${near.entries} of ${near.capacity} entries, ttl ${near.ttl}` : "off"],
+    ["Redis breaker", s.redis_breaker], ["Redis memory", redis.maxmemory_bytes ? `${bytes(redis.used_memory_bytes)} of ${bytes(redis.maxmemory_bytes)}` : bytes(redis.used_memory_bytes)],
+    ["evicted keys", redis.evicted_keys], ["pending invalidations", s.pending_invalidations]]) {
     dl.append(el("dt", k), el("dd", v));
   }
+  showWarm(warm);
+}
+
+function showWarm(w) {
+  const done = w.total ? ` ${w.loaded + w.missing + w.errors} of ${w.total} (loaded ${w.loaded}, missing ${w.missing}, errors ${w.errors})` : "";
+  $("#warm-status").textContent = `${w.state}${done}`;
+  $("#warm-status").dataset.state = w.state;
+}
+
+async function warm(top) {
+  showWarm(await api("POST", "/cache/warm", { top }));
+  for (let i = 0; i < 600; i++) {
+    await new Promise((res) => setTimeout(res, 500));
+    const w = await api("GET", "/cache/warm");
+    showWarm(w);
+    if (w.state !== "running") break;
+  }
+  await loadCache();
 }
 
 async function loadRooms() {
@@ -369,6 +400,13 @@ $("#login").addEventListener("submit", (ev) => {
 });
 $("#logout").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); signedIn(); show(current); });
 $("#rooms-refresh").addEventListener("click", () => run(loadRooms));
+$("#cache-refresh").addEventListener("click", () => run(loadCache));
+$("#warm-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const top = parseInt($("#warm-top").value, 10);
+  if (!(top > 0)) { showError("Enter how many users to warm (a positive integer)."); return; }
+  run(() => warm(top));
+});
 $("#redis-refresh").addEventListener("click", () => run(loadRedis));
 $("#user-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
