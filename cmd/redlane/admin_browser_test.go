@@ -126,7 +126,20 @@ func TestBrowserAdminConsole(t *testing.T) {
 	tb.wait(`document.querySelector("#room-table tbody tr[data-room=lobby]")`, 10*time.Second)
 	tb.do(10*time.Second, chromedp.Click(chromedp.CSS(`#room-table tr[data-room=lobby] button`)))
 	tb.wait(`document.querySelector("#history-table tbody").innerText.includes("hello operators") && document.querySelectorAll("#presence-table tbody tr").length === 1`, 10*time.Second)
+	// the open room follows new messages without a click
+	expect(t, "publish", s.do("POST", "/chat/message", `{"room":"lobby","message":"second message"}`), 200, 201, 202)
+	tb.wait(`document.querySelector("#history-table tbody").innerText.includes("second message")`, 10*time.Second)
 	tb.screenshot("admin-rooms")
+
+	// Rate limits: a request refused with 429 shows under its policy.
+	for i := 0; i < 8; i++ {
+		if s.do("GET", "/api/limited-endpoint", "").Status == 429 {
+			break
+		}
+	}
+	tb.do(10*time.Second, chromedp.Click(chromedp.CSS(`.tab[data-tab=ratelimits]`)))
+	tb.wait(`document.querySelector("#policy-table tbody tr[data-policy=api]") && document.querySelector("#limited-table tbody").innerText.includes("/api/limited-endpoint")`, 10*time.Second)
+	tb.screenshot("admin-ratelimits")
 
 	// Config: redacted.
 	tb.do(10*time.Second, chromedp.Click(chromedp.CSS(`.tab[data-tab=config]`)))

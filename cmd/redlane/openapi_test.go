@@ -97,6 +97,11 @@ func TestOpenAPIContract(t *testing.T) {
 		if !limited {
 			t.Error("8 calls within a minute were all allowed; want a 429 from the default policy")
 		}
+		r := c.call("GET", "/admin/ratelimits", "", admin...)
+		if !strings.Contains(string(r.Body), `"limited":1`) || !strings.Contains(string(r.Body), `"subject":"ip:127.0.0.1","route":"/api/limited-endpoint"`) {
+			t.Errorf("GET /admin/ratelimits after one 429: %s", r.Body)
+		}
+		c.bad("GET", "/admin/ratelimits", "")
 	})
 
 	t.Run("locks", func(t *testing.T) {

@@ -71,6 +71,7 @@ func addRoutes(r *routes, d Deps, o *ops) {
 	// Rate limiting: the demo endpoint; policies apply to any route.
 	if rl := d.RateLimits; rl != nil {
 		r.Handle("GET", "/api/limited-endpoint", rl.HandleLimitedEndpoint())
+		r.Handle("GET", "/admin/ratelimits", admin(rl.HandleActivity()))
 	}
 
 	// Distributed locks: leases with fencing tokens.

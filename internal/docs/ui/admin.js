@@ -310,7 +310,17 @@ async function loadRooms() {
   }
 }
 
+let roomTimer = null;
+
+// showRoom shows a room's presence and last messages, refreshed every 2 s
+// while the Rooms tab is open.
 async function showRoom(room) {
+  if (roomTimer) clearInterval(roomTimer);
+  roomTimer = setInterval(() => { if (current === "rooms") run(() => refreshRoom(room)); }, 2000);
+  await refreshRoom(room);
+}
+
+async function refreshRoom(room) {
   const q = encodeURIComponent(room);
   const [presence, history] = await Promise.all([api("GET", `/chat/presence?room=${q}`), api("GET", `/chat/history?room=${q}&limit=20`)]);
   document.querySelectorAll(".rname").forEach((e) => { e.textContent = room; });
@@ -325,6 +335,25 @@ async function showRoom(room) {
     return tr;
   }));
   $("#room-detail").hidden = false;
+}
+
+async function loadRateLimits() {
+  const data = await api("GET", "/admin/ratelimits");
+  $("#policy-table tbody").replaceChildren(...(data.policies || []).map((p) => {
+    const tr = el("tr");
+    tr.dataset.policy = p.name;
+    const m = p.match || {};
+    const match = [m.pathPrefix && `prefix ${m.pathPrefix}`, m.route && `route ${m.route}`, (m.methods || []).join(" ")].filter(Boolean).join(", ") || "every request";
+    const d = p.decisions || {};
+    tr.append(el("td", p.name), el("td", match), el("td", p.key), el("td", `${p.limit} per ${p.period}${p.burst ? ` (+${p.burst} burst)` : ""}`),
+      el("td", p.failOpen ? "allow" : "refuse (503)"), el("td", d.allowed, "num"), el("td", d.limited, "num"), el("td", (d.failed_open || 0) + (d.failed_closed || 0), "num"));
+    return tr;
+  }));
+  $("#limited-table tbody").replaceChildren(...(data.recentLimited || []).map((l) => {
+    const tr = el("tr");
+    tr.append(el("td", when(l.at)), el("td", l.policy), el("td", l.subject), el("td", l.route));
+    return tr;
+  }));
 }
 
 function bytes(n) {
@@ -358,7 +387,7 @@ async function loadConfig() {
   $("#config-doc").textContent = JSON.stringify(c, null, 2);
 }
 
-const TABS = ["queues", "schedules", "rooms", "sessions", "cache", "redis", "config"];
+const TABS = ["queues", "schedules", "rooms", "sessions", "cache", "ratelimits", "redis", "config"];
 
 function show(tab) {
   if (!TABS.includes(tab)) tab = "queues";
@@ -373,6 +402,8 @@ function show(tab) {
   if (tab === "config") run(loadConfig);
   if (tab === "rooms") run(loadRooms);
   if (tab === "redis") run(loadRedis);
+  if (tab === "ratelimits") run(loadRateLimits);
+  if (tab !== "rooms" && roomTimer) { clearInterval(roomTimer); roomTimer = null; }
   location.hash = tab;
 }
 
@@ -408,6 +439,7 @@ $("#warm-form").addEventListener("submit", (ev) => {
   run(() => warm(top));
 });
 $("#redis-refresh").addEventListener("click", () => run(loadRedis));
+$("#rl-refresh").addEventListener("click", () => run(loadRateLimits));
 $("#user-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const uid = parseInt($("#user-id").value, 10);
