@@ -241,6 +241,7 @@ func newServices(cfg *config.Config, b *base, rc *redisx.Client, users *usersdb.
 	// (the near cache and the sessions register their key prefixes).
 	tracker := tracking.New(rc, tracking.Options{Logger: log, Registry: reg, Timeout: cfg.Spec.Redis.CommandTimeout.Duration})
 	sessions := session.NewManager(rc, cfgStore, users, session.NewMetrics(reg), log)
+	sessions.UseTracker(tracker)
 	auth := session.NewAuth(sessions, users, web.ParsePrefixes(cfg.Spec.Server.TrustedProxies))
 
 	locks := lock.New(rc, reg, cfgStore)

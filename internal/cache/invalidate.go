@@ -25,7 +25,9 @@ func (c *Cache) Invalidate(ctx context.Context, logicals ...string) error {
 	c.near.invalidate(logicals)
 	err := c.invalidateRedis(ctx, logicals)
 	// A reader that fetched the old value just before the DEL may have put it
-	// in the near cache after the first invalidate; drop it again.
+	// in the near cache after the first invalidate; drop it again, and void
+	// such reads still in flight.
+	c.near.changed(logicals)
 	c.near.invalidate(logicals)
 	if err != nil {
 		c.pending.add(logicals)

@@ -155,6 +155,16 @@ func (n *near) put(size int, key nearKey, e entry, etag []string, ttl time.Durat
 	c.Add(key, ne)
 }
 
+// changed voids tracked reads in flight of logical keys this pod wrote.
+func (n *near) changed(logicals []string) {
+	if n.tr == nil {
+		return
+	}
+	for _, l := range logicals {
+		n.tr.Changed(n.k.entry(l))
+	}
+}
+
 // Invalidate implements tracking.Handler: Redis reports entry keys changed.
 func (n *near) Invalidate(redisKeys []string) {
 	c := n.cur.Load()

@@ -24,6 +24,11 @@ import "github.com/redlane/redlane/internal/redisx"
 // security state). The failure counters are one key per script call.
 type keys struct{ c *redisx.Client }
 
+// trackedPrefix covers every per-user key, session hashes among them, and
+// the analytics keys ({stats}), which Redis tracking cannot tell apart by
+// prefix: a tag can begin with the same letters.
+func (k keys) trackedPrefix() string { return k.c.Key("sess", "{") }
+
 func (k keys) session(tag, sid string) string { return k.c.Key("sess", "{"+tag+"}", "s", sid) }
 func (k keys) sessionBase(tag string) string  { return k.c.Key("sess", "{"+tag+"}", "s", "") }
 func (k keys) index(tag string) string        { return k.c.Key("sess", "{"+tag+"}", "idx") }

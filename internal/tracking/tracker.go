@@ -173,15 +173,23 @@ func (t *Tracker) Keep(st Stamp, put, remove func()) bool {
 	return true
 }
 
+// Changed voids reads of keys in flight in this process, for a consumer
+// that just wrote them: call it before dropping them from the local copy,
+// so a read of the old value that ends after the write cannot install it
+// in the moment before Redis's own report of the write arrives.
+func (t *Tracker) Changed(keys ...string) {
+	for _, k := range keys {
+		t.stripes[maphash.String(t.seed, k)%stripeCount].Add(1)
+	}
+}
+
 // invalidate applies one invalidation message: nil keys is a flush.
 func (t *Tracker) invalidate(keys []string) {
 	if keys == nil {
 		t.flush("server")
 		return
 	}
-	for _, k := range keys {
-		t.stripes[maphash.String(t.seed, k)%stripeCount].Add(1)
-	}
+	t.Changed(keys...)
 	t.m.invalidations.Add(float64(len(keys)))
 	for _, h := range t.handlers {
 		h.Invalidate(keys)
