@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/redlane/redlane/internal/redisx"
 )
@@ -196,6 +197,9 @@ func (t *Tracker) listen(ctx context.Context, n node, confirmed func()) error {
 	opt.PoolSize, opt.MinIdleConns, opt.MaxIdleConns = 1, 0, 1
 	opt.MaxRetries = -1
 	opt.ContextTimeoutEnabled = true
+	// RESP2 has no maintenance notifications; and the shared config is
+	// one go-redis writes to while it connects.
+	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	var trackErr atomic.Pointer[error]
 	opt.OnConnect = func(ctx context.Context, cn *redis.Conn) error {
 		err := t.enable(ctx, cn)
