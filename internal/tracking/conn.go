@@ -133,7 +133,8 @@ type node struct {
 }
 
 // masters lists the servers to track: every master of a Cluster (from the
-// client's slot map), or the one server otherwise.
+// client's slot map, checked against CLUSTER SLOTS so that a map not yet
+// reloaded after a failover is not tracked), or the one server otherwise.
 func (t *Tracker) masters(ctx context.Context) ([]node, error) {
 	switch c := t.rc.UniversalClient.(type) {
 	case *redis.Client:
@@ -153,17 +154,49 @@ func (t *Tracker) masters(ctx context.Context) ([]node, error) {
 			return nil, fmt.Errorf("listing cluster masters: %w", err)
 		}
 		slices.SortFunc(out, func(a, b node) int { return strings.Compare(a.addr, b.addr) })
+		now, err := t.slotMasters(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		if !sameAddrs(out, now) {
+			return nil, fmt.Errorf("%w: the client's slot map is not reloaded yet", errTopology)
+		}
 		return out, nil
 	}
 	return nil, fmt.Errorf("tracking: unsupported client type %T", t.rc.UniversalClient)
 }
 
+// slotMasters asks the Cluster which nodes serve slots now, sorted.
+func (t *Tracker) slotMasters(ctx context.Context, c *redis.ClusterClient) ([]string, error) {
+	cctx, cancel := context.WithTimeout(ctx, t.o.Timeout)
+	defer cancel()
+	slots, err := c.ClusterSlots(cctx).Result()
+	if err != nil {
+		return nil, fmt.Errorf("CLUSTER SLOTS: %w", err)
+	}
+	var addrs []string
+	for _, s := range slots {
+		if len(s.Nodes) > 0 && !slices.Contains(addrs, s.Nodes[0].Addr) {
+			addrs = append(addrs, s.Nodes[0].Addr)
+		}
+	}
+	slices.Sort(addrs)
+	return addrs, nil
+}
+
+func sameAddrs(nodes []node, addrs []string) bool {
+	return slices.EqualFunc(nodes, addrs, func(n node, a string) bool { return n.addr == a })
+}
+
 // watchTopology ends the generation when the Cluster's masters are no
-// longer those it tracks (a failover or a reshard): writes to a master
-// without an invalidation connection would go unheard. A master that dies
-// ends it sooner, through its connection.
+// longer those it tracks (a failover or a reshard), asking CLUSTER SLOTS
+// every TopologyEvery: writes to a master without an invalidation
+// connection would go unheard. A master that dies ends it sooner, through
+// its connection; a master demoted by a manual failover stays up, and
+// this is what notices.
 func (t *Tracker) watchTopology(ctx context.Context, tracked []node) error {
-	if !t.rc.IsCluster() {
+	cc, ok := t.rc.UniversalClient.(*redis.ClusterClient)
+	if !ok {
 		<-ctx.Done()
 		return nil
 	}
@@ -175,12 +208,12 @@ func (t *Tracker) watchTopology(ctx context.Context, tracked []node) error {
 			return nil
 		case <-tk.C:
 		}
-		t.rc.RefreshTopology(ctx)
-		now, err := t.masters(ctx)
+		now, err := t.slotMasters(ctx, cc)
 		if err != nil {
 			continue // a connection to the failed node ends the generation if it matters
 		}
-		if !slices.EqualFunc(now, tracked, func(a, b node) bool { return a.addr == b.addr }) {
+		if !sameAddrs(tracked, now) {
+			t.rc.RefreshTopology(ctx)
 			return fmt.Errorf("%w: %d -> %d masters", errTopology, len(tracked), len(now))
 		}
 	}

@@ -354,3 +354,35 @@ func TestClusterFailover(t *testing.T) {
 		return false
 	})
 }
+
+// TestClusterManualFailover: CLUSTER FAILOVER demotes a master that stays
+// up (its invalidation connection too); the tracker notices the new master
+// set within TopologyEvery, flushes, tracks the promoted master, and
+// writes to its slots are heard again.
+func TestClusterManualFailover(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 1)
+	tr, rec := start(t, c.Redisx(t), "tt:{", tracking.Options{TopologyEvery: 200 * time.Millisecond})
+	key := "tt:{manual}"
+	master := c.MasterOf(key)
+	replica := c.ReplicaOf(master)
+	if replica == nil {
+		t.Fatal("the master has no replica")
+	}
+	before := rec.flushCount()
+	if err := replica.Client().Do(ctxT(t), "CLUSTER", "FAILOVER").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the replica to be promoted", func() bool { return c.MasterOf(key) == replica })
+	promoted := time.Now()
+	waitFor(t, 5*time.Second, "a flush for the new master set", func() bool { return rec.flushCount() > before })
+	if d := time.Since(promoted); d > 2*time.Second {
+		t.Errorf("the new master set was noticed %s after the promotion", d)
+	}
+	waitFor(t, 30*time.Second, "tracking live on the new master set", tr.Live)
+	writer := c.Client()
+	n := rec.seen(key)
+	if err := writer.Set(ctxT(t), key, "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "a write on the promoted master to be heard", func() bool { return rec.seen(key) > n })
+}
