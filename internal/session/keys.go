@@ -18,6 +18,10 @@ import "github.com/redlane/redlane/internal/redisx"
 //	P sess:{stats}:meta      HASH   session id -> "device|family" for active sessions.
 //	P sess:{stats}:ev:<day>  HASH   "<event>:<HHMM>" -> count per minute (login, failed); TTL 8 days.
 //
+// Tracked: every key under P sess:{ is a prefix of Redis tracking
+// (internal/tracking, broadcast mode): a change of a session hash anywhere
+// drops every pod's local copy of it (local.go).
+//
 // Cluster safety: all keys of one user share the hash tag {<tag>}, so login,
 // listing and revocation are single-slot scripts. Analytics keys share {stats}
 // and are updated in a second, best-effort round trip (they are counts, not
