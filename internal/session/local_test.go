@@ -17,7 +17,7 @@ import (
 
 // setupTracked is setup with the Manager's lookups answered from a local
 // copy kept coherent by a running tracker, live before it returns.
-func setupTracked(t *testing.T, redisCfg func(*config.Redis), mut func(*config.Sessions)) *env {
+func setupTracked(t testing.TB, redisCfg func(*config.Redis), mut func(*config.Sessions)) *env {
 	t.Helper()
 	e := setup(t, redisCfg, mut)
 	trackWith(t, e, e.rc)
@@ -26,7 +26,7 @@ func setupTracked(t *testing.T, redisCfg func(*config.Redis), mut func(*config.S
 
 // trackWith gives e's Manager a tracker over rc (usually e's own client),
 // runs it until the test ends, and waits until it is live.
-func trackWith(t *testing.T, e *env, rc *redisx.Client) *tracking.Tracker {
+func trackWith(t testing.TB, e *env, rc *redisx.Client) *tracking.Tracker {
 	t.Helper()
 	tr := tracking.New(rc, tracking.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	e.m.UseTracker(tr)
@@ -38,7 +38,7 @@ func trackWith(t *testing.T, e *env, rc *redisx.Client) *tracking.Tracker {
 	return tr
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {

@@ -46,7 +46,7 @@ var users = testUsers{
 }
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	rc  *redisx.Client
 	raw redis.UniversalClient
 	cfg *config.Store
@@ -54,7 +54,7 @@ type env struct {
 }
 
 // setup returns a Manager on the given Redis with sessions settings mut.
-func setup(t *testing.T, redisCfg func(*config.Redis), mut func(*config.Sessions)) *env {
+func setup(t testing.TB, redisCfg func(*config.Redis), mut func(*config.Sessions)) *env {
 	t.Helper()
 	c := &config.Config{}
 	redisCfg(&c.Spec.Redis)
