@@ -62,8 +62,12 @@ func (t *Tracker) Run(ctx context.Context) error {
 		} else if confirmed {
 			pause = 50 * time.Millisecond
 		}
-		if err != nil && ctx.Err() == nil && !errors.Is(err, errUnsupported) {
-			t.log.Debug("tracking: invalidation connections restarting", "error", err.Error())
+		switch {
+		case err == nil || ctx.Err() != nil || errors.Is(err, errUnsupported):
+		case confirmed:
+			t.log.Warn("tracking: lost; local copies flushed and bypassed until it is back", "reason", flushReason(err), "error", err.Error())
+		default:
+			t.log.Debug("tracking: invalidation connections not up yet", "error", err.Error())
 		}
 		t.rc.RefreshTopology(ctx)
 		select {
