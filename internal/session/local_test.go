@@ -220,3 +220,34 @@ func TestWithoutTrackingEveryLookupReadsRedis(t *testing.T) {
 		t.Fatalf("lookup after a revocation while deaf: %v", err)
 	}
 }
+
+// TestFailoverWhileTracked: the master holding a session that pod b
+// answers from its copy dies; b stops answering from copies (every lookup
+// goes to Redis, which fails over), and once tracking is back on the
+// promoted replica a logout on pod a still ends the session on b at once.
+func TestFailoverWhileTracked(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 1)
+	cfg := func(r *config.Redis) { r.Addrs, r.Password = c.Addrs(), c.Password }
+	a, b := twoPods(t, cfg, func(*config.Sessions) {})
+	tok, sess := a.login("alice")
+	warmLocal(t, b, tok)
+	master := c.MasterOf(b.m.k.session(sess.tag, sess.ID))
+	master.Stop()
+	waitUntil(t, 5*time.Second, "b's tracking down", func() bool { return !b.m.local.tr.Live() })
+	if _, ok := b.m.local.get(b.m.k.session(sess.tag, sess.ID)); ok {
+		t.Fatal("b still answers from its copy with tracking down")
+	}
+	waitUntil(t, time.Minute, "b's tracking live on the new master set", b.m.local.tr.Live)
+	waitUntil(t, 30*time.Second, "b answering from its copy again", func() bool {
+		before := b.m.local.hits.Load()
+		_, err := b.m.Lookup(context.Background(), tok)
+		return err == nil && b.m.local.hits.Load() > before
+	})
+	waitUntil(t, 30*time.Second, "a's logout after the failover", func() bool {
+		return a.m.Logout(context.Background(), sess) == nil
+	})
+	waitUntil(t, time.Second, "the logout seen on b", func() bool {
+		_, err := b.m.Lookup(context.Background(), tok)
+		return errors.Is(err, ErrNoSession)
+	})
+}
