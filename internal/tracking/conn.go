@@ -55,7 +55,7 @@ func (t *Tracker) Run(ctx context.Context) error {
 		t.setLive(false, flushReason(err))
 		if errors.Is(err, errUnsupported) {
 			if t.supported.Swap(supNo) != supNo {
-				t.log.Warn("redis does not support CLIENT TRACKING (needs Redis 6+): near cache and session copies "+
+				t.log.Warn("redis does not support CLIENT TRACKING (needs Redis 6+ and, with ACLs, +client|id +client|tracking +subscribe &__redis__:invalidate): near cache and session copies "+
 					"fall back to TTL-bounded or per-request reads; checking again every 30s", "error", err.Error())
 			}
 			pause = 30 * time.Second
@@ -275,6 +275,9 @@ func (t *Tracker) listen(ctx context.Context, n node, confirmed func()) error {
 			if strings.Contains(err.Error(), "payload: <nil>") {
 				return fmt.Errorf("%w (on %s)", errServerFlush, n.addr)
 			}
+			if r := refusal(err); errors.Is(r, errUnsupported) {
+				return r // SUBSCRIBE refused (an ACL without the channel)
+			}
 			return fmt.Errorf("invalidation connection to %s: %w", n.addr, err)
 		}
 		ka.Heard()
@@ -309,13 +312,15 @@ func (t *Tracker) enable(ctx context.Context, cn *redis.Conn) error {
 }
 
 // refusal marks a server's error reply to CLIENT ID or CLIENT TRACKING
-// (an unknown command or subcommand) as unsupported; anything else (a
+// (an unknown command or subcommand, or an ACL that forbids it) as
+// unsupported; anything else (a
 // timeout, a reset) is worth retrying soon.
 func refusal(err error) error {
 	var re redis.Error
 	if errors.As(err, &re) {
 		msg := strings.ToLower(re.Error())
-		if strings.Contains(msg, "unknown") || strings.Contains(msg, "not supported") || strings.Contains(msg, "syntax") {
+		if strings.Contains(msg, "unknown") || strings.Contains(msg, "not supported") || strings.Contains(msg, "syntax") ||
+			strings.HasPrefix(msg, "noperm") { // an ACL user without CLIENT TRACKING or the channel
 			return fmt.Errorf("%w: %v", errUnsupported, err)
 		}
 	}

@@ -294,6 +294,44 @@ func TestEmbeddedRedisDegrades(t *testing.T) {
 }
 
 // logSink keeps what a logger wrote, line by line, for a test to read.
+// TestACLWithoutTrackingDegrades: a Redis user whose ACL forbids CLIENT
+// TRACKING, or the invalidation channel, gets the same clear fallback as a
+// server without tracking, instead of retrying forever in silence.
+func TestACLWithoutTrackingDegrades(t *testing.T) {
+	s := redistest.Start(t)
+	admin := s.Client()
+	for user, rules := range map[string][]any{
+		"notracking": {"+@all", "-client|tracking", "&*"},
+		"nochannel":  {"+@all", "resetchannels", "&redlane:*"},
+	} {
+		t.Run(user, func(t *testing.T) {
+			args := append([]any{"ACL", "SETUSER", user, "on", ">pw", "~*"}, rules...)
+			if err := admin.Do(ctxT(t), args...).Err(); err != nil {
+				t.Fatal(err)
+			}
+			cfg := &config.Config{}
+			cfg.Spec.Redis.URL = "redis://" + user + ":pw@" + s.Addr() + "/0"
+			config.SetDefaults(cfg)
+			rc, err := redisx.Open(cfg.Spec.Redis, redisx.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			logs := make(logSink, 100)
+			tr := tracking.New(rc, tracking.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+			tr.Track("tt:", newRecorder())
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); _ = tr.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			waitFor(t, 5*time.Second, "tracking to be reported unsupported", func() bool { return !tr.Supported() })
+			if tr.Live() || !logs.has("does not support CLIENT TRACKING") {
+				t.Fatal("live, or no clear log line")
+			}
+		})
+	}
+}
+
 type logSink chan string
 
 func (l logSink) Write(p []byte) (int, error) {
