@@ -249,6 +249,7 @@ func newServices(cfg *config.Config, b *base, rc *redisx.Client, users *usersdb.
 	usersAPI := usersapi.New(cc, users, cfgStore, usersapi.Options{Logger: log, EndSessions: sessions.RevokeAll})
 	queues := queue.NewBroker(rc, reg, cfgStore)
 	queues.RegisterDepth(reg, cfg.Spec.Redis.InfoCacheTTL.Duration)
+	schedules := queue.NewScheduler(queues, cfgStore, reg, log)
 	boards := leaderboard.New(rc, reg)
 	rl := cfg.Spec.RateLimiter
 	rlOpts := ratelimit.Options{Timeout: rl.DecisionTimeout.Duration, TripAfter: uint32(rl.BreakerFailures), BreakerOpen: rl.BreakerOpen.Duration, Logger: log}
@@ -282,6 +283,7 @@ func newServices(cfg *config.Config, b *base, rc *redisx.Client, users *usersdb.
 		Sessions:     auth,
 		Locks:        locks,
 		Queues:       queues,
+		Schedules:    schedules,
 		Leaderboards: boards,
 		Docs:         site,
 		RateLimits:   ratelimit.NewService(limiter, cfgStore),

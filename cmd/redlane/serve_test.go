@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -345,17 +344,12 @@ func TestGracefulShutdown(t *testing.T) {
 	rs := redistest.Start(t)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()})
 	s.waitStatus("/readyz", 200, readyWithin)
-	writeFile(t, filepath.Join(t.TempDir(), "x"), "")
 
-	// Freeze Redis so /health is in flight for about its 1s ping deadline.
-	pid := redisPID(t, rs)
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Kill(pid, syscall.SIGCONT)
+	// A long-poll claim stays in flight for its whole wait (2s) and then
+	// answers 200 with no tasks.
 	inflight := make(chan response, 1)
 	go func() {
-		resp, err := http.Get(s.URL + "/health")
+		resp, err := http.Post(s.URL+"/queues/shutdown-test/claim", "application/json", strings.NewReader(`{"wait":"2s"}`))
 		if err != nil {
 			inflight <- response{Status: -1, Body: []byte(err.Error())}
 			return
@@ -364,12 +358,12 @@ func TestGracefulShutdown(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		inflight <- response{Status: resp.StatusCode, Body: b}
 	}()
-	// The /health request is in flight (the scrape that asks is the other one).
+	// The claim is in flight (the scrape that asks is the other one).
 	waitFor(t, func() bool { return s.metric("redlane_http_requests_in_flight") >= 2 })
 	s.cancel()
 	s.cancel = nil
 	r := <-inflight
-	if r.Status != 503 {
+	if r.Status != 200 || !strings.Contains(string(r.Body), `"tasks":[]`) {
 		t.Fatalf("in-flight request was not allowed to finish: %d %s", r.Status, r.Body)
 	}
 	select {
@@ -401,25 +395,6 @@ func TestDrainDelayKeepsServingWhileNotReady(t *testing.T) {
 	if err := <-s.done; err != nil {
 		t.Fatal(err)
 	}
-}
-
-func redisPID(t *testing.T, rs *redistest.Server) int {
-	t.Helper()
-	info, err := rs.Client().Info(context.Background(), "server").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
-			var pid int
-			for _, c := range v {
-				pid = pid*10 + int(c-'0')
-			}
-			return pid
-		}
-	}
-	t.Fatal("no process_id")
-	return 0
 }
 
 func waitFor(t *testing.T, cond func() bool) {

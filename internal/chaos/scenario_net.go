@@ -71,16 +71,20 @@ func netFault(mode ProxyMode) func(ctx context.Context, e *Env, p profile, r *Re
 		rateLimited(r, recs, t0, healed, decisionDeadline+p.slack)
 		users := statsOf(recs, kindUser, time.Time{}, end)
 		r.Goal(users.ok == users.n, "0 non-2xx cache reads", "cache reads %d, non-2xx %d", users.n, users.n-users.ok)
-		after := time.Time{}
+		after, lastKind := healed, "none"
 		for _, kind := range []string{kindUser, kindSession, kindEnqueue, kindRLClosed} {
-			after = maxTime(after, lastNon2xx(recs, kind, healed))
+			if at := lastNon2xx(recs, kind, healed); at.After(after) {
+				after, lastKind = at, kind
+			}
 		}
-		after = maxTime(after, lastFailure(o.pubs, nil, healed))
+		if at := lastFailure(o.pubs, nil, healed); at.After(after) {
+			after, lastKind = at, "chat publish"
+		}
 		// A breaker that probed just before healing stays open for its
 		// breakerOpen (2 s) more: 3 s, plus the profile's scheduling slack.
 		back := 3*time.Second + 2*p.slack
 		r.Goal(after.Sub(healed) <= back, "every kind of request succeeds within "+ms(back)+" of healing",
-			"requests fail until %s after healing", ms(after.Sub(healed)))
+			"requests fail until %s after healing (the last: %s)", ms(after.Sub(healed)), lastKind)
 		lost, err := lostTasks(ctx, insts[0], loadQueue, recs)
 		if err != nil {
 			return err
@@ -117,13 +121,6 @@ func lastNon2xx(recs []httpRecord, kind string, from time.Time) time.Time {
 		}
 	}
 	return last
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }
 
 // lostTasks counts tasks answered 201 that the queue no longer knows

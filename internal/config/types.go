@@ -34,6 +34,7 @@ type Spec struct {
 	RateLimiter RateLimiter       `json:"rateLimiter"`
 	RateLimits  []RateLimitPolicy `json:"rateLimits,omitempty" reload:"hot" jsonschema_description:"Rate-limit policies; the first policy whose match fits a request applies."`
 	Realtime    Realtime          `json:"realtime" reload:"hot"`
+	Queue       Queue             `json:"queue" reload:"hot"`
 }
 
 // Server configures the HTTP listener.

@@ -119,6 +119,7 @@ func Validate(c *Config) error {
 	v.positive("spec.rateLimiter.breakerOpen", s.RateLimiter.BreakerOpen)
 	validateRateLimits(v, s.RateLimits)
 	validateRealtime(v, &s.Realtime)
+	validateQueue(v, &s.Queue)
 	if len(v.errs) == 0 {
 		return nil
 	}

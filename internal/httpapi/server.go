@@ -45,6 +45,8 @@ type Deps struct {
 	Locks *lock.Locker
 	// Queues serves /queues.
 	Queues *queue.Broker
+	// Schedules runs spec.queue.schedules and serves /schedules.
+	Schedules *queue.Scheduler
 	// Leaderboards serves /leaderboards.
 	Leaderboards *leaderboard.Boards
 	// Docs serves /openapi.json, /docs and the chat demo page; nil leaves them out.
