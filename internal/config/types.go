@@ -170,9 +170,9 @@ type Cache struct {
 
 // NearCache configures the optional in-process cache in front of Redis.
 type NearCache struct {
-	Enabled bool     `json:"enabled" jsonschema_description:"Serve hot entries from process memory; writes on any pod invalidate them through Redis pub/sub."`
+	Enabled bool     `json:"enabled" jsonschema_description:"Serve hot entries from process memory. With Redis 6+ they are kept coherent by Redis tracking (CLIENT TRACKING): any change of an entry in Redis reaches every pod within milliseconds, and entries are bypassed while tracking is down. Without it, writes invalidate them through Redis pub/sub."`
 	Size    int      `json:"size" jsonschema_description:"Most entries kept (least recently used are dropped)."`
-	TTL     Duration `json:"ttl" jsonschema_description:"Longest time an entry is served from memory: the bound on staleness if an invalidation message is lost."`
+	TTL     Duration `json:"ttl" jsonschema_description:"Without Redis tracking only: longest time an entry is served from memory, the bound on staleness if an invalidation message is lost. With tracking, entries live to their freshness end."`
 }
 
 // ResponseCache configures the cached responses of one route group.
