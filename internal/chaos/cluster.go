@@ -231,8 +231,23 @@ func (c *Cluster) Masters(ctx context.Context) ([]*Redis, error) {
 	return out, nil
 }
 
-// ReplicaOf is a replica of master.
+// ReplicaOf is a replica of master. A replica that is still attaching
+// (a loaded machine can take seconds after the Cluster formed) is waited
+// for, up to 15 s.
 func (c *Cluster) ReplicaOf(ctx context.Context, master *Redis) (*Redis, error) {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r, err := c.replicaOf(ctx, master)
+		if r != nil || time.Now().After(deadline) {
+			return r, err
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (c *Cluster) replicaOf(ctx context.Context, master *Redis) (*Redis, error) {
 	nodes, err := c.view(ctx)
 	if err != nil {
 		return nil, err
@@ -250,7 +265,7 @@ func (c *Cluster) ReplicaOf(ctx context.Context, master *Redis) (*Redis, error) 
 			}
 		}
 	}
-	return nil, fmt.Errorf("%s has no replica", master.Name)
+	return nil, fmt.Errorf("%s has no replica (waited 15 s)", master.Name)
 }
 
 // stateOK reports whether every running node says cluster_state:ok and
