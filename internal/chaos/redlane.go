@@ -35,8 +35,8 @@ type Redlane struct {
 // default of readTimeout and of spec.cache.redisTimeout (its own default,
 // 2s, is the deadline of a command whose context has none), so every Redis
 // call of a request has the same 1 s deadline. With the rate limiter's
-// decisionTimeout (100ms, default) those are the budgets the pause and
-// network scenarios hold requests to.
+// decisionTimeout (the profile's: 100ms, the default, in the long one)
+// those are the budgets the pause and network scenarios hold requests to.
 const instanceConfig = `apiVersion: redlane.dev/v1alpha1
 kind: RedlaneConfig
 spec:
@@ -45,6 +45,8 @@ spec:
     shutdownTimeout: 10s
   redis:
     commandTimeout: 1s
+  rateLimiter:
+    decisionTimeout: %s
   realtime:
     historySize: 1000000
   rateLimits:
@@ -55,7 +57,7 @@ spec:
 // The budgets requests are held to (the defaults of the config above).
 const (
 	redisDeadline    = time.Second            // spec.redis.commandTimeout and readTimeout, spec.cache.redisTimeout
-	decisionDeadline = 100 * time.Millisecond // spec.rateLimiter.decisionTimeout
+	decisionDeadline = 100 * time.Millisecond // spec.rateLimiter.decisionTimeout (default), the long profile's
 	drainDelay       = time.Second
 )
 
@@ -64,7 +66,11 @@ const (
 // until /readyz answers 200.
 func (e *Env) StartRedlane(ctx context.Context, name string, redisEnv ...string) (*Redlane, error) {
 	cfg := e.path(name + ".yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(instanceConfig, drainDelay)), 0o644); err != nil {
+	decision := decisionDeadline
+	if e.run != nil {
+		decision = e.run.profile.decision
+	}
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(instanceConfig, drainDelay, decision)), 0o644); err != nil {
 		return nil, err
 	}
 	dbURL, err := e.run.database(ctx)

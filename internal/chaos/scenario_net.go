@@ -69,7 +69,7 @@ func netFault(mode ProxyMode) func(ctx context.Context, e *Env, p profile, r *Re
 			judgeBreaker(r, in.Name+" rate-limit breaker", limiter.series(in.Name), t0, healed, 1)
 		}
 		withinBudget(r, recs, []string{kindUser, kindSession, kindEnqueue}, t0, healed, p.slack)
-		rateLimited(r, recs, t0, healed, decisionDeadline+p.slack)
+		rateLimited(r, recs, t0, healed, p.decision+p.slack)
 		users := statsOf(recs, kindUser, time.Time{}, end)
 		r.Goal(users.ok == users.n, "0 non-2xx cache reads", "cache reads %d, non-2xx %d", users.n, users.n-users.ok)
 		// When each kind is back: the end of the streak of failures that

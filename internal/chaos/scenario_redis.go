@@ -36,7 +36,7 @@ func redisKill(ctx context.Context, e *Env, p profile, r *Result) error {
 	after := statsOf(recs, kindSession, back.Add(2*time.Second), end)
 	r.Goal(after.n > 0 && after.ok == after.n, "authenticated requests 200 again 2s after Redis is back",
 		"auth from 2s after %s", statuses(after.status))
-	rateLimited(r, recs, t0, back, decisionDeadline+p.slack)
+	rateLimited(r, recs, t0, back, p.decision+p.slack)
 	return nil
 }
 
@@ -123,7 +123,7 @@ func redisPause(ctx context.Context, e *Env, p profile, r *Result) error {
 	// do those already waiting on it when it stopped (sent up to one budget
 	// before).
 	withinBudget(r, recs, []string{kindUser, kindSession}, t0, back, p.slack)
-	rateLimited(r, recs, t0, back, decisionDeadline+p.slack)
+	rateLimited(r, recs, t0, back, p.decision+p.slack)
 	readiness(r, ready, insts, t0, back)
 	r.Goal(g1 <= g0+10, "goroutines back to baseline (+10)", "goroutines idle before %.0f, after %.0f", g0, g1)
 	// go-redis keeps the connections a burst opened, idle, up to its pool
