@@ -10,6 +10,10 @@
 // Service names resolve to the Redis pod's address (--add-host), probes are
 // polled by the test, and preStop's sleep is a wait before SIGTERM.
 //
-// Without podman or the images the tests skip locally (make image) and fail
-// under CI=true, like the other packaging tests.
+// TestKubeletRunsImages goes one step further: a real kubelet with
+// containerd runs the images as a (static) pod.
+//
+// Without podman, containerd, the kubelet or the images the tests skip
+// locally (make image, test/k8s/kubelet.sh) and fail under CI=true, like the
+// other packaging tests.
 package image
