@@ -1,0 +1,374 @@
+package k8s
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// NodeOptions configure a real node: containerd, runc, a CNI bridge and the
+// kubelet that kubelet.sh builds.
+type NodeOptions struct {
+	Kubelet string
+	// Kubeconfig joins the kubelet to a control plane; without it the
+	// kubelet runs standalone and only runs static pods.
+	Kubeconfig string
+	// Images are podman images imported into containerd (podman save |
+	// ctr images import): no registry is reachable here.
+	Images []string
+	// PauseImage is containerd's sandbox image (one of Images).
+	PauseImage string
+	// Subnet is the pod network, e.g. 10.245.7.0/24.
+	Subnet string
+}
+
+// Node is a containerd and a kubelet under one temporary root, stopped and
+// removed (containers, mounts, network namespaces, bridge) when the test
+// ends.
+type Node struct {
+	Name        string
+	KubeletPort int
+	t           *testing.T
+	root        string
+	bridge      string
+	netnsBefore []string
+	containerd  *exec.Cmd
+	kubelet     *exec.Cmd
+}
+
+// RequireKubelet returns the kubelet kubelet.sh built, when it and
+// containerd are installed. Otherwise the test is skipped locally and fails
+// under CI=true (.ci/run installs containerd and runs kubelet.sh).
+func RequireKubelet(t testing.TB) string {
+	t.Helper()
+	missing := func(msg string) {
+		t.Helper()
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s; .ci/run installs containerd and runs test/k8s/kubelet.sh", msg)
+		}
+		t.Skipf("%s (apt-get install containerd; test/k8s/kubelet.sh)", msg)
+	}
+	for _, bin := range []string{"containerd", "ctr", "ip", "podman"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			missing(bin + " is not installed")
+		}
+	}
+	out, err := exec.Command("bash", filepath.Join(RepoRoot(), "test", "k8s", "kubelet.sh"), "--dir").Output()
+	if err != nil {
+		t.Fatalf("kubelet.sh --dir: %v", err)
+	}
+	kubelet := filepath.Join(strings.TrimSpace(string(out)), "bin", "kubelet")
+	if _, err := os.Stat(kubelet); err != nil {
+		missing("no kubelet at " + kubelet)
+	}
+	return kubelet
+}
+
+// StartNode starts containerd, imports the images and starts the kubelet.
+func StartNode(t *testing.T, opt NodeOptions) *Node {
+	t.Helper()
+	// Short paths: unix socket names are limited to 108 bytes.
+	root, err := os.MkdirTemp("", "rl-node-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &Node{t: t, root: root, Name: fmt.Sprintf("redlane-node-%d", os.Getpid()),
+		bridge: fmt.Sprintf("rlnode%d", os.Getpid()%100000), netnsBefore: netns()}
+	t.Cleanup(n.cleanup)
+	n.startContainerd(t, opt.PauseImage)
+	for _, img := range opt.Images {
+		archive := filepath.Join(root, "image.tar")
+		if out, err := exec.Command("podman", "save", "--format", "oci-archive", "-o", archive, img).CombinedOutput(); err != nil {
+			t.Fatalf("podman save %s: %v\n%s", img, err, out)
+		}
+		n.Ctr(t, "images", "import", "--base-name", strings.Split(img, ":")[0], archive)
+		os.Remove(archive)
+	}
+	n.startKubelet(t, opt)
+	return n
+}
+
+// ManifestDir is the kubelet's static pod directory.
+func (n *Node) ManifestDir() string { return filepath.Join(n.root, "manifests") }
+
+func (n *Node) sock() string { return filepath.Join(n.root, "containerd.sock") }
+
+// Ctr runs ctr against the node's containerd, in the kubelet's namespace.
+func (n *Node) Ctr(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("ctr", append([]string{"--address", n.sock(), "--namespace", "k8s.io"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ctr %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func (n *Node) startContainerd(t *testing.T, pause string) {
+	t.Helper()
+	cni := filepath.Join(n.root, "cni")
+	if err := os.MkdirAll(cni, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// restrict_oom_score_adj: runc cannot lower oom_score_adj here (no
+	// CAP_SYS_RESOURCE), which the kubelet asks for the sandbox (-998);
+	// without it every sandbox fails with "can't get final child's PID from
+	// pipe: EOF".
+	conf := fmt.Sprintf(`version = 2
+root = "%[1]s/containerd"
+state = "%[1]s/containerd-state"
+[grpc]
+  address = "%[2]s"
+[ttrpc]
+  address = "%[2]s.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.grpc.v1.cri"]
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  sandbox_image = "%[3]s"
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "%[4]s"
+`, n.root, n.sock(), pause, cni)
+	confFile := filepath.Join(n.root, "containerd.toml")
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.containerd = n.start(t, "containerd", "containerd", "--config", confFile)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := exec.Command("ctr", "--address", n.sock(), "version").Run(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containerd did not start; log:\n%s", n.log("containerd"))
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+func (n *Node) startKubelet(t *testing.T, opt NodeOptions) {
+	t.Helper()
+	// The pod network: a bridge of its own, addresses kept under the root,
+	// no masquerading (the host reaches the pods directly).
+	conflist := fmt.Sprintf(`{"cniVersion":"0.4.0","name":"%[1]s","plugins":[
+{"type":"bridge","bridge":"%[1]s","isGateway":true,"ipam":{"type":"host-local","dataDir":"%[2]s/cni-ipam","ranges":[[{"subnet":"%[3]s"}]]}},
+{"type":"loopback"}]}`, n.bridge, n.root, opt.Subnet)
+	if err := os.WriteFile(filepath.Join(n.root, "cni", "10-node.conflist"), []byte(conflist), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(n.ManifestDir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ports := []int{loopbackPort(t), loopbackPort(t)}
+	n.KubeletPort = ports[0]
+	// failCgroupV1 false and cgroupfs: this host is cgroup v1 without
+	// systemd. No node allocatable or QoS cgroups, no eviction, no image
+	// garbage collection: the kubelet shares the machine.
+	conf := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+failCgroupV1: false
+cgroupDriver: cgroupfs
+failSwapOn: false
+containerRuntimeEndpoint: unix://%[1]s
+address: 127.0.0.1
+port: %[2]d
+healthzBindAddress: 127.0.0.1
+healthzPort: %[3]d
+readOnlyPort: 0
+staticPodPath: %[4]s
+podLogsDir: %[5]s/pod-logs
+authentication: {anonymous: {enabled: true}, webhook: {enabled: false}}
+authorization: {mode: AlwaysAllow}
+enforceNodeAllocatable: []
+cgroupsPerQOS: false
+resolvConf: ""
+evictionHard: {}
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+fileCheckFrequency: 1s
+`, n.sock(), ports[0], ports[1], n.ManifestDir(), n.root)
+	confFile := filepath.Join(n.root, "kubelet.yaml")
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--config", confFile, "--root-dir", filepath.Join(n.root, "kubelet"),
+		"--hostname-override", n.Name, "--v", "1"}
+	if opt.Kubeconfig != "" {
+		// The API server reaches the kubelet (logs, exec) at the node's
+		// address: loopback, where it listens.
+		args = append(args, "--kubeconfig", opt.Kubeconfig, "--node-ip", "127.0.0.1")
+	}
+	n.kubelet = n.start(t, "kubelet", opt.Kubelet, args...)
+}
+
+// start runs a daemon with its output in <root>/<name>.log.
+func (n *Node) start(t *testing.T, name, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(n.root, name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logf.Close()
+	return cmd
+}
+
+func (n *Node) log(name string) string {
+	b, _ := os.ReadFile(filepath.Join(n.root, name+".log"))
+	return tail(string(b), 40)
+}
+
+// Pod returns the kubelet's view of a pod (spec and status) from its API.
+func (n *Node) Pod(name string) (Object, bool) {
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		// The kubelet's self-signed serving certificate.
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+	}}
+	resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/pods", n.KubeletPort))
+	if err != nil {
+		return nil, false
+	}
+	defer resp.Body.Close()
+	var list struct{ Items []map[string]any }
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		return nil, false
+	}
+	for _, item := range list.Items {
+		if o := Object(item); strings.HasPrefix(o.Name(), name) {
+			return o, true
+		}
+	}
+	return nil, false
+}
+
+// PodReady says whether a pod's Ready condition is True.
+func PodReady(pod Object) bool {
+	for _, c := range pod.List("status", "conditions") {
+		co := Object(c.(map[string]any))
+		if co.Str("type") == "Ready" && co.Str("status") == "True" {
+			return true
+		}
+	}
+	return false
+}
+
+// loopbackPort is a TCP port free on 127.0.0.1 just now.
+func loopbackPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// netns lists the network namespaces in /run/netns.
+func netns() []string {
+	entries, _ := os.ReadDir("/run/netns")
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// cleanup stops the kubelet, every container left, containerd, and removes
+// the mounts, the network namespaces containerd made, the bridge and the
+// root.
+func (n *Node) cleanup() {
+	t := n.t
+	if t.Failed() {
+		t.Logf("kubelet log:\n%s\ncontainerd log:\n%s", n.log("kubelet"), n.log("containerd"))
+		logs, _ := filepath.Glob(filepath.Join(n.root, "pod-logs", "*", "*", "*.log"))
+		for _, f := range logs {
+			b, _ := os.ReadFile(f)
+			t.Logf("%s:\n%s", f, tail(string(b), 10))
+		}
+	}
+	stop := func(cmd *exec.Cmd) {
+		if cmd == nil || cmd.Process == nil {
+			return
+		}
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	stop(n.kubelet)
+	if n.containerd != nil {
+		ctr := func(args ...string) string {
+			out, _ := exec.Command("ctr", append([]string{"--address", n.sock(), "--namespace", "k8s.io"}, args...)...).Output()
+			return string(out)
+		}
+		// A forced delete kills the task, and so ends its shim.
+		for _, id := range strings.Fields(ctr("tasks", "ls", "-q")) {
+			ctr("tasks", "delete", "--force", id)
+		}
+		for _, id := range strings.Fields(ctr("containers", "ls", "-q")) {
+			ctr("containers", "delete", id)
+		}
+	}
+	stop(n.containerd)
+	// Unmount what the kubelet and containerd left under the root, deepest
+	// first.
+	b, _ := os.ReadFile("/proc/mounts")
+	var mounts []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], n.root) {
+			mounts = append(mounts, f[1])
+		}
+	}
+	for i := len(mounts) - 1; i >= 0; i-- {
+		if err := syscall.Unmount(mounts[i], syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmounting %s: %v", mounts[i], err)
+		}
+	}
+	// Sandboxes the kubelet had no time to remove leave their network
+	// namespaces (cni-<uuid>, containerd's naming).
+	for _, ns := range netns() {
+		if strings.HasPrefix(ns, "cni-") && !slices.Contains(n.netnsBefore, ns) {
+			if out, err := exec.Command("ip", "netns", "delete", ns).CombinedOutput(); err != nil {
+				t.Errorf("deleting network namespace %s: %v %s", ns, err, out)
+			}
+		}
+	}
+	if err := exec.Command("ip", "link", "show", n.bridge).Run(); err == nil {
+		if out, err := exec.Command("ip", "link", "delete", n.bridge).CombinedOutput(); err != nil {
+			t.Errorf("deleting bridge %s: %v %s", n.bridge, err, out)
+		}
+	}
+	if err := os.RemoveAll(n.root); err != nil {
+		t.Errorf("removing %s: %v", n.root, err)
+	}
+}
