@@ -89,7 +89,7 @@ func StartPod(t *testing.T, p *Podman, objs []k8s.Object, workload k8s.Object, n
 	}
 	for _, portName := range opt.Publish {
 		cp := containerPort(t, spec, portName)
-		hp := freePort(t)
+		hp := k8s.FreePort(t)
 		pod.Ports[portName] = hp
 		create = append(create, "-p", fmt.Sprintf("127.0.0.1:%d:%d", hp, cp))
 	}

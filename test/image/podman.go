@@ -3,7 +3,6 @@ package image
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,17 +84,6 @@ func (p *Podman) Must(t testing.TB, args ...string) string {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// freePort is a TCP port free on 127.0.0.1 just now.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // rendered returns the objects `helm template` renders for the values file.

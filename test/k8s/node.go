@@ -179,7 +179,7 @@ func (n *Node) startKubelet(t *testing.T, opt NodeOptions) {
 	if err := os.MkdirAll(n.ManifestDir(), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ports := []int{loopbackPort(t), loopbackPort(t)}
+	ports := []int{FreePort(t), FreePort(t)}
 	n.KubeletPort = ports[0]
 	// failCgroupV1 false and cgroupfs: this host is cgroup v1 without
 	// systemd. No node allocatable or QoS cgroups, no eviction, no image
@@ -277,8 +277,8 @@ func PodReady(pod Object) bool {
 	return false
 }
 
-// loopbackPort is a TCP port free on 127.0.0.1 just now.
-func loopbackPort(t *testing.T) int {
+// FreePort is a TCP port free on 127.0.0.1 just now.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
