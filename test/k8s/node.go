@@ -214,9 +214,11 @@ fileCheckFrequency: 1s
 	args := []string{"--config", confFile, "--root-dir", filepath.Join(n.root, "kubelet"),
 		"--hostname-override", n.Name, "--v", "1"}
 	if opt.Kubeconfig != "" {
-		// The API server reaches the kubelet (logs, exec) at the node's
-		// address: loopback, where it listens.
-		args = append(args, "--kubeconfig", opt.Kubeconfig, "--node-ip", "127.0.0.1")
+		// The kubelet listens on loopback only, and refuses loopback as its
+		// node IP ("nodeIP can't be loopback address"), so the API server
+		// cannot reach it: no kubectl logs or exec (Node.Logs reads the
+		// logs instead).
+		args = append(args, "--kubeconfig", opt.Kubeconfig)
 	}
 	n.kubelet = n.start(t, "kubelet", opt.Kubelet, args...)
 }
@@ -264,6 +266,18 @@ func (n *Node) Pod(name string) (Object, bool) {
 		}
 	}
 	return nil, false
+}
+
+// Logs returns the logs of a container of the pods whose names start with
+// pod, as the kubelet wrote them.
+func (n *Node) Logs(pod, container string) string {
+	files, _ := filepath.Glob(filepath.Join(n.root, "pod-logs", "*_"+pod+"*", container, "*.log"))
+	var b strings.Builder
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		b.Write(data)
+	}
+	return b.String()
 }
 
 // PodReady says whether a pod's Ready condition is True.
