@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,24 +24,6 @@ const (
 	redisImage = "localhost/redlane-redis:7.0.15-debian12"
 )
 
-// testValues: the one-pod release on the embedded users database with demo
-// users (so the seed's login flow works without PostgreSQL), the locally
-// built images under their real names, Redis memory settings that differ
-// from the defaults, and CONFIG left enabled so that the test can read
-// them back (every other default-disabled command stays disabled).
-const testValues = `
-replicaCount: 1
-image: {repository: localhost/redlane, tag: local, pullPolicy: Never}
-postgresql: {enabled: false}
-config:
-  database: {seedUsers: 5}
-redis:
-  image: {repository: localhost/redlane-redis, tag: 7.0.15-debian12, pullPolicy: Never}
-  maxmemory: 48mb
-  maxmemoryPolicy: allkeys-lfu
-  disabledCommands: [FLUSHALL, FLUSHDB, DEBUG, KEYS, SHUTDOWN, MONITOR, SWAPDB]
-`
-
 // TestChartPodsRunInPodman starts the rendered Redis StatefulSet pod and
 // Redlane Deployment pod from the built images, exactly as rendered, and
 // drives them: Redis runs the rendered redis.conf; Redlane (read-only root,
@@ -52,12 +33,8 @@ redis:
 func TestChartPodsRunInPodman(t *testing.T) {
 	p := RequirePodman(t, appImage, redisImage)
 	tools := k8s.RequireTools(t)
-	valuesFile := filepath.Join(t.TempDir(), "values.yaml")
-	if err := os.WriteFile(valuesFile, []byte(testValues), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	release := fmt.Sprintf("img%d", os.Getpid()%100000)
-	objs := rendered(t, tools, release, valuesFile)
+	objs := rendered(t, tools, release, k8s.LocalImagesValues())
 	app := one(t, objs, "Deployment", release+"-redlane")
 	redisSet := one(t, objs, "StatefulSet", release+"-redlane-redis")
 

@@ -46,6 +46,12 @@ type Node struct {
 	kubelet     *exec.Cmd
 }
 
+// LocalImagesValues is the values file for running the chart from the images
+// `make image` builds.
+func LocalImagesValues() string {
+	return filepath.Join(RepoRoot(), "test", "k8s", "testdata", "local-images-values.yaml")
+}
+
 // RequireKubelet returns the kubelet kubelet.sh built, when it and
 // containerd are installed. Otherwise the test is skipped locally and fails
 // under CI=true (.ci/run installs containerd and runs kubelet.sh).

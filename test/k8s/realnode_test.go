@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,23 +15,6 @@ var realNodeImages = []string{
 	"localhost/redlane:local",
 	"localhost/redlane-redis:7.0.15-debian12",
 }
-
-// realNodeValues: one Redlane pod on the embedded users database, the local
-// images, no Redis volume claim (there is no provisioner), CONFIG left
-// enabled so that the test can read the memory settings back.
-const realNodeValues = `
-replicaCount: 1
-image: {repository: localhost/redlane, tag: local, pullPolicy: Never}
-postgresql: {enabled: false}
-config:
-  database: {seedUsers: 5}
-redis:
-  image: {repository: localhost/redlane-redis, tag: 7.0.15-debian12, pullPolicy: Never}
-  maxmemory: 48mb
-  maxmemoryPolicy: allkeys-lfu
-  persistence: {enabled: false}
-  disabledCommands: [FLUSHALL, FLUSHDB, DEBUG, KEYS, SHUTDOWN, MONITOR, SWAPDB]
-`
 
 // TestChartOnRealNode is level 3 as far as this machine goes so far: a
 // control plane of its own (kwok's fake node tainted away) with a real node
@@ -67,11 +49,7 @@ func TestChartOnRealNode(t *testing.T) {
 		t.Fatalf("node not Ready: %v %s", err, errOut)
 	}
 
-	values := filepath.Join(t.TempDir(), "values.yaml")
-	if err := os.WriteFile(values, []byte(realNodeValues), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c.Helm(t, "install", "real", ChartDir(), "-f", values).Must(t)
+	c.Helm(t, "install", "real", ChartDir(), "-f", LocalImagesValues()).Must(t)
 	t.Cleanup(func() { _, _, _ = c.Helm(t, "uninstall", "real", "--wait", "--timeout", "60s").Run() })
 	redis := "pod/real-redlane-redis-0"
 	if _, errOut, err := c.kubectlWait(3*time.Minute, "wait", "--for=condition=Ready", redis, "--timeout=180s"); err != nil {
