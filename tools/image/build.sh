@@ -5,6 +5,7 @@
 #
 #   localhost/redlane:${IMAGE_TAG:-local}        runtime (the default target)
 #   localhost/redlane:${IMAGE_TAG:-local}-dev    dev (what Tilt deploys)
+#   localhost/podman-pause:4.3.1-0               podman's own, for the real-node tests
 #
 # Go's module and build caches are the Dockerfile's cache mounts, which
 # buildah keeps under $TMPDIR/buildah-cache-<uid>: TMPDIR points into the
@@ -57,6 +58,13 @@ ctr=$("${PODMAN[@]}" create "localhost/redlane:$TAG")
 TMPDIR="$CACHE/tmp" "${build[@]}" --target dev -t "localhost/redlane:$TAG-dev" .
 
 "${PODMAN[@]}" image prune --force >/dev/null
+
+# podman's pause image (catatonit), built locally when podman creates its
+# first pod: the real-node tests give it to containerd as the sandbox image.
+if ! "${PODMAN[@]}" image exists localhost/podman-pause:4.3.1-0; then
+	"${PODMAN[@]}" pod create --name "redlane-pause-$$" >/dev/null
+	"${PODMAN[@]}" pod rm --force "redlane-pause-$$" >/dev/null
+fi
 
 echo "make image: done in $((SECONDS - start)) s"
 for img in "localhost/redlane:$TAG" "localhost/redlane:$TAG-dev"; do
