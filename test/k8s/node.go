@@ -28,8 +28,12 @@ type NodeOptions struct {
 	Images []string
 	// PauseImage is containerd's sandbox image (one of Images).
 	PauseImage string
-	// Subnet is the pod network, e.g. 10.245.7.0/24.
+	// Subnet is the pod network, e.g. 10.245.7.0/24; its first address is
+	// the bridge's, the host's side.
 	Subnet string
+	// ClusterDNS points the pods' resolv.conf at the bridge's address,
+	// where StartClusterServices runs CoreDNS.
+	ClusterDNS bool
 }
 
 // Node is a containerd and a kubelet under one temporary root, stopped and
@@ -44,6 +48,10 @@ type Node struct {
 	netnsBefore []string
 	containerd  *exec.Cmd
 	kubelet     *exec.Cmd
+	services    []*exec.Cmd // CoreDNS, kube-proxy
+	kubeProxy   string      // its binary, for --cleanup
+	// Gateway is the bridge's address on the pod network.
+	Gateway string
 }
 
 // LocalImagesValues is the values file for running the chart from the images
@@ -175,15 +183,32 @@ state = "%[1]s/containerd-state"
 func (n *Node) startKubelet(t *testing.T, opt NodeOptions) {
 	t.Helper()
 	// The pod network: a bridge of its own, addresses kept under the root,
-	// no masquerading (the host reaches the pods directly).
+	// the host as the default route (Service IPs), no masquerading (the host
+	// reaches the pods directly).
 	conflist := fmt.Sprintf(`{"cniVersion":"0.4.0","name":"%[1]s","plugins":[
-{"type":"bridge","bridge":"%[1]s","isGateway":true,"ipam":{"type":"host-local","dataDir":"%[2]s/cni-ipam","ranges":[[{"subnet":"%[3]s"}]]}},
+{"type":"bridge","bridge":"%[1]s","isGateway":true,"ipam":{"type":"host-local","dataDir":"%[2]s/cni-ipam","ranges":[[{"subnet":"%[3]s"}]],"routes":[{"dst":"0.0.0.0/0"}]}},
 {"type":"loopback"}]}`, n.bridge, n.root, opt.Subnet)
 	if err := os.WriteFile(filepath.Join(n.root, "cni", "10-node.conflist"), []byte(conflist), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(n.ManifestDir(), 0o755); err != nil {
 		t.Fatal(err)
+	}
+	// The bridge exists before the first pod, so that CoreDNS can listen on
+	// its address; the CNI plugin adopts it.
+	n.Gateway = strings.TrimSuffix(opt.Subnet, ".0/24") + ".1"
+	for _, args := range [][]string{
+		{"link", "add", "name", n.bridge, "type", "bridge"},
+		{"addr", "add", n.Gateway + "/24", "dev", n.bridge},
+		{"link", "set", n.bridge, "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v %s", strings.Join(args, " "), err, out)
+		}
+	}
+	dns := ""
+	if opt.ClusterDNS {
+		dns = fmt.Sprintf("clusterDNS: [%s]\nclusterDomain: cluster.local\n", n.Gateway)
 	}
 	ports := []int{FreePort(t), FreePort(t)}
 	n.KubeletPort = ports[0]
@@ -212,7 +237,7 @@ evictionHard: {}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 fileCheckFrequency: 1s
-`, n.sock(), ports[0], ports[1], n.ManifestDir(), n.root)
+%[6]s`, n.sock(), ports[0], ports[1], n.ManifestDir(), n.root, dns)
 	confFile := filepath.Join(n.root, "kubelet.yaml")
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -274,6 +299,31 @@ func (n *Node) Pod(name string) (Object, bool) {
 	return nil, false
 }
 
+// StartClusterServices gives the node's pods what a cluster adds to a
+// node: CoreDNS (serving the cluster.local zone from the API server,
+// listening on the bridge's address, port 53, the only port resolv.conf
+// knows) and kube-proxy (Service IPs, iptables mode; every Service
+// connection masqueraded, so that pods on the one bridge reach each other
+// through a Service IP). kube-proxy's rules are removed afterwards
+// (kube-proxy --cleanup).
+func (n *Node) StartClusterServices(t *testing.T, coredns, kubeProxy, kubeconfig, kubeContext string) {
+	t.Helper()
+	corefile := filepath.Join(n.root, "Corefile")
+	conf := fmt.Sprintf(".:53 {\n  bind %s\n  errors\n  kubernetes cluster.local {\n    kubeconfig %s %s\n  }\n}\n", n.Gateway, kubeconfig, kubeContext)
+	if err := os.WriteFile(corefile, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.services = append(n.services, n.start(t, "coredns", coredns, "-conf", corefile))
+	n.kubeProxy = kubeProxy
+	n.services = append(n.services, n.start(t, "kube-proxy", kubeProxy,
+		"--kubeconfig", kubeconfig, "--hostname-override", n.Name, "--proxy-mode", "iptables",
+		"--masquerade-all", "--cluster-cidr", strings.TrimSuffix(n.Gateway, ".1")+".0/24",
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+		"--healthz-bind-address", fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+		// No node ports, and no route_localnet=1 on the host for them.
+		"--conntrack-max-per-core", "0", "--nodeport-addresses", "127.0.0.1/32", "--iptables-localhost-nodeports=false"))
+}
+
 // Logs returns the logs of a container of the pods whose names start with
 // pod, as the kubelet wrote them.
 func (n *Node) Logs(pod, container string) string {
@@ -324,7 +374,9 @@ func netns() []string {
 func (n *Node) cleanup() {
 	t := n.t
 	if t.Failed() {
-		t.Logf("kubelet log:\n%s\ncontainerd log:\n%s", n.log("kubelet"), n.log("containerd"))
+		for _, name := range []string{"kubelet", "containerd", "coredns", "kube-proxy"} {
+			t.Logf("%s log:\n%s", name, n.log(name))
+		}
 		logs, _ := filepath.Glob(filepath.Join(n.root, "pod-logs", "*", "*", "*.log"))
 		for _, f := range logs {
 			b, _ := os.ReadFile(f)
@@ -345,7 +397,27 @@ func (n *Node) cleanup() {
 			<-done
 		}
 	}
+	for _, svc := range n.services {
+		stop(svc)
+	}
+	if n.kubeProxy != "" {
+		if out, err := exec.Command(n.kubeProxy, "--cleanup").CombinedOutput(); err != nil {
+			t.Errorf("kube-proxy --cleanup: %v\n%s", err, tail(string(out), 20))
+		}
+	}
 	stop(n.kubelet)
+	// The kubelet's own iptables chains (KUBE-FIREWALL drops non-local
+	// traffic to 127.0.0.0/8; the canaries detect flushes).
+	for _, ipt := range []string{"iptables", "ip6tables"} {
+		for _, args := range [][]string{
+			{"-D", "INPUT", "-j", "KUBE-FIREWALL"}, {"-D", "OUTPUT", "-j", "KUBE-FIREWALL"},
+			{"-F", "KUBE-FIREWALL"}, {"-X", "KUBE-FIREWALL"},
+			{"-X", "KUBE-KUBELET-CANARY"}, {"-t", "nat", "-X", "KUBE-KUBELET-CANARY"},
+			{"-t", "mangle", "-X", "KUBE-KUBELET-CANARY"}, {"-t", "mangle", "-X", "KUBE-IPTABLES-HINT"},
+		} {
+			_ = exec.Command(ipt, args...).Run() // absent chains are fine
+		}
+	}
 	if n.containerd != nil {
 		ctr := func(args ...string) string {
 			out, _ := exec.Command("ctr", append([]string{"--address", n.sock(), "--namespace", "k8s.io"}, args...)...).Output()

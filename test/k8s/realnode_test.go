@@ -2,8 +2,10 @@ package k8s
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,14 +20,13 @@ var realNodeImages = []string{
 
 // TestChartOnRealNode is level 3 as far as this machine goes so far: a
 // control plane of its own (kwok's fake node tainted away) with a real node
-// joined (kubelet 1.35.4, containerd, runc, CNI bridge; test/k8s/node.go).
-// `helm install` schedules the chart's pods onto it; the Redis StatefulSet's
-// pod becomes Ready through its real exec probe with the rendered Secret env
-// and ConfigMap files, and redis-cli from the host (over the CNI bridge,
-// with the Secret's password) reads the values' memory settings back. The Redlane pod runs, but cannot become Ready: there is no cluster
-// DNS (CoreDNS) or kube-proxy yet, so the Redis Service name does not
-// resolve. The test checks that this is the reason, so that the day it
-// changes the test says so.
+// joined (kubelet 1.35.4, containerd, runc, CNI bridge, CoreDNS, kube-proxy;
+// test/k8s/node.go). `helm install` schedules the chart's pods onto it; the
+// Redis StatefulSet's pod becomes Ready through its real exec probe with the
+// rendered Secret env and ConfigMap files, and redis-cli from the host (over
+// the CNI bridge, with the Secret's password) reads the values' memory
+// settings back; the Redlane pod reaches Redis through its Service, becomes
+// Ready through its real probe and serves /readyz at its pod IP.
 func TestChartOnRealNode(t *testing.T) {
 	tools := RequireTools(t)
 	kubelet := RequireKubelet(t)
@@ -43,8 +44,18 @@ func TestChartOnRealNode(t *testing.T) {
 	}
 	t.Cleanup(c.stop) // after the node's cleanup (LIFO)
 	c.Kubectl("taint", "node", "kwok-node-0", "redlane.dev/fake=true:NoSchedule").Must(t)
+	bin := filepath.Dir(kubelet)
+	for _, b := range []string{"coredns", "kube-proxy"} {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("no %s in %s; .ci/run runs test/k8s/kubelet.sh", b, bin)
+			}
+			t.Skipf("no %s in %s (test/k8s/kubelet.sh)", b, bin)
+		}
+	}
 	node := StartNode(t, NodeOptions{Kubelet: kubelet, Kubeconfig: c.Kubeconfig, Images: realNodeImages,
-		PauseImage: realNodeImages[0], Subnet: fmt.Sprintf("10.246.%d.0/24", os.Getpid()%200)})
+		PauseImage: realNodeImages[0], Subnet: fmt.Sprintf("10.246.%d.0/24", os.Getpid()%200), ClusterDNS: true})
+	node.StartClusterServices(t, filepath.Join(bin, "coredns"), filepath.Join(bin, "kube-proxy"), c.Kubeconfig, "redlane-test")
 	if _, errOut, err := c.kubectlWait(2*time.Minute, "wait", "--for=condition=Ready", "node/"+node.Name, "--timeout=120s"); err != nil {
 		t.Fatalf("node not Ready: %v %s", err, errOut)
 	}
@@ -82,21 +93,20 @@ func TestChartOnRealNode(t *testing.T) {
 		t.Errorf("FLUSHALL = %q, want it disabled", got)
 	}
 
-	// The Redlane pod: running on the node, unready for want of cluster DNS.
+	// The Redlane pod: Ready through its real probe once it reaches Redis
+	// through the Service (CoreDNS, kube-proxy), and serving at its IP.
 	app := "-l app.kubernetes.io/instance=real,app.kubernetes.io/component=app"
-	if _, errOut, err := c.kubectlWait(2*time.Minute, append([]string{"wait", "--for=jsonpath={.status.phase}=Running", "pod", "--timeout=120s"}, strings.Fields(app)...)...); err != nil {
-		t.Fatalf("Redlane pod not running: %v %s", err, errOut)
+	if _, errOut, err := c.kubectlWait(3*time.Minute, append([]string{"wait", "--for=condition=Ready", "pod", "--timeout=180s"}, strings.Fields(app)...)...); err != nil {
+		t.Fatalf("Redlane pod not Ready: %v %s\n%s", err, errOut, tail(node.Logs("real-redlane-", "redlane"), 20))
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		logs := node.Logs("real-redlane-", "redlane")
-		if strings.Contains(logs, "lookup real-redlane-redis") {
-			t.Logf("Redlane pod runs on %s and stays unready: no cluster DNS (no CoreDNS, no kube-proxy)", node.Name)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the Redlane pod's logs do not show the missing cluster DNS; has the blocker changed?\n%s", tail(logs, 20))
-		}
-		time.Sleep(2 * time.Second)
+	appIP := c.Kubectl(append([]string{"get", "pod", "-o", "jsonpath={.items[0].status.podIP}"}, strings.Fields(app)...)...).Must(t)
+	resp, err := http.Get("http://" + appIP + ":8000/readyz")
+	if err != nil {
+		t.Fatal(err)
 	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /readyz at %s: %d", appIP, resp.StatusCode)
+	}
+	t.Logf("Redlane pod Ready on %s at %s, reaching Redis through its Service", node.Name, appIP)
 }
