@@ -4,13 +4,17 @@
 #
 #   docker build -t redlane:dev --build-arg VERSION=$(git describe --tags --always) .
 #   docker build --target dev -t redlane:tilt .      # Tilt's live-update image (see Tiltfile)
+#   make image      # the same two targets with podman, from base images assembled
+#                   # locally by tools/image/bases.sh (no registry needed)
 #
 # The runtime image is distroless/static: no shell, no package manager, CA
 # certificates and tzdata only. It runs as the numeric non-root user
 # 65532:65532 and writes nothing to disk, so it works with
 # readOnlyRootFilesystem: true (the chart sets it).
 
-# Pinned builder: the Go release go.mod asks for. Bump together with go.mod.
+# Pinned builder: the Go release go.mod asks for. Bump together with go.mod
+# (and GO_VERSION in tools/image/bases.sh). The three base images are build
+# arguments so that `make image` can build this file with local stand-ins.
 ARG GO_IMAGE=golang:1.26.8-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
 ARG DEV_IMAGE=gcr.io/distroless/static-debian12:debug-nonroot
@@ -18,6 +22,9 @@ ARG DEV_IMAGE=gcr.io/distroless/static-debian12:debug-nonroot
 FROM ${GO_IMAGE} AS builder
 WORKDIR /src
 ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+# Go's default; `make image` passes a file:// proxy (the host's module cache,
+# mounted read-only) so that the build needs no network.
+ARG GOPROXY=https://proxy.golang.org,direct
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY cmd ./cmd
@@ -29,40 +36,14 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
 
 # dev: what Tilt deploys. Tilt compiles bin/tilt/redlane on the host
 # (linux/amd64 or arm64, CGO_ENABLED=0) and live-updates it into /app; the
-# busybox wrapper below restarts the process whenever the file changes, so an
-# edit reaches the pod in seconds without an image build. Not for production
-# (it has a shell and a writable /app).
+# busybox wrapper tools/image/restart-on-change restarts the process whenever
+# the file changes, so an edit reaches the pod in seconds without an image
+# build. Not for production (it has a shell and a writable /app). The wrapper
+# is a file rather than a heredoc so that podman 4.3 (buildah 1.28, which has
+# no heredocs) builds this stage too.
 FROM ${DEV_IMAGE} AS dev
 SHELL ["/busybox/sh", "-c"]
-COPY --chown=65532:65532 --chmod=0755 <<'EOF' /app/restart-on-change
-#!/busybox/sh
-# restart-on-change BINARY ARGS...: runs BINARY ARGS and restarts it each time
-# BINARY changes on disk (size, mtime or inode). SIGTERM/SIGINT are passed on.
-# If the program exits by itself the wrapper exits with its status, so the
-# kubelet restarts the container as it would the plain binary.
-bin=$1
-stamp() { stat -c '%Y %s %i' "$bin" 2>/dev/null; }
-pid=
-trap 'if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null; wait "$pid"; fi; exit 143' TERM INT
-while :; do
-	seen=$(stamp)
-	"$@" &
-	pid=$!
-	while kill -0 "$pid" 2>/dev/null; do
-		sleep 1
-		now=$(stamp)
-		if [ -n "$now" ] && [ "$now" != "$seen" ]; then
-			sleep 1 # let the sync finish writing
-			echo "restart-on-change: $bin changed, restarting" >&2
-			kill -TERM "$pid" 2>/dev/null
-			wait "$pid"
-			continue 2
-		fi
-	done
-	wait "$pid"
-	exit $?
-done
-EOF
+COPY --chown=65532:65532 --chmod=0755 tools/image/restart-on-change /app/restart-on-change
 COPY --chown=65532:65532 bin/tilt/redlane /app/redlane
 USER 65532:65532
 WORKDIR /app

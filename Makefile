@@ -7,7 +7,7 @@ COHERENCEFLAGS ?=
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: help run build test lint vet fmt-check k8s-tools test-k8s chart-schema sync-dashboards dashboards \
+.PHONY: help run build test lint vet fmt-check k8s-tools test-k8s image test-image chart-schema sync-dashboards dashboards \
 	bench bench-sessions bench-coherence bench-ratelimit bench-chat chaos chaos-short
 
 help: ## list targets
@@ -41,6 +41,12 @@ k8s-tools: ## build the pinned Kubernetes toolchain for test/k8s (once per machi
 
 test-k8s: ## only the Kubernetes packaging tests (chart, kustomize, Dockerfile, Tiltfile)
 	$(GO) test -count=1 -timeout 20m -v ./test/k8s
+
+image: ## build the Dockerfile's runtime and dev targets with podman, from base images assembled here (tools/image)
+	bash tools/image/build.sh
+
+test-image: image ## run the built image and the chart's pod specs in podman (test/image)
+	$(GO) test -count=1 -timeout 20m -v ./test/image
 
 chart-schema: ## regenerate charts/redlane/values.schema.json (after changing values.yaml or config types)
 	$(GO) run ./tools/chartschema -chart charts/redlane

@@ -93,6 +93,16 @@ var notRun = []struct {
 		tests:   []string{"TestHelmLintStrict"},
 	},
 	{
+		pattern: `^make image$`,
+		why:     "builds the images with podman (minutes cold); .ci/run runs it before make test",
+		tests:   []string{"TestChartPodsRunInPodman"},
+	},
+	{
+		pattern: `^make test-image$`,
+		why:     "make image, then the image tests, which make test runs",
+		tests:   []string{"TestChartPodsRunInPodman"},
+	},
+	{
 		pattern: `^make k8s-tools$`,
 		why:     "builds the Kubernetes toolset once per machine (about half an hour cold)",
 		tests:   []string{"TestHelmLintStrict", "TestTiltfile"},
