@@ -98,6 +98,11 @@ var notRun = []struct {
 		tests:   []string{"TestChartPodsRunInPodman"},
 	},
 	{
+		pattern: `^bash test/k8s/kubelet\.sh$`,
+		why:     "builds the real node's kubelet, kube-proxy and CoreDNS once per machine (about 10 minutes cold); .ci/run runs it",
+		tests:   []string{"TestChartOnRealNode"},
+	},
+	{
 		pattern: `^make test-image$`,
 		why:     "make image, then the image tests, which make test runs",
 		tests:   []string{"TestChartPodsRunInPodman"},
