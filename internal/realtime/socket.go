@@ -141,7 +141,7 @@ func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
 	ws.SetPingHandler(func(data string) error {
 		c.touch()
 		c.mu.Lock()
-		c.pushLocked(item{frame: encodeFrame(opPong, []byte(data)), ping: true})
+		c.pushLocked(item{frame: encodeFrame(opPong, []byte(data)), ctrl: ctrlPong})
 		c.mu.Unlock()
 		return nil
 	})
