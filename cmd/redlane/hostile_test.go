@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -194,5 +197,56 @@ func TestHostileParallelBruteForce(t *testing.T) {
 	}
 	if v := p.metric(`redlane_session_logins_total{result="bad_credentials"}`); v != 5 {
 		t.Fatalf("%v passwords checked in all, want 5", v)
+	}
+}
+
+// TestHostileConfigFiles: `config check -f /dev/zero` read until it was
+// killed, a FIFO with no writer blocked for ever, an 86 MB YAML list took
+// 769 MB. The loader (the same for serve and the reload watcher) reads
+// regular files only, at most 1 MiB, within 5 s: each of these fails at
+// once, saying why.
+func TestHostileConfigFiles(t *testing.T) {
+	bin := redlaneBinary(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	huge := filepath.Join(dir, "huge.yaml")
+	list := "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  server:\n    trustedProxies:\n" + strings.Repeat("    - 10.0.0.0/8\n", 200000)
+	writeFile(t, huge, list)
+	// Within the size cap, but aliases that expand to billions of nodes.
+	bomb := filepath.Join(dir, "bomb.yaml")
+	doc := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	for i := 'b'; i <= 'j'; i++ {
+		doc += fmt.Sprintf("%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	writeFile(t, bomb, doc)
+	for _, tc := range []struct{ name, path, want string }{
+		{"/dev/zero", "/dev/zero", "not a regular file (a character device)"},
+		{"FIFO without a writer", fifo, "not a regular file (a FIFO)"},
+		{"directory", dir, "not a regular file (a directory)"},
+		{"huge YAML", huge, "file too large"},
+		{"alias bomb", bomb, "(document)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "config", "check", "--no-env", "-f", tc.path)
+			start := time.Now()
+			out, err := cmd.CombinedOutput()
+			took := time.Since(start)
+			var peak string
+			if cmd.ProcessState != nil {
+				peak = fmt.Sprintf("%d MiB", cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss/1024)
+			}
+			t.Logf("%s: %s, peak RSS %s: %s", tc.name, took.Round(time.Millisecond), peak, strings.TrimSpace(string(out)))
+			if err == nil || ctx.Err() != nil || !strings.Contains(string(out), tc.want) {
+				t.Fatalf("config check -f %s: %v after %s: %s (want a failure saying %q)", tc.path, err, took, out, tc.want)
+			}
+			if took > 5*time.Second {
+				t.Errorf("took %s, want a quick failure", took)
+			}
+		})
 	}
 }
