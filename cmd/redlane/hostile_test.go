@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -248,5 +249,129 @@ func TestHostileConfigFiles(t *testing.T) {
 				t.Errorf("took %s, want a quick failure", took)
 			}
 		})
+	}
+}
+
+// publishOutcomes sends n message frames with refs at once and collects the
+// answer to each (ack, or an error frame's code) until n answers came or the
+// socket closed.
+func publishOutcomes(t *testing.T, c *wsClient, room string, n int) map[string]int {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		// Writes after the server closed the socket fail; the answers say
+		// how far it got.
+		if err := c.c.WriteJSON(map[string]string{"type": "message", "room": room, "text": "flood", "ref": fmt.Sprint(i)}); err != nil {
+			break
+		}
+	}
+	out := map[string]int{}
+	for got := 0; got < n; got++ {
+		f, ok := c.nextOrClosed("ack", "error")
+		if !ok {
+			break
+		}
+		if f.str("type") == "ack" {
+			out["ack"]++
+		} else {
+			out[f.str("code")]++
+		}
+	}
+	return out
+}
+
+// nextOrClosed is next that reports a closed socket instead of failing.
+func (c *wsClient) nextOrClosed(types ...string) (frame, bool) {
+	for {
+		select {
+		case f := <-c.frames:
+			if slices.Contains(types, f.str("type")) {
+				return f, true
+			}
+		case <-c.done:
+			select {
+			case f := <-c.frames:
+				if slices.Contains(types, f.str("type")) {
+					return f, true
+				}
+				continue
+			default:
+			}
+			return nil, false
+		case <-time.After(10 * time.Second):
+			c.t.Fatalf("no %v frame within 10s", types)
+		}
+	}
+}
+
+// TestHostilePublishFlood: 1,000 frames in one burst were all published
+// and fanned out; 2,000 HTTP publishes at 100/s all succeeded. Now
+// spec.realtime.publishRate limits each socket and each sender (the user,
+// or the IP when anonymous; over WebSocket and HTTP together, on Redis),
+// refused frames get an error frame, a socket that keeps going is closed
+// with 1008, and HTTP gets 429 with the RateLimit headers. The limits
+// reload live.
+func TestHostilePublishFlood(t *testing.T) {
+	rs := redistest.Start(t)
+	// Per minute, so no token comes back during the test: counts are exact.
+	const spec = "  realtime: {publishRate: {perConnection: {limit: 20, period: 1m}, perSender: {limit: %d, period: 1m}, closeAfter: 50}}\n"
+	p := startProcess(t, map[string]string{"REDIS_URL": rs.URL()}, fmt.Sprintf(spec, 30), "--reload-interval", "100ms")
+
+	// One socket floods 1,000 frames: 20 go out, 50 are refused with an
+	// error frame, then the socket is closed with 1008.
+	a := dialChat(t, p.server, "/ws/chat/flood")
+	a.next("joined")
+	got := publishOutcomes(t, a, "flood", 1000)
+	t.Logf("1,000 frames from one socket: %v", got)
+	if got["ack"] != 20 || got["rate-limited"] != 50 {
+		t.Fatalf("outcomes %v, want 20 acks and 50 rate-limited error frames", got)
+	}
+	if code := a.closeCode(); code != websocket.ClosePolicyViolation {
+		t.Fatalf("flooding socket closed with %d, want 1008", code)
+	}
+
+	// A second socket of the same anonymous sender (same IP) gets the 10
+	// messages left of the sender's 30, then error frames; it stays open.
+	b := dialChat(t, p.server, "/ws/chat/flood")
+	b.next("joined")
+	got = publishOutcomes(t, b, "flood", 20)
+	t.Logf("20 frames from a second socket of the same sender: %v", got)
+	if got["ack"] != 10 || got["rate-limited"] != 10 {
+		t.Fatalf("outcomes %v, want 10 acks and 10 rate-limited (sender limit 30)", got)
+	}
+
+	// HTTP from the same IP: the sender's limit is used up.
+	r := p.do("POST", "/chat/message", `{"room":"flood","message":"hi"}`)
+	if r.Status != 429 || r.Header.Get("Retry-After") == "" || r.Header.Get("Content-Type") != "application/problem+json" ||
+		!strings.HasPrefix(r.Header.Get("RateLimit-Policy"), `"chat-publish";q=30;w=60`) || !strings.HasPrefix(r.Header.Get("RateLimit"), `"chat-publish";r=0;t=`) {
+		t.Fatalf("POST over the sender limit: %d %v %s", r.Status, r.Header, r.Body)
+	}
+
+	for series, want := range map[string]float64{
+		`redlane_realtime_messages_published_total{via="ws"}`:                 30,
+		`redlane_realtime_publish_limited_total{scope="connection",via="ws"}`: 50,
+		`redlane_realtime_publish_limited_total{scope="sender",via="ws"}`:     10,
+		`redlane_realtime_publish_limited_total{scope="sender",via="http"}`:   1,
+		`redlane_realtime_publish_limit_closes_total`:                         1,
+	} {
+		if v := p.metric(series); v != want {
+			t.Errorf("%s = %v, want %v", series, v, want)
+		}
+	}
+
+	// Hot reload: a higher sender limit applies without a restart.
+	writeFile(t, p.config, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n"+fmt.Sprintf(spec, 1000))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r = p.do("POST", "/chat/message", `{"room":"flood","message":"hi"}`)
+		if r.Status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("POST still %d %s 30 s after the limit was raised", r.Status, r.Body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.HasPrefix(r.Header.Get("RateLimit-Policy"), `"chat-publish";q=1000;w=60`) {
+		t.Fatalf("RateLimit-Policy after the reload: %q", r.Header.Get("RateLimit-Policy"))
 	}
 }

@@ -57,21 +57,22 @@ func removeBuiltBinary() {
 // same helpers as an in-process one (do, metric, waitStatus, dialChat).
 type process struct {
 	*server
-	cmd  *exec.Cmd
-	done chan struct{}
+	cmd    *exec.Cmd
+	done   chan struct{}
+	config string // its config file, which a test may rewrite (serve reloads it)
 }
 
 // startProcess runs the built binary with env as its whole environment
 // (plus PATH and HOME) and config as its RedlaneConfig spec (YAML lines
-// indented under spec:), and waits for /readyz.
-func startProcess(t *testing.T, env map[string]string, spec string) *process {
+// indented under spec:), with serve args added, and waits for /readyz.
+func startProcess(t *testing.T, env map[string]string, spec string, args ...string) *process {
 	t.Helper()
 	bin := redlaneBinary(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "redlane.yaml")
 	writeFile(t, cfg, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n"+spec)
 	addr := freeAddr(t)
-	cmd := exec.Command(bin, "serve", "--config", cfg, "--address", addr, "--env-file", filepath.Join(dir, "none.env"))
+	cmd := exec.Command(bin, append([]string{"serve", "--config", cfg, "--address", addr, "--env-file", filepath.Join(dir, "none.env")}, args...)...)
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "LOG_FORMAT=json", "LOG_LEVEL=warn"}
 	for k, v := range env {
@@ -83,7 +84,7 @@ func startProcess(t *testing.T, env map[string]string, spec string) *process {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{server: &server{t: t, URL: "http://" + addr, logs: logs}, cmd: cmd, done: make(chan struct{})}
+	p := &process{server: &server{t: t, URL: "http://" + addr, logs: logs}, cmd: cmd, done: make(chan struct{}), config: cfg}
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()

@@ -135,10 +135,12 @@ func setRealtimeDefaults(rt *Realtime) {
 	setDur(&rt.IdempotencyTTL, 10*time.Minute)
 	setDur(&rt.PresenceTTL, 30*time.Second)
 	pr := &rt.PublishRate
-	setNum(&pr.PerConnection.Limit, 20)
-	setDur(&pr.PerConnection.Period, time.Second)
-	setNum(&pr.PerSender.Limit, 20)
-	setDur(&pr.PerSender.Period, time.Second)
+	// 20 messages a second per socket and 50 per sender, sustained; twice
+	// that at once (a period of 2 s). Burst stays 0 unless set.
+	setNum(&pr.PerConnection.Limit, 40)
+	setDur(&pr.PerConnection.Period, 2*time.Second)
+	setNum(&pr.PerSender.Limit, 100)
+	setDur(&pr.PerSender.Period, 2*time.Second)
 	setNum(&pr.CloseAfter, 50)
 }
 

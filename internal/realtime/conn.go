@@ -19,6 +19,8 @@ type Conn struct {
 	ws        *websocket.Conn
 	id        string
 	sender    string
+	subject   string // whom the per-sender publish rate counts (publishrate.go)
+	bucket    bucket // the per-connection publish rate, used by the reader only
 	primary   string // the URL's room, target of plain-text frames
 	queueCap  int
 	writeWait time.Duration
