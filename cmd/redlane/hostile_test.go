@@ -137,14 +137,17 @@ func TestHostileParallelLogins(t *testing.T) {
 	after := p.memory()
 	t.Logf("30 parallel wrong-password logins: statuses %v; server before %s, after %s", statusCounts(got), before, after)
 	// 3 checks of 19 MiB live at once, and up to as much again of garbage
-	// the collector has not returned yet (measured: +117 MiB; without the
-	// bound, +421 MiB).
-	if grew := after.Peak - before.RSS; grew > 150 {
-		t.Errorf("server's peak resident set grew by %.0f MiB, want under 150", grew)
+	// the collector has not returned yet (measured: +116 to +133 MiB;
+	// without the bound, +421 MiB).
+	if grew := after.Peak - before.RSS; grew > 180 {
+		t.Errorf("server's peak resident set grew by %.0f MiB, want under 180", grew)
 	}
-	if n := statusCounts(got)[401]; n != 30 {
-		t.Errorf("%d of 30 answered 401, want all (they wait for a slot, 2 s at most)", n)
+	// They wait up to maxWait (2 s) for a slot: on a busy machine some of
+	// the last ones may still be answered 503 login-busy.
+	if c := statusCounts(got); c[401] == 0 || c[401]+c[503] != 30 {
+		t.Errorf("statuses %v, want 401, or 503 for those that found no slot within 2 s", c)
 	}
+	checkBusyAnswers(t, got)
 	if v := p.metric("redlane_session_password_checks_running"); v != 0 {
 		t.Errorf("%v checks still running", v)
 	}
@@ -160,6 +163,16 @@ func TestHostileParallelLogins(t *testing.T) {
 	if counts[503] == 0 || counts[401]+counts[503] != 30 {
 		t.Fatalf("statuses %v, want 401 or 503, some 503", counts)
 	}
+	checkBusyAnswers(t, got)
+	if v := busy.metric("redlane_session_password_checks_refused_total"); v != float64(counts[503]) {
+		t.Errorf("refused checks metric %v, want %d", v, counts[503])
+	}
+}
+
+// checkBusyAnswers checks that every 503 is a login-busy problem with
+// Retry-After.
+func checkBusyAnswers(t *testing.T, got []response) {
+	t.Helper()
 	for _, r := range got {
 		if r.Status != 503 {
 			continue
@@ -167,9 +180,6 @@ func TestHostileParallelLogins(t *testing.T) {
 		if r.Header.Get("Retry-After") == "" || r.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(r.Body), "login-busy") {
 			t.Fatalf("busy answer: Retry-After %q, %s %s", r.Header.Get("Retry-After"), r.Header.Get("Content-Type"), r.Body)
 		}
-	}
-	if v := busy.metric("redlane_session_password_checks_refused_total"); v != float64(counts[503]) {
-		t.Errorf("refused checks metric %v, want %d", v, counts[503])
 	}
 }
 
@@ -316,27 +326,32 @@ func TestHostilePublishFlood(t *testing.T) {
 	const spec = "  realtime: {publishRate: {perConnection: {limit: 20, period: 1m}, perSender: {limit: %d, period: 1m}, closeAfter: 50}}\n"
 	p := startProcess(t, map[string]string{"REDIS_URL": rs.URL()}, fmt.Sprintf(spec, 30), "--reload-interval", "100ms")
 
-	// One socket floods 1,000 frames: 20 go out, 50 are refused with an
-	// error frame, then the socket is closed with 1008.
+	// One socket sends 70 frames at once: 20 go out, 50 are refused with an
+	// error frame, and the 50th refusal closes the socket with 1008.
 	a := dialChat(t, p.server, "/ws/chat/flood")
 	a.next("joined")
-	got := publishOutcomes(t, a, "flood", 1000)
-	t.Logf("1,000 frames from one socket: %v", got)
+	got := publishOutcomes(t, a, "flood", 70)
+	t.Logf("70 frames from one socket: %v", got)
 	if got["ack"] != 20 || got["rate-limited"] != 50 {
-		t.Fatalf("outcomes %v, want 20 acks and 50 rate-limited error frames", got)
+		t.Fatalf("outcomes %v (socket: %v), want 20 acks and 50 rate-limited error frames", got, a.err)
 	}
 	if code := a.closeCode(); code != websocket.ClosePolicyViolation {
 		t.Fatalf("flooding socket closed with %d, want 1008", code)
 	}
 
-	// A second socket of the same anonymous sender (same IP) gets the 10
-	// messages left of the sender's 30, then error frames; it stays open.
+	// A second socket of the same anonymous sender (same IP) floods 1,000
+	// frames: the sender has 10 of its 30 left, so 10 go out; then 10 are
+	// refused by the sender's limit and 40 by the socket's (its bucket has
+	// 10 tokens left after the 10 that went out), and the socket is closed.
+	// What it reads is not counted: the frames it sent and the server did
+	// not read make the close a reset, which may drop answers in flight;
+	// the server's counts are exact.
 	b := dialChat(t, p.server, "/ws/chat/flood")
 	b.next("joined")
-	got = publishOutcomes(t, b, "flood", 20)
-	t.Logf("20 frames from a second socket of the same sender: %v", got)
-	if got["ack"] != 10 || got["rate-limited"] != 10 {
-		t.Fatalf("outcomes %v, want 10 acks and 10 rate-limited (sender limit 30)", got)
+	got = publishOutcomes(t, b, "flood", 1000)
+	t.Logf("1,000 frames from a second socket of the same sender: %v (then %v)", got, b.err)
+	if got["ack"] > 10 {
+		t.Fatalf("outcomes %v, want at most 10 acks (sender limit 30)", got)
 	}
 
 	// HTTP from the same IP: the sender's limit is used up.
@@ -348,10 +363,10 @@ func TestHostilePublishFlood(t *testing.T) {
 
 	for series, want := range map[string]float64{
 		`redlane_realtime_messages_published_total{via="ws"}`:                 30,
-		`redlane_realtime_publish_limited_total{scope="connection",via="ws"}`: 50,
+		`redlane_realtime_publish_limited_total{scope="connection",via="ws"}`: 90,
 		`redlane_realtime_publish_limited_total{scope="sender",via="ws"}`:     10,
 		`redlane_realtime_publish_limited_total{scope="sender",via="http"}`:   1,
-		`redlane_realtime_publish_limit_closes_total`:                         1,
+		`redlane_realtime_publish_limit_closes_total`:                         2,
 	} {
 		if v := p.metric(series); v != want {
 			t.Errorf("%s = %v, want %v", series, v, want)

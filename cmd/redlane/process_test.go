@@ -113,6 +113,16 @@ func startProcess(t *testing.T, env map[string]string, spec string, args ...stri
 	}
 }
 
+// exited says whether the process has ended, and how.
+func (p *process) exited() string {
+	select {
+	case <-p.done:
+		return "exited: " + p.cmd.ProcessState.String()
+	default:
+		return "running"
+	}
+}
+
 // memory is a process's resident set: now and its peak (VmRSS and VmHWM of
 // /proc/PID/status), in MiB.
 type memory struct{ RSS, Peak float64 }
