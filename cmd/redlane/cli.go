@@ -71,6 +71,8 @@ func newConfigCommand(getenv func(string) string, stdout, stderr io.Writer) *cob
 		Short: "Validate a config file; list every problem with its field path",
 		Long: `Validate a RedlaneConfig file strictly (unknown fields, duplicates, wrong types, bad values).
 Environment variables (and ./.env) are applied as serve would, unless --no-env.
+The file is read as serve reads it: a regular file (or a symlink to one) of at
+most 1 MiB, within 5 s; devices, FIFOs and larger files are refused at once.
 Exits 0 when valid, 1 with every problem listed otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

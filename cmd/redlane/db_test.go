@@ -12,8 +12,13 @@ import (
 	"github.com/redlane/redlane/internal/redistest"
 )
 
-// TestMain stops the private PostgreSQL of pgtest after the tests.
-func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
+// TestMain stops the private PostgreSQL of pgtest after the tests, and
+// removes the redlane binary the process tests built.
+func TestMain(m *testing.M) {
+	code := pgtest.Run(m)
+	removeBuiltBinary()
+	os.Exit(code)
+}
 
 func TestDBCommandsOnPostgres(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": pgtest.Database(t)}

@@ -31,6 +31,10 @@ func chatConfig(t *testing.T, realtime string) []string {
 	return []string{"--config", p}
 }
 
+// noPublishLimits (a realtime flow-mapping entry) lifts spec.realtime.
+// publishRate for tests that publish in bulk on purpose.
+const noPublishLimits = "publishRate: {perConnection: {limit: 1000000, period: 1s}, perSender: {limit: 1000000, period: 1s}}"
+
 // frame is one server frame as the test sees it.
 type frame map[string]any
 
@@ -358,8 +362,10 @@ func TestChatSeedUsage(t *testing.T) {
 // crossInstance runs two instances on one Redis (standalone or Cluster) and
 // checks that members on both get every message, from both, in one order.
 func crossInstance(t *testing.T, env map[string]string) (a, b *server, want map[string][]string) {
-	a = startServer(t, env)
-	b = startServer(t, env)
+	// 250 messages from one client as fast as it can: publish rates off.
+	cfg := chatConfig(t, noPublishLimits)
+	a = startServer(t, env, cfg...)
+	b = startServer(t, env, cfg...)
 	a.waitStatus("/readyz", 200, readyWithin)
 	b.waitStatus("/readyz", 200, readyWithin)
 
@@ -628,7 +634,8 @@ func TestChatSurvivesRedisRestart(t *testing.T) {
 
 func TestChatSlowConsumerIsDisconnected(t *testing.T) {
 	rs := redistest.Start(t)
-	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, chatConfig(t, "sendQueueSize: 32, maxMessageBytes: 8192, maxFrameBytes: 16384")...)
+	// The publisher outpaces a slow reader on purpose: publish rates off.
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()}, chatConfig(t, "sendQueueSize: 32, maxMessageBytes: 8192, maxFrameBytes: 16384, "+noPublishLimits)...)
 	s.waitStatus("/readyz", 200, readyWithin)
 
 	// The slow client reads nothing and has a tiny receive buffer, so the

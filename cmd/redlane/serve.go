@@ -262,7 +262,7 @@ func newServices(cfg *config.Config, b *base, rc *redisx.Client, users *usersdb.
 
 	// Chat rooms. Sessions.Optional (a router middleware) puts the caller in
 	// each request's context, which is how sockets and POSTs know the sender.
-	chat := realtime.New(realtime.Options{Config: cfgStore, Redis: rc, Logger: log, Registry: reg})
+	chat := realtime.New(realtime.Options{Config: cfgStore, Redis: rc, Logger: log, Registry: reg, Limiter: limiter})
 	probes.AddReadiness("realtime", chat.Ready)
 
 	site, err := docs.New(buildVersion())

@@ -28,6 +28,8 @@ type Redlane struct {
 //     close with 1001;
 //   - historySize: room history holds a whole run, so "acknowledged but not
 //     in history" means lost, never trimmed;
+//   - publishRate lifted: one publisher process sends for every user from
+//     one address, faster than a person would;
 //   - two policies on the demo route: GET fails open, HEAD fails closed, so
 //     one load measures both answers when Redis cannot decide.
 //
@@ -49,6 +51,7 @@ spec:
     decisionTimeout: %s
   realtime:
     historySize: 1000000
+    publishRate: {perConnection: {limit: 1000000, period: 1s}, perSender: {limit: 1000000, period: 1s}}
   rateLimits:
   - {name: open, match: {pathPrefix: /api/, methods: [GET]}, key: ip, limit: 1000000, period: 1m, failOpen: true}
   - {name: closed, match: {pathPrefix: /api/, methods: [HEAD]}, key: ip, limit: 1000000, period: 1m, failOpen: false}

@@ -88,6 +88,8 @@ func SetDefaults(c *Config) {
 	setNum(&s.Sessions.LoginLimits.PerUsername, 5)
 	setNum(&s.Sessions.LoginLimits.PerIP, 50)
 	setDur(&s.Sessions.LoginLimits.Window, 15*time.Minute)
+	setNum(&s.Sessions.PasswordChecks.MemoryBudgetMiB, 64)
+	setDur(&s.Sessions.PasswordChecks.MaxWait, 2*time.Second)
 
 	setDur(&s.RateLimiter.DecisionTimeout, 100*time.Millisecond)
 	setNum(&s.RateLimiter.BreakerFailures, 5)
@@ -133,6 +135,14 @@ func setRealtimeDefaults(rt *Realtime) {
 	setNum(&rt.HistoryPageMax, 200)
 	setDur(&rt.IdempotencyTTL, 10*time.Minute)
 	setDur(&rt.PresenceTTL, 30*time.Second)
+	pr := &rt.PublishRate
+	// 20 messages a second per socket and 50 per sender, sustained; twice
+	// that at once (a period of 2 s). Burst stays 0 unless set.
+	setNum(&pr.PerConnection.Limit, 40)
+	setDur(&pr.PerConnection.Period, 2*time.Second)
+	setNum(&pr.PerSender.Limit, 100)
+	setDur(&pr.PerSender.Period, 2*time.Second)
+	setNum(&pr.CloseAfter, 50)
 }
 
 // setNum sets a numeric field that is still zero.

@@ -1,11 +1,11 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 
@@ -141,15 +141,14 @@ func parseBool(v string) (bool, error) {
 // the KEY=VALUE lines of the .env file at path, if it exists. The real
 // environment wins, as with docker compose and python-dotenv.
 func WithDotEnv(getenv func(string) string, path string) (func(string) string, error) {
-	f, err := os.Open(path)
+	b, err := ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return getenv, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, fmt.Errorf("reading .env file: %w", err)
 	}
-	defer f.Close()
-	vals, err := godotenv.Parse(f)
+	vals, err := godotenv.Parse(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("parsing %s: %w", path, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -67,7 +66,8 @@ func parse(data []byte) (c *Config, dups, dropped Errors) {
 	return c, dups, dropped
 }
 
-// Load reads the document at path (none when path is empty), applies the
+// Load reads the document at path (none when path is empty; see ReadFile
+// for what it accepts), applies the
 // environment, then defaults, then validates. Its error lists every problem
 // found on the way, each with its field path: those of the document's shape,
 // of the environment and of the values.
@@ -75,7 +75,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	c := &Config{}
 	var errs, dropped Errors
 	if path != "" {
-		data, err := os.ReadFile(path)
+		data, err := ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("reading config: %w", err)
 		}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
-	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -191,7 +190,7 @@ func (w *Watcher) Reload() {
 func (w *Watcher) checksum() [32]byte {
 	h := sha256.New()
 	for _, p := range w.Paths {
-		b, err := os.ReadFile(p)
+		b, err := ReadFile(p) // bounded as Load is: the watcher reads the same files
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			h.Write([]byte("\x00missing\x00"))

@@ -183,11 +183,21 @@ type ResponseCache struct {
 
 // Sessions configures login sessions.
 type Sessions struct {
-	IdleTimeout     Duration    `json:"idleTimeout" jsonschema_description:"Sliding idle timeout of a session (env SESSION_TTL, seconds or a duration)."`
-	AbsoluteTimeout Duration    `json:"absoluteTimeout" jsonschema_description:"Hard lifetime of a session, however active."`
-	TouchInterval   Duration    `json:"touchInterval" jsonschema_description:"At most one last-seen write per session per interval, so authenticated reads do not each cost a Redis write; the idle timeout is exact to within this interval."`
-	MaxPerUser      int         `json:"maxPerUser" jsonschema_description:"Sessions a user may hold at once; a new login beyond it ends the oldest."`
-	LoginLimits     LoginLimits `json:"loginLimits"`
+	IdleTimeout     Duration       `json:"idleTimeout" jsonschema_description:"Sliding idle timeout of a session (env SESSION_TTL, seconds or a duration)."`
+	AbsoluteTimeout Duration       `json:"absoluteTimeout" jsonschema_description:"Hard lifetime of a session, however active."`
+	TouchInterval   Duration       `json:"touchInterval" jsonschema_description:"At most one last-seen write per session per interval, so authenticated reads do not each cost a Redis write; the idle timeout is exact to within this interval."`
+	MaxPerUser      int            `json:"maxPerUser" jsonschema_description:"Sessions a user may hold at once; a new login beyond it ends the oldest."`
+	LoginLimits     LoginLimits    `json:"loginLimits"`
+	PasswordChecks  PasswordChecks `json:"passwordChecks"`
+}
+
+// PasswordChecks bounds the password hashes verified at once: each costs
+// the hash's memory (19 MiB with the default argon2id parameters) while it
+// runs, so parallel logins, even with wrong passwords, could otherwise
+// take all of the pod's memory.
+type PasswordChecks struct {
+	MemoryBudgetMiB int      `json:"memoryBudgetMiB" jsonschema_description:"Memory the password checks running at once may use together; it allows budget / 19 MiB checks at once (at least one) with the default argon2id cost."`
+	MaxWait         Duration `json:"maxWait" jsonschema_description:"How long a login waits for a free check before it is answered 503 with Retry-After."`
 }
 
 // LoginLimits bounds failed logins, against password guessing.
@@ -227,19 +237,40 @@ type RateLimitMatch struct {
 // Every field is read on use, so all of them reload live; already-open
 // sockets keep the queue they were given.
 type Realtime struct {
-	RequireAuthentication bool     `json:"requireAuthentication" jsonschema_description:"Refuse anonymous chat: sockets and POST /chat/message need an authenticated session. Off by default, so anonymous wscat works."`
-	AllowedOrigins        []string `json:"allowedOrigins,omitempty" jsonschema_description:"Browser origins allowed to open a socket (\"*\" any). Empty: same host as the request, or spec.server.cors.allowedOrigins. Clients without an Origin header (wscat, servers) are always allowed."`
-	MaxConnections        int      `json:"maxConnections" jsonschema_description:"Sockets one instance accepts; further upgrades get 503."`
-	MaxRoomsPerConnection int      `json:"maxRoomsPerConnection" jsonschema_description:"Rooms one socket may be in at once (the URL room plus joined ones)."`
-	MaxMessageBytes       int      `json:"maxMessageBytes" jsonschema_description:"Largest chat message text in bytes (UTF-8); larger ones are refused (422 or an error frame)."`
-	MaxFrameBytes         int64    `json:"maxFrameBytes" jsonschema_description:"Largest WebSocket frame a client may send; a larger one closes the socket with 1009."`
-	SendQueueSize         int      `json:"sendQueueSize" jsonschema_description:"Messages queued per socket before the client counts as a slow consumer and is disconnected with close code 4008."`
-	PingInterval          Duration `json:"pingInterval" jsonschema_description:"How often the server pings each socket."`
-	PongTimeout           Duration `json:"pongTimeout" jsonschema_description:"How long after a ping a socket may stay silent before it is dropped."`
-	WriteTimeout          Duration `json:"writeTimeout" jsonschema_description:"Deadline of one write to a socket; a client that does not read for this long is disconnected."`
-	HistorySize           int      `json:"historySize" jsonschema_description:"Messages kept per room (stream MAXLEN, approximate)."`
-	HistoryRetention      Duration `json:"historyRetention" jsonschema_description:"How long messages are kept (stream MINID trim, and the history key expires after this long idle)."`
-	HistoryPageMax        int      `json:"historyPageMax" jsonschema_description:"Largest limit accepted by GET /chat/history."`
-	IdempotencyTTL        Duration `json:"idempotencyTTL" jsonschema_description:"How long an idempotency key remembers the message it published."`
-	PresenceTTL           Duration `json:"presenceTTL" jsonschema_description:"Presence entries expire this long after their instance last refreshed them (refresh every third of it), so a crashed instance's members vanish."`
+	RequireAuthentication bool         `json:"requireAuthentication" jsonschema_description:"Refuse anonymous chat: sockets and POST /chat/message need an authenticated session. Off by default, so anonymous wscat works."`
+	AllowedOrigins        []string     `json:"allowedOrigins,omitempty" jsonschema_description:"Browser origins allowed to open a socket (\"*\" any). Empty: same host as the request, or spec.server.cors.allowedOrigins. Clients without an Origin header (wscat, servers) are always allowed."`
+	MaxConnections        int          `json:"maxConnections" jsonschema_description:"Sockets one instance accepts; further upgrades get 503."`
+	MaxRoomsPerConnection int          `json:"maxRoomsPerConnection" jsonschema_description:"Rooms one socket may be in at once (the URL room plus joined ones)."`
+	MaxMessageBytes       int          `json:"maxMessageBytes" jsonschema_description:"Largest chat message text in bytes (UTF-8); larger ones are refused (422 or an error frame)."`
+	MaxFrameBytes         int64        `json:"maxFrameBytes" jsonschema_description:"Largest WebSocket frame a client may send; a larger one closes the socket with 1009."`
+	SendQueueSize         int          `json:"sendQueueSize" jsonschema_description:"Messages queued per socket before the client counts as a slow consumer and is disconnected with close code 4008."`
+	PingInterval          Duration     `json:"pingInterval" jsonschema_description:"How often the server pings each socket."`
+	PongTimeout           Duration     `json:"pongTimeout" jsonschema_description:"How long after a ping a socket may stay silent before it is dropped."`
+	WriteTimeout          Duration     `json:"writeTimeout" jsonschema_description:"Deadline of one write to a socket; a client that does not read for this long is disconnected."`
+	HistorySize           int          `json:"historySize" jsonschema_description:"Messages kept per room (stream MAXLEN, approximate)."`
+	HistoryRetention      Duration     `json:"historyRetention" jsonschema_description:"How long messages are kept (stream MINID trim, and the history key expires after this long idle)."`
+	HistoryPageMax        int          `json:"historyPageMax" jsonschema_description:"Largest limit accepted by GET /chat/history."`
+	IdempotencyTTL        Duration     `json:"idempotencyTTL" jsonschema_description:"How long an idempotency key remembers the message it published."`
+	PresenceTTL           Duration     `json:"presenceTTL" jsonschema_description:"Presence entries expire this long after their instance last refreshed them (refresh every third of it), so a crashed instance's members vanish."`
+	PublishRate           PublishRates `json:"publishRate"`
+}
+
+// PublishRates bounds how fast messages are published, so one client cannot
+// flood a room: per socket (in the instance's memory) and per sender (the
+// user, or the client IP when anonymous; on Redis, shared by every
+// instance, over WebSocket and HTTP together). A refused WebSocket message
+// gets an error frame with code rate-limited; a refused POST /chat/message
+// gets 429 with the RateLimit headers.
+type PublishRates struct {
+	PerConnection PublishRate `json:"perConnection" jsonschema_description:"Token bucket of one socket: limit messages per period, plus burst at once."`
+	PerSender     PublishRate `json:"perSender" jsonschema_description:"Token bucket (GCRA on Redis) of one sender across sockets, HTTP and instances."`
+	CloseAfter    int         `json:"closeAfter" jsonschema_description:"Refused messages in a row after which a socket is closed with 1008 (policy violation): a client that ignores the error frames is dropped."`
+}
+
+// PublishRate is a token bucket: limit messages per period, with burst more
+// allowed at once.
+type PublishRate struct {
+	Limit  int      `json:"limit" jsonschema_description:"Messages allowed per period."`
+	Period Duration `json:"period" jsonschema_description:"Length of the period."`
+	Burst  int      `json:"burst" jsonschema_description:"Extra messages allowed at once on top of limit; 0 means none."`
 }

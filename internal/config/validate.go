@@ -119,6 +119,8 @@ func Validate(c *Config) error {
 	v.atLeast("spec.sessions.loginLimits.perUsername", int64(s.Sessions.LoginLimits.PerUsername), 1)
 	v.atLeast("spec.sessions.loginLimits.perIP", int64(s.Sessions.LoginLimits.PerIP), 1)
 	v.positive("spec.sessions.loginLimits.window", s.Sessions.LoginLimits.Window)
+	v.between("spec.sessions.passwordChecks.memoryBudgetMiB", int64(s.Sessions.PasswordChecks.MemoryBudgetMiB), 1, 1<<20)
+	v.positive("spec.sessions.passwordChecks.maxWait", s.Sessions.PasswordChecks.MaxWait)
 	v.positive("spec.rateLimiter.decisionTimeout", s.RateLimiter.DecisionTimeout)
 	v.between("spec.rateLimiter.breakerFailures", int64(s.RateLimiter.BreakerFailures), 1, 1000)
 	v.positive("spec.rateLimiter.breakerOpen", s.RateLimiter.BreakerOpen)
@@ -286,6 +288,16 @@ func validateRealtime(v *validator, rt *Realtime) {
 	v.positive(p+"idempotencyTTL", rt.IdempotencyTTL)
 	v.atLeastDur(p+"historyRetention", rt.HistoryRetention, time.Second)
 	v.atLeastDur(p+"presenceTTL", rt.PresenceTTL, 300*time.Millisecond)
+	for _, r := range []struct {
+		name string
+		PublishRate
+	}{{"perConnection", rt.PublishRate.PerConnection}, {"perSender", rt.PublishRate.PerSender}} {
+		name := r.name
+		v.atLeast(p+"publishRate."+name+".limit", int64(r.Limit), 1)
+		v.positive(p+"publishRate."+name+".period", r.Period)
+		v.atLeast(p+"publishRate."+name+".burst", int64(r.Burst), 0)
+	}
+	v.atLeast(p+"publishRate.closeAfter", int64(rt.PublishRate.CloseAfter), 1)
 }
 
 func validateCache(v *validator, c *Cache) {

@@ -63,11 +63,7 @@ func compile(cfg *config.Config) *policies {
 		if h, ok := strings.CutPrefix(rp.Key, "header:"); ok {
 			p.header = http.CanonicalHeaderKey(h)
 		}
-		w := max(ceilSeconds(rp.Period.Duration), 1)
-		p.policyHeader = strconv.Quote(rp.Name) + ";q=" + strconv.Itoa(rp.Limit) + ";w=" + strconv.FormatInt(w, 10)
-		if rp.Burst > 0 {
-			p.policyHeader += ";redlane-burst=" + strconv.Itoa(rp.Burst)
-		}
+		p.policyHeader = PolicyHeader(rp.Name, p.rate)
 		c.list = append(c.list, p)
 	}
 	return c

@@ -19,6 +19,8 @@ type Conn struct {
 	ws        *websocket.Conn
 	id        string
 	sender    string
+	subject   string // whom the per-sender publish rate counts (publishrate.go)
+	bucket    bucket // the per-connection publish rate, used by the reader only
 	primary   string // the URL's room, target of plain-text frames
 	queueCap  int
 	writeWait time.Duration
@@ -27,6 +29,7 @@ type Conn struct {
 
 	mu        sync.Mutex
 	queue     []item
+	control   [2]int // index+1 in queue of the pending keepalive ping and pong, 0 if none
 	writing   bool
 	closed    bool
 	closeCode int
@@ -50,8 +53,18 @@ type member struct {
 type item struct {
 	env   *envelope
 	frame []byte
-	ping  bool
+	ctrl  control
 }
+
+// control marks the control frames the server sends on its own: at most one
+// of each kind waits in a queue, so a client cannot grow the queue with them.
+type control int
+
+const (
+	ctrlNone control = iota
+	ctrlPing         // the keepalive sweep's ping
+	ctrlPong         // the answer to a client's ping
+)
 
 func (it item) bytes() []byte {
 	if it.env != nil {
@@ -121,14 +134,37 @@ func (c *Conn) pushLocked(it item) {
 	if c.closed {
 		return
 	}
-	if len(c.queue) >= c.queueCap && !it.ping {
+	if it.ctrl != ctrlNone {
+		// A control frame still waiting is replaced, not joined: a client
+		// that floods pings while it reads nothing gets one pong (the
+		// answer to its latest ping, as RFC 6455 allows), not a queue
+		// that grows with every ping.
+		if i := c.control[it.ctrl-1]; i > 0 {
+			c.queue[i-1] = it
+			return
+		}
+	}
+	// Pongs count against the queue's bound like any frame; only the
+	// keepalive's own ping may go past it (it is at most one).
+	if len(c.queue) >= c.queueCap && it.ctrl != ctrlPing {
 		c.slowLocked()
 		return
 	}
 	c.queue = append(c.queue, it)
+	if it.ctrl != ctrlNone {
+		c.control[it.ctrl-1] = len(c.queue)
+	}
 	if !c.writing {
 		c.startWriterLocked()
 	}
+}
+
+// takeQueueLocked empties the queue, returning what was in it.
+func (c *Conn) takeQueueLocked() []item {
+	q := c.queue
+	c.queue = nil
+	c.control = [2]int{}
+	return q
 }
 
 func (c *Conn) startWriterLocked() {
@@ -176,13 +212,12 @@ func (c *Conn) writeLoop() {
 		c.drained.fire()
 		if len(c.queue) == 0 {
 			c.writing = false
-			c.queue = nil
+			c.takeQueueLocked()
 			c.idle.fire()
 			c.mu.Unlock()
 			return
 		}
-		batch := c.queue
-		c.queue = nil
+		batch := c.takeQueueLocked()
 		c.mu.Unlock()
 		if err := c.writeBatch(batch, bufs[:0]); err != nil {
 			c.h.metrics.dropped.WithLabelValues("write_error").Add(float64(len(batch)))
@@ -257,7 +292,7 @@ func (c *Conn) closeLocked(code int, text string) {
 	c.closed, c.closeCode, c.closeText = true, code, text
 	switch code {
 	case 0, CloseSlowConsumer, websocket.CloseAbnormalClosure:
-		c.queue = nil // nobody will read it
+		c.takeQueueLocked() // nobody will read it
 	default:
 		// The writer flushes what is queued (an error frame saying why,
 		// messages before a shutdown) before the close frame goes out.

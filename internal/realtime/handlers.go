@@ -60,6 +60,9 @@ func (h *Hub) HandlePostMessage() http.Handler {
 			}
 			in.IdempotencyKey = k
 		}
+		if err := h.admitHTTPMessage(w, r, p); err != nil {
+			return err
+		}
 		sender := "anonymous"
 		if p != nil {
 			sender = p.Username

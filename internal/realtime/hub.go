@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/ratelimit"
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/web"
 )
@@ -45,6 +46,9 @@ type Options struct {
 	Registry prometheus.Registerer
 	// Authenticate identifies socket users; nil means anonymous only.
 	Authenticate Authenticate
+	// Limiter decides the per-sender publish rate on Redis; nil leaves
+	// only the per-connection one.
+	Limiter *ratelimit.Limiter
 }
 
 // Hub is one instance's chat engine: its sockets, their rooms, and the
@@ -61,6 +65,7 @@ type Hub struct {
 	metrics *metrics
 	broker  *broker
 	auth    Authenticate
+	limiter *ratelimit.Limiter
 	pod     string
 	// readAfter reads history for catch-up: hist.after, replaced by tests
 	// that make reads fail.
@@ -81,7 +86,7 @@ func New(o Options) *Hub {
 	k := newKeys(o.Redis)
 	h := &Hub{
 		cfg: o.Config, rc: o.Redis, keys: k, hist: &history{rc: o.Redis, keys: k},
-		log: o.Logger, metrics: newMetrics(o.Registry), auth: o.Authenticate,
+		log: o.Logger, metrics: newMetrics(o.Registry), auth: o.Authenticate, limiter: o.Limiter,
 		pod:   randomID(6),
 		rooms: map[string]*localRoom{}, conns: map[*Conn]struct{}{},
 	}

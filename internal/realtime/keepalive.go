@@ -63,13 +63,13 @@ func (c *Conn) pingNow() {
 		return
 	}
 	if c.writing {
-		c.pushLocked(item{frame: pingFrame, ping: true})
+		c.pushLocked(item{frame: pingFrame, ctrl: ctrlPing})
 		c.mu.Unlock()
 		return
 	}
 	c.writing = true
 	c.mu.Unlock()
-	err := c.writeBatch([]item{{frame: pingFrame, ping: true}}, nil)
+	err := c.writeBatch([]item{{frame: pingFrame, ctrl: ctrlPing}}, nil)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.writing = false

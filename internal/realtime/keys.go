@@ -35,6 +35,13 @@ import (
 //	<prefix>chat:{room}             channel pub/sub (SPUBLISH/SSUBSCRIBE in Cluster mode) carrying
 //	                                        "<id>\n<prev>\n<µs>[ f]\n<body>" for each new message.
 //	<prefix>chat:probe:<pod>        channel readiness round trip of one instance (not sharded).
+//
+// One key is used through the ratelimit package, which writes it:
+//
+//	<prefix>ratelimit:{chat-publish:<subject>}  STRING  the per-sender publish rate's GCRA state
+//	                                        (publishrate.go); subject is user:<name> or ip:<address>.
+//	                                        TTL: until the bucket is full again. One key per
+//	                                        decision, so any slot.
 type keys struct {
 	prefix string
 }

@@ -15,6 +15,9 @@ type metrics struct {
 	pubsubErrors    prometheus.Counter
 	catchups        prometheus.Counter
 	gaps            *prometheus.CounterVec
+
+	publishLimited     *prometheus.CounterVec
+	publishLimitCloses prometheus.Counter
 }
 
 // gapReasons are the reasons a gap frame gives (continuity.go).
@@ -57,7 +60,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "redlane_realtime_gaps_total", Help: "Gap frames this instance sent (once per room for live members, once per resuming socket), by reason: history-trimmed or history-expired (history no longer reaches back), history-lost (pub/sub and history both lack the messages), history-unavailable (history could not be read), history-rolled-back (a restarted Redis lost acknowledged messages), failover (a promoted replica may lack acknowledged messages).",
 		}, []string{"reason"}),
+		publishLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "redlane_realtime_publish_limited_total", Help: "Messages refused by spec.realtime.publishRate, by scope (connection or sender) and entry point (ws: an error frame, http: 429).",
+		}, []string{"scope", "via"}),
+		publishLimitCloses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "redlane_realtime_publish_limit_closes_total", Help: "Sockets closed with 1008 after publishRate.closeAfter refused messages in a row.",
+		}),
 	}
+	m.publishLimited.WithLabelValues("connection", "ws")
+	m.publishLimited.WithLabelValues("sender", "ws")
+	m.publishLimited.WithLabelValues("sender", "http")
 	for _, r := range gapReasons {
 		m.gaps.WithLabelValues(r)
 	}
@@ -68,6 +80,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.resumes.WithLabelValues("complete")
 	m.resumes.WithLabelValues("gap")
 	reg.MustRegister(m.connections, m.rooms, m.published, m.delivered, m.dropped, m.slowDisconnects,
-		m.latency, m.resumes, m.pubsubErrors, m.catchups, m.gaps)
+		m.latency, m.resumes, m.pubsubErrors, m.catchups, m.gaps, m.publishLimited, m.publishLimitCloses)
 	return m
 }

@@ -116,6 +116,9 @@ func (h *Hub) socketPublish(ctx context.Context, c *Conn, f inFrame) {
 		fail("invalid-idempotency-key", "idempotencyKey must be 1-128 printable ASCII characters")
 		return
 	}
+	if !h.admitSocketMessage(ctx, c, room, f.Ref) {
+		return
+	}
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	res, err := h.Publish(pctx, room, c.sender, text, f.IdempotencyKey, "ws")
@@ -176,11 +179,12 @@ type ackFrame struct {
 }
 
 type errorFrame struct {
-	Type   string `json:"type"` // "error"
-	Code   string `json:"code"`
-	Detail string `json:"detail"`
-	Room   string `json:"room,omitempty"`
-	Ref    string `json:"ref,omitempty"`
+	Type         string `json:"type"` // "error"
+	Code         string `json:"code"`
+	Detail       string `json:"detail"`
+	Room         string `json:"room,omitempty"`
+	Ref          string `json:"ref,omitempty"`
+	RetryAfterMs int64  `json:"retryAfterMs,omitempty"` // rate-limited: when the next message may go
 }
 
 type welcomeFrame struct {

@@ -55,6 +55,7 @@ func (h *Hub) HandleSocket() http.Handler {
 		if p != nil {
 			c.sender = p.Username
 		}
+		c.subject = senderSubject(p, web.ClientIP(r, web.ParsePrefixes(h.cfg.Current().Spec.Server.TrustedProxies)))
 		if err := h.register(c, rt.MaxConnections); err != nil {
 			return errdefs.Unavailable("Chat on this instance ("+err.Error()+")", err)
 		}
@@ -141,7 +142,7 @@ func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
 	ws.SetPingHandler(func(data string) error {
 		c.touch()
 		c.mu.Lock()
-		c.pushLocked(item{frame: encodeFrame(opPong, []byte(data)), ping: true})
+		c.pushLocked(item{frame: encodeFrame(opPong, []byte(data)), ctrl: ctrlPong})
 		c.mu.Unlock()
 		return nil
 	})
@@ -183,6 +184,9 @@ func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
 		if int64(len(data)) > max {
 			c.closeWith(websocket.CloseMessageTooBig, "frame larger than "+strconv.FormatInt(max, 10)+" bytes")
 			break
+		}
+		if closed, _, _ := c.closeState(); closed {
+			break // frames gorilla had buffered before the close are not handled
 		}
 		c.touch()
 		// Frames are handled on a short-lived goroutine (one at a time, in

@@ -60,6 +60,10 @@ func (a *Auth) HandleLogin() http.Handler {
 		switch {
 		case errors.Is(err, ErrBadCredentials):
 			return web.Errorf(http.StatusUnauthorized, "invalid-credentials", "Invalid username or password.")
+		case errors.Is(err, ErrBusy):
+			e := web.Errorf(http.StatusServiceUnavailable, "login-busy", "Too many logins are being checked at once; try again shortly.")
+			e.RetryAfter = time.Second
+			return e
 		case errors.As(err, &locked):
 			e := web.Errorf(http.StatusTooManyRequests, "too-many-failed-logins", "Too many failed logins; try again later.")
 			e.RetryAfter = locked.RetryAfter

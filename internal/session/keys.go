@@ -11,8 +11,11 @@ import "github.com/redlane/redlane/internal/redisx"
 //	                                sessions whose hash has expired by every script that reads it.
 //	                                PEXPIREAT = the newest session's absolute expiry.
 //	P sess:fail:{u:<h>}      STRING failed logins for a username (h = hex SHA-256 of the lower-cased name),
-//	                                TTL = the login-limit window from the first failure.
-//	P sess:fail:{ip:<ip>}    STRING failed logins from a client IP, same TTL.
+//	                                plus the attempts being checked right now: reserveScript takes
+//	                                one before a password check (never past the limit), releaseScript
+//	                                gives it back unless the password was wrong, a success deletes
+//	                                the key. TTL = the login-limit window from the first attempt.
+//	P sess:fail:{ip:<ip>}    STRING the same for a client IP (a success gives back, never deletes).
 //	P sess:{stats}:active    ZSET   every live session id scored by its current expiry, for analytics.
 //	P sess:{stats}:users     ZSET   user ids scored by their latest session expiry.
 //	P sess:{stats}:meta      HASH   session id -> "device|family" for active sessions.

@@ -4,11 +4,13 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics are the session metrics.
 type Metrics struct {
-	logins      *prometheus.CounterVec
-	lookups     *prometheus.CounterVec
-	valid       prometheus.Counter // lookups{result="valid"}, resolved once for the hot path
-	active      prometheus.Gauge
-	activeUsers prometheus.Gauge
+	logins        *prometheus.CounterVec
+	checksRunning prometheus.Gauge
+	checksRefused prometheus.Counter
+	lookups       *prometheus.CounterVec
+	valid         prometheus.Counter // lookups{result="valid"}, resolved once for the hot path
+	active        prometheus.Gauge
+	activeUsers   prometheus.Gauge
 }
 
 // NewMetrics registers the session metrics.
@@ -16,8 +18,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "redlane_session_logins_total",
-			Help: "Login attempts by result: success, bad_credentials, locked (too many failures), invalid (bad input), error.",
+			Help: "Login attempts by result: success, bad_credentials, locked (too many failures), busy (no password check slot within maxWait: 503), invalid (bad input), error.",
 		}, []string{"result"}),
+		checksRunning: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "redlane_session_password_checks_running",
+			Help: "Password hashes being verified now; at most spec.sessions.passwordChecks.memoryBudgetMiB / 19 MiB.",
+		}),
+		checksRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "redlane_session_password_checks_refused_total",
+			Help: "Logins answered 503 because no password check slot came free within spec.sessions.passwordChecks.maxWait.",
+		}),
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "redlane_session_lookups_total",
 			Help: "Session token checks by result: valid, missing, expired, invalid (malformed token), error (Redis).",
@@ -31,13 +41,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Users with at least one live session (refreshed every 15s).",
 		}),
 	}
-	for _, r := range []string{"success", "bad_credentials", "locked", "invalid", "error"} {
+	for _, r := range []string{"success", "bad_credentials", "locked", "busy", "invalid", "error"} {
 		m.logins.WithLabelValues(r)
 	}
 	for _, r := range []string{"valid", "missing", "expired", "invalid", "error"} {
 		m.lookups.WithLabelValues(r)
 	}
 	m.valid = m.lookups.WithLabelValues("valid")
-	reg.MustRegister(m.logins, m.lookups, m.active, m.activeUsers)
+	reg.MustRegister(m.logins, m.checksRunning, m.checksRefused, m.lookups, m.active, m.activeUsers)
 	return m
 }

@@ -89,14 +89,31 @@ end
 return ended
 `)
 
-// failScript counts one failed login; the window starts at the first failure.
-// KEYS[1] counter. ARGV: window ms. Returns {count, ttl ms}.
-var failScript = redis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+// reserveScript takes one login attempt from a failure counter before the
+// password is checked, so parallel guesses cannot all pass a check made
+// before any of them is counted: of N at once, at most the limit get
+// through. The window starts at the first attempt. A login that does not
+// fail gives its attempt back (releaseScript).
+// KEYS[1] counter. ARGV: limit, window ms.
+// Returns {1, ttl ms} when reserved, {0, ttl ms} when the limit is used up.
+var reserveScript = redis.NewScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+local ok = 0
+if n < tonumber(ARGV[1]) then
+  n = redis.call('INCR', KEYS[1])
+  ok = 1
+end
 local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) ttl = tonumber(ARGV[1]) end
-return {n, ttl}
+if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) ttl = tonumber(ARGV[2]) end
+return {ok, ttl}
+`)
+
+// releaseScript gives back an attempt reserveScript took, for a login that
+// succeeded or could not be checked. KEYS[1] counter. Returns the count left.
+var releaseScript = redis.NewScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then return redis.call('DECR', KEYS[1]) end
+return 0
 `)
 
 // pruneStatsScript drops expired sessions from the analytics sets.

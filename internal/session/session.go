@@ -87,6 +87,7 @@ type Manager struct {
 	cfg   *config.Store
 	users Users
 	k     keys
+	gate  *checkGate
 	m     *Metrics
 	log   *slog.Logger
 	now   func() time.Time
@@ -95,7 +96,7 @@ type Manager struct {
 
 // NewManager returns a Manager; call Run to keep analytics gauges fresh.
 func NewManager(rc *redisx.Client, cfg *config.Store, users Users, m *Metrics, log *slog.Logger) *Manager {
-	return &Manager{rc: rc, cfg: cfg, users: users, k: keys{rc}, m: m, log: log, now: time.Now, local: newLocal(nil, "")}
+	return &Manager{rc: rc, cfg: cfg, users: users, k: keys{rc}, gate: newCheckGate(), m: m, log: log, now: time.Now, local: newLocal(nil, "")}
 }
 
 // UseTracker lets lookups answer from a local copy of the sessions this
@@ -124,18 +125,26 @@ func unavailable(err error) error {
 }
 
 // Login checks the password and opens a new session (a new token every time).
+// The attempt is reserved against the failed-login limits before the
+// password is checked, and given back unless the password was wrong.
 func (m *Manager) Login(ctx context.Context, username, password, ip, ua string) (string, *Session, *store.User, error) {
 	sp := m.spec()
 	userHash := usernameHash(username)
-	if err := m.checkLocked(ctx, userHash, ip, sp.LoginLimits); err != nil {
+	held, err := m.reserve(ctx, userHash, ip, sp.LoginLimits)
+	if err != nil {
 		m.m.logins.WithLabelValues(loginResult(err)).Inc()
 		return "", nil, nil, err
 	}
-	u, err := m.users.VerifyPassword(ctx, username, password)
+	u, err := m.verify(ctx, username, password, sp.PasswordChecks)
 	if errors.Is(err, ErrBadCredentials) {
 		m.m.logins.WithLabelValues("bad_credentials").Inc()
-		m.recordFailure(ctx, userHash, ip, sp.LoginLimits)
+		m.recordFailure(ctx)
 		return "", nil, nil, ErrBadCredentials
+	}
+	m.release(ctx, held) // not a failure: the attempt is given back
+	if errors.Is(err, ErrBusy) {
+		m.m.logins.WithLabelValues("busy").Inc()
+		return "", nil, nil, err
 	}
 	if err != nil {
 		m.m.logins.WithLabelValues("error").Inc()
@@ -297,40 +306,86 @@ func (m *Manager) revoke(ctx context.Context, uid int64, mode, sid string) ([]st
 	return res, nil
 }
 
-// checkLocked refuses a login when the username or the client IP has used
-// up its failed attempts.
-func (m *Manager) checkLocked(ctx context.Context, userHash, ip string, l config.LoginLimits) error {
-	pipe := m.rc.Pipeline()
-	u := pipe.Get(ctx, m.k.failUser(userHash))
-	uttl := pipe.PTTL(ctx, m.k.failUser(userHash))
-	i := pipe.Get(ctx, m.k.failIP(ip))
-	ittl := pipe.PTTL(ctx, m.k.failIP(ip))
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return unavailable(err)
+// verify checks the password inside the check gate (see checkGate).
+func (m *Manager) verify(ctx context.Context, username, password string, pc config.PasswordChecks) (*store.User, error) {
+	if err := m.gate.acquire(ctx, pc); err != nil {
+		if errors.Is(err, ErrBusy) {
+			m.m.checksRefused.Inc()
+		}
+		return nil, err
 	}
-	var wait time.Duration
-	if n, _ := u.Int(); n >= l.PerUsername {
-		wait = max(wait, uttl.Val())
-	}
-	if n, _ := i.Int(); n >= l.PerIP {
-		wait = max(wait, ittl.Val())
-	}
-	if wait > 0 {
-		return &LockedError{RetryAfter: wait}
-	}
-	return nil
+	m.m.checksRunning.Inc()
+	defer func() {
+		m.m.checksRunning.Dec()
+		m.gate.release()
+	}()
+	return m.users.VerifyPassword(ctx, username, password)
 }
 
-// recordFailure counts a failed login against the username and the client
-// IP, and in the analytics, in one pipelined round trip (the counters and the
-// analytics hash are in different slots; a Cluster pipeline splits by node).
-// Scripts in a pipeline are sent with EVAL: EVALSHA's NOSCRIPT fallback needs
-// the reply first.
-func (m *Manager) recordFailure(ctx context.Context, userHash, ip string, l config.LoginLimits) {
+// reserve takes one attempt from the failed-login counters of the username
+// and of the client IP (reserveScript, one atomic call per counter: they
+// live in different Cluster slots, and are sent in one pipelined round
+// trip), and refuses the login when either is used up, giving back the
+// one it took from the other. It returns the counters it holds.
+func (m *Manager) reserve(ctx context.Context, userHash, ip string, l config.LoginLimits) ([]string, error) {
+	keys := []string{m.k.failUser(userHash), m.k.failIP(ip)}
+	limits := []int{l.PerUsername, l.PerIP}
 	pipe := m.rc.Pipeline()
-	for _, key := range []string{m.k.failUser(userHash), m.k.failIP(ip)} {
-		failScript.Eval(ctx, pipe, []string{key}, l.Window.Milliseconds())
+	cmds := make([]*redis.Cmd, len(keys))
+	for i, key := range keys {
+		cmds[i] = reserveScript.Eval(ctx, pipe, []string{key}, limits[i], l.Window.Milliseconds())
 	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		// A counter may have been taken: give back what was.
+		m.release(ctx, reserved(keys, cmds))
+		return nil, unavailable(err)
+	}
+	held := reserved(keys, cmds)
+	if len(held) == len(keys) {
+		return held, nil
+	}
+	m.release(ctx, held)
+	var wait time.Duration
+	for _, c := range cmds {
+		if res, _ := c.Int64Slice(); len(res) == 2 && res[0] == 0 {
+			wait = max(wait, time.Duration(res[1])*time.Millisecond)
+		}
+	}
+	return nil, &LockedError{RetryAfter: wait}
+}
+
+// reserved returns the keys whose reserveScript call took an attempt.
+func reserved(keys []string, cmds []*redis.Cmd) []string {
+	var held []string
+	for i, c := range cmds {
+		if res, err := c.Int64Slice(); err == nil && len(res) == 2 && res[0] == 1 {
+			held = append(held, keys[i])
+		}
+	}
+	return held
+}
+
+// release gives back the attempts reserve took, even when the request's
+// context has ended: a success must not count as a failure.
+func (m *Manager) release(ctx context.Context, held []string) {
+	if len(held) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.Current().Spec.Redis.CommandTimeout.Duration)
+	defer cancel()
+	pipe := m.rc.Pipeline()
+	for _, key := range held {
+		releaseScript.Eval(ctx, pipe, []string{key})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		m.log.Warn("giving back a reserved login attempt", "error", err.Error())
+	}
+}
+
+// recordFailure counts a failed login in the analytics (the limits counted
+// it when reserve took the attempt).
+func (m *Manager) recordFailure(ctx context.Context) {
+	pipe := m.rc.Pipeline()
 	m.queueEvent(ctx, pipe, "failed")
 	if _, err := pipe.Exec(ctx); err != nil {
 		m.log.Warn("recording failed login", "error", err.Error())

@@ -56,6 +56,12 @@ type env struct {
 // setup returns a Manager on the given Redis with sessions settings mut.
 func setup(t testing.TB, redisCfg func(*config.Redis), mut func(*config.Sessions)) *env {
 	t.Helper()
+	return setupUsers(t, users, redisCfg, mut)
+}
+
+// setupUsers is setup with a users database of the test's own.
+func setupUsers(t testing.TB, users Users, redisCfg func(*config.Redis), mut func(*config.Sessions)) *env {
+	t.Helper()
 	c := &config.Config{}
 	redisCfg(&c.Spec.Redis)
 	if c.Spec.Redis.KeyPrefix == "" { // two pods of one test share theirs

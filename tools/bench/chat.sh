@@ -18,9 +18,19 @@ go build -o "$work/redlane" ./cmd/redlane
 go build -o "$work/redlane-load" ./tools/bench/redlane-load
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" &
 pids+=($!)
+# One load client publishes for many users from one address: the
+# per-sender and per-socket publish rates (spec.realtime.publishRate) are
+# lifted, or they would measure the limiter.
+cat >"$work/redlane.yaml" <<'YAML'
+apiVersion: redlane.dev/v1alpha1
+kind: RedlaneConfig
+spec:
+  realtime:
+    publishRate: {perConnection: {limit: 1000000, period: 1s}, perSender: {limit: 1000000, period: 1s}}
+YAML
 targets=()
 for p in "${PORTS[@]}"; do
-  REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" LOG_LEVEL=warn "$work/redlane" serve --address "127.0.0.1:$p" --env-file /dev/null >"$work/redlane-$p.log" 2>&1 &
+  REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" LOG_LEVEL=warn "$work/redlane" serve --config "$work/redlane.yaml" --address "127.0.0.1:$p" --env-file /dev/null >"$work/redlane-$p.log" 2>&1 &
   pids+=($!)
   targets+=("http://127.0.0.1:$p")
 done
