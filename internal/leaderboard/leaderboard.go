@@ -97,7 +97,7 @@ func (b *Boards) Submit(ctx context.Context, name, member string, score float64,
 		all = append(all, p)
 	}
 	var ks []string
-	args := []any{string(mode), member, strconv.FormatFloat(score, 'g', -1, 64), strconv.FormatFloat(MaxScore, 'g', -1, 64)}
+	args := []any{string(mode), member, strconv.FormatFloat(score, 'g', -1, 64), strconv.FormatFloat(MaxScore, 'f', -1, 64)}
 	labels := make([]string, 0, len(all))
 	for _, p := range all {
 		bd, err := b.keys.of(name, p, now)
