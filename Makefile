@@ -6,7 +6,7 @@ CHAOSFLAGS ?=
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: help run build test lint vet fmt-check k8s-tools test-k8s chart-schema sync-dashboards dashboards \
+.PHONY: help run build test lint vet fmt-check vulncheck fuzz k8s-tools test-k8s chart-schema sync-dashboards dashboards \
 	bench bench-sessions bench-ratelimit bench-chat chaos chaos-short
 
 help: ## list targets
@@ -21,7 +21,7 @@ build: ## build bin/redlane
 dashboards: ## regenerate dashboards/*.json from the Go code in internal/dashboards
 	$(GO) generate ./internal/dashboards
 
-lint: vet fmt-check ## static checks: go vet, gofmt, and bash -n of the shell scripts
+lint: vet fmt-check vulncheck ## static checks: go vet, gofmt, govulncheck, and bash -n of the shell scripts
 	@for f in $$(git ls-files '*.sh' .ci/run 2>/dev/null); do bash -n "$$f" || exit 1; done
 
 vet: ## go vet
@@ -30,6 +30,9 @@ vet: ## go vet
 fmt-check: ## fail if any Go file is not gofmt-formatted
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+
+vulncheck: ## govulncheck ./... (pinned govulncheck and vulnerability database, installed into a cache by tools/govulncheck/run.sh)
+	GO=$(GO) bash tools/govulncheck/run.sh
 
 test: lint ## the whole suite: lint, then every test with -race against real servers, then the fault suite's short profile on its own
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/internal/chaos$$')
