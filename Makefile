@@ -3,6 +3,12 @@ GO      ?= go
 BENCHFLAGS ?= -duration 5s -rounds 7
 CHATFLAGS ?= -clients 1000 -rate 100 -duration 20s
 CHAOSFLAGS ?=
+FUZZTIME ?= 30s
+FUZZPARALLEL ?= 1
+# Every fuzz target, as package:Target (TestFuzzTargetsListed keeps the list whole).
+FUZZ_TARGETS := ./internal/web:FuzzCheckJSON ./internal/web:FuzzDecode \
+	./internal/config:FuzzParse ./internal/config:FuzzEnv ./internal/realtime:FuzzParseStreamID \
+	./cmd/redlane:FuzzJSONBodies ./cmd/redlane:FuzzQueryParams ./cmd/redlane:FuzzCacheClearPattern ./cmd/redlane:FuzzChatFrames
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
@@ -37,6 +43,10 @@ vulncheck: ## govulncheck ./... (pinned govulncheck and vulnerability database, 
 test: lint ## the whole suite: lint, then every test with -race against real servers, then the fault suite's short profile on its own
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/internal/chaos$$')
 	$(GO) test -race -count=1 -timeout 15m ./internal/chaos
+
+fuzz: ## fuzz every target for FUZZTIME each (default 30s, FUZZPARALLEL workers); make test runs only their seed corpora
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) || exit 1; done
 
 k8s-tools: ## build the pinned Kubernetes toolchain for test/k8s (once per machine, about 30 min cold on 2 cores)
 	bash test/k8s/tools.sh
