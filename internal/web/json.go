@@ -149,6 +149,9 @@ func decodeError(err error) error {
 		return &Error{Status: http.StatusBadRequest, Slug: "bad-request", Detail: field + " " + msg + ".", Fields: map[string]string{field: msg}}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		if field == "" {
+			field = `""` // the empty key, named so the answer still names a field
+		}
 		return &Error{Status: http.StatusBadRequest, Slug: "unknown-field", Detail: fmt.Sprintf("Unknown field %q.", field), Fields: map[string]string{field: "unknown field"}}
 	}
 	return Errorf(http.StatusBadRequest, "bad-request", "The body could not be decoded: %v.", err)

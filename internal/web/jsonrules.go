@@ -257,9 +257,13 @@ func hex4(b []byte) (rune, bool) {
 	return r, true
 }
 
-// join is the path of key inside the object at path.
+// join is the path of key inside the object at path. The empty key is
+// written "" so that the path still names something.
 func join(path, key string) string {
 	key = strings.ToValidUTF8(key, "\uFFFD")
+	if key == "" {
+		key = `""`
+	}
 	if path == "" {
 		return key
 	}

@@ -57,6 +57,7 @@ func TestDecodeAnswersEveryMistakeWithItsField(t *testing.T) {
 		{"NUL escaped", "application/json", `{"username":"a\u0000b","password":"b"}`, 400, "bad-request", []string{"username"}},
 		{"invalid UTF-8", "application/json", "{\"username\":\"a\xffb\",\"password\":\"b\"}", 400, "bad-request", []string{"username"}},
 		{"unpaired surrogate", "application/json", `{"username":"a\ud800","password":"b"}`, 400, "bad-request", []string{"username"}},
+		{"the empty key", "application/json", `{"username":"a","password":"b","":1}`, 400, "unknown-field", []string{`""`}},
 		{"paired surrogates are fine", "application/json", `{"username":"\ud83d\ude00","password":"b"}`, 200, "", nil},
 	}
 	for _, tc := range tests {
@@ -171,6 +172,7 @@ func TestCheckJSONNamesThePath(t *testing.T) {
 	for _, tc := range []struct{ doc, field, problem string }{
 		{`{"a":1,"b":[1,{"c":"x"}]}`, "", ""},
 		{`{"a":{"b":1,"b":2}}`, "a.b", "duplicate"},
+		{`{"":0,"":0}`, `""`, "duplicate"}, // found by FuzzCheckJSON: the path was empty
 		{`{"a":{"b":1,"B":2}}`, "", ""}, // nested keys are compared exactly (payloads are anyone's JSON)
 		{`{"a":1,"A":2}`, "A", "duplicate"},
 		{`{"p":{"items":["ok","x\u0000"]}}`, "p.items[1]", "NUL"},
