@@ -173,7 +173,7 @@ func TestCheckJSONNamesThePath(t *testing.T) {
 		{`{"a":1,"b":[1,{"c":"x"}]}`, "", ""},
 		{`{"a":{"b":1,"b":2}}`, "a.b", "duplicate"},
 		{`{"":0,"":0}`, `""`, "duplicate"}, // found by FuzzCheckJSON: the path was empty
-		{`{"a":{"b":1,"B":2}}`, "", ""}, // nested keys are compared exactly (payloads are anyone's JSON)
+		{`{"a":{"b":1,"B":2}}`, "", ""},    // nested keys are compared exactly (payloads are anyone's JSON)
 		{`{"a":1,"A":2}`, "A", "duplicate"},
 		{`{"p":{"items":["ok","x\u0000"]}}`, "p.items[1]", "NUL"},
 		{`{"k\u0000":1}`, "k\x00", "NUL"},
