@@ -90,6 +90,9 @@ func TestHostileInput(t *testing.T) {
 				wantField(t, s.do(tc.method, tc.path, tc.body, admin...), 400, tc.field)
 			})
 		}
+		for _, key := range []string{"user:%00", "user:%FF"} {
+			wantField(t, s.do("GET", "/cache/keys/"+key+"/ttl", "", admin...), 400, "key")
+		}
 		if after, _ := rdb.DBSize(ctx).Result(); after != before {
 			t.Errorf("Redis keys %d before, %d after the refused requests", before, after)
 		}
