@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -33,8 +35,9 @@ type fuzzServer struct {
 }
 
 var (
-	fuzzOnce sync.Once
-	fuzzSrv  *fuzzServer
+	fuzzOnce  sync.Once
+	fuzzSrv   *fuzzServer
+	fuzzRooms atomic.Int64 // FuzzChatFrames' rooms, one per input
 )
 
 // sharedFuzzServer starts the server on the first call. Long polls are cut
@@ -283,7 +286,10 @@ func FuzzCacheClearPattern(f *testing.F) {
 func FuzzChatFrames(f *testing.F) {
 	fs := sharedFuzzServer(f)
 	f.Fuzz(func(t *testing.T, data []byte, binary bool) {
-		ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(fs.URL, "http")+"/ws/chat/fuzz", nil)
+		// A room of its own: a message published by an earlier input may
+		// still be on its way to the room's members.
+		room := fmt.Sprintf("fuzz-%d", fuzzRooms.Add(1))
+		ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(fs.URL, "http")+"/ws/chat/"+room, nil)
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}
