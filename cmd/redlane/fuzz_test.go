@@ -111,18 +111,30 @@ func (fs *fuzzServer) snapshot(t *testing.T) snapshot {
 
 // quiet waits (up to 5 s) until Redis stops changing, so that what an
 // earlier input started in the background (a cache warm, a lease running
-// out) is not taken for the next input's doing.
+// out) is not taken for the next input's doing: no cache warm running, and
+// the same data in three snapshots over at least 50 ms.
 func (fs *fuzzServer) quiet(t *testing.T) snapshot {
-	prev := fs.snapshot(t)
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
+	prev, same := fs.snapshot(t), 0
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && same < 2; {
+		time.Sleep(25 * time.Millisecond)
 		cur := fs.snapshot(t)
-		if len(changes(prev, cur)) == 0 {
-			return cur
+		same++
+		if len(changes(prev, cur)) > 0 || warming(cur) {
+			same = 0
 		}
 		prev = cur
 	}
 	return prev
+}
+
+// warming reports a cache warm in progress: its lock is held.
+func warming(s snapshot) bool {
+	for k := range s {
+		if strings.HasSuffix(k, "lock:{cache-warm}") {
+			return true
+		}
+	}
+	return false
 }
 
 // changes lists the keys that differ between two snapshots, leaving out
