@@ -138,13 +138,14 @@ func warming(s snapshot) bool {
 }
 
 // changes lists the keys that differ between two snapshots, leaving out
-// those that ran out meanwhile (less than 5 s to live before).
+// those that ran out meanwhile: less than 5 s to live before, or gone
+// already when the snapshot read its time to live (PTTL -2).
 func changes(before, after snapshot) []string {
 	var out []string
 	for k, b := range before {
 		a, ok := after[k]
 		switch {
-		case !ok && b.pttl >= 0 && b.pttl < 5*time.Second:
+		case !ok && b.pttl != -1 && b.pttl < 5*time.Second:
 		case !ok || a.digest != b.digest:
 			out = append(out, k)
 		}
