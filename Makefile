@@ -3,6 +3,7 @@ GO      ?= go
 BENCHFLAGS ?= -duration 5s -rounds 7
 CHATFLAGS ?= -clients 1000 -rate 100 -duration 20s
 CHAOSFLAGS ?=
+COHERENCEFLAGS ?=
 FUZZTIME ?= 30s
 FUZZPARALLEL ?= 1
 # Every fuzz target, as package:Target (TestFuzzTargetsListed keeps the list whole).
@@ -13,7 +14,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
 .PHONY: help run build test lint vet fmt-check vulncheck fuzz k8s-tools test-k8s chart-schema sync-dashboards dashboards \
-	bench bench-sessions bench-ratelimit bench-chat chaos chaos-short
+	bench bench-sessions bench-coherence bench-ratelimit bench-chat chaos chaos-short
 
 help: ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -69,6 +70,9 @@ bench: ## cache-hit benchmark: redlane (near cache on/off) vs net/http and one-G
 
 bench-sessions: ## session lookup throughput beside /health and /healthz (needs wrk, redis-server)
 	tools/bench/sessions.sh
+
+bench-coherence: ## time until a write or logout on one instance is served by another (two instances, near cache and sessions tracked), also while CLIENT KILL cuts tracking (needs redis-server)
+	$(GO) run ./tools/bench/coherence $(COHERENCEFLAGS)
 
 bench-ratelimit: ## rate-limited route vs an unlimited one, same server (needs wrk, redis-server)
 	tools/bench/ratelimit.sh

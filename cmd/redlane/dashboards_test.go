@@ -33,7 +33,8 @@ var pendingAreas = map[string]string{}
 // every scrape (not every 5 s), so new keys show without waiting.
 func dashboardsConfig(cacheTTL string) string {
 	return "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n" +
-		"  redis: {infoCacheTTL: 500ms}\n  cache: {defaultTTL: " + cacheTTL + "}\n" + demoUsersSpec
+		"  redis: {infoCacheTTL: 500ms}\n  cache: {defaultTTL: " + cacheTTL + "}\n" + demoUsersSpec +
+		"  queue:\n    schedules: [{name: dashboards-tick, queue: dashboards-scheduled, schedule: '@every 1s'}]\n"
 }
 
 // TestDashboardsAgainstPrometheus runs Redlane on a real Redis, scraped

@@ -202,6 +202,7 @@ var bodyEndpoints = []struct {
 	{"POST", "/queues/fuzz/tasks/0123456789abcdef01234567/nack", false},
 	{"POST", "/queues/fuzz/tasks/0123456789abcdef01234567/extend", false},
 	{"POST", "/leaderboards/fuzz/scores", false},
+	{"POST", "/queues/claim", false}, // appended: the seeds name endpoints by index
 }
 
 // rejected are the answers to bad input, which must change nothing.

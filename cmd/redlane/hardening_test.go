@@ -54,6 +54,7 @@ func TestHostileInput(t *testing.T) {
 			{"POST", "/queues/dup/tasks", `{"payload":1,"payload":2}`, "payload", nil},
 			{"POST", "/queues/dup/tasks", `{"payload":{"to":"a","to":"b"}}`, "payload.to", nil},
 			{"POST", "/queues/dup/claim", `{"count":1,"count":10}`, "count", nil},
+			{"POST", "/queues/claim", `{"queues":{"dup":1,"dup":2}}`, "queues.dup", nil},
 			{"POST", "/queues/dup/tasks/0123456789abcdef01234567/ack", `{"receipt":"a","receipt":"b"}`, "receipt", nil},
 			{"POST", "/queues/dup/tasks/0123456789abcdef01234567/nack", `{"receipt":"a","receipt":"b"}`, "receipt", nil},
 			{"POST", "/queues/dup/tasks/0123456789abcdef01234567/extend", `{"receipt":"a","receipt":"b"}`, "receipt", nil},

@@ -11,6 +11,7 @@ import (
 
 type claimed struct {
 	Tasks []struct {
+		Queue   string `json:"queue"`
 		ID      string `json:"id"`
 		Receipt string `json:"receipt"`
 		Attempt int    `json:"attempt"`

@@ -98,6 +98,8 @@ func runGroup(ctx context.Context, sc config.Server, log *slog.Logger, svc *serv
 	g.Go(func() error { return svc.sessions.Run(gctx, 15*time.Second) })
 	g.Go(func() error { return svc.Chat.Run(chatCtx) })
 	g.Go(func() error { return svc.Cache.Run(gctx) })
+	g.Go(func() error { return svc.tracker.Run(gctx) })
+	g.Go(func() error { return svc.Schedules.Run(gctx) })
 	if len(watcher.Paths) > 0 {
 		g.Go(func() error { return watcher.Run(gctx) })
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/redlane/redlane/internal/session"
 	usersdb "github.com/redlane/redlane/internal/store"
 	"github.com/redlane/redlane/internal/telemetry"
+	"github.com/redlane/redlane/internal/tracking"
 	usersapi "github.com/redlane/redlane/internal/users"
 	"github.com/redlane/redlane/internal/web"
 )
@@ -227,6 +228,7 @@ type services struct {
 	httpapi.Deps
 	sessions *session.Manager
 	redis    *redisx.Client
+	tracker  *tracking.Tracker
 }
 
 // newServices builds the domain services in dependency order, one line each.
@@ -235,14 +237,19 @@ func newServices(cfg *config.Config, b *base, rc *redisx.Client, users *usersdb.
 	info := redisx.NewInfoCache(rc, cfg.Spec.Redis.InfoCacheTTL.Duration)
 	rc.RegisterMetrics(reg, info)
 
+	// One set of invalidation connections keeps every local copy coherent
+	// (the near cache and the sessions register their key prefixes).
+	tracker := tracking.New(rc, tracking.Options{Logger: log, Registry: reg, Timeout: cfg.Spec.Redis.CommandTimeout.Duration})
 	sessions := session.NewManager(rc, cfgStore, users, session.NewMetrics(reg), log)
+	sessions.UseTracker(tracker)
 	auth := session.NewAuth(sessions, users, web.ParsePrefixes(cfg.Spec.Server.TrustedProxies))
 
 	locks := lock.New(rc, reg, cfgStore)
-	cc := cache.New(rc, cfgStore, cache.Options{Logger: log, Info: info, Registry: reg, Locks: locks})
+	cc := cache.New(rc, cfgStore, cache.Options{Logger: log, Info: info, Registry: reg, Locks: locks, Tracker: tracker})
 	usersAPI := usersapi.New(cc, users, cfgStore, usersapi.Options{Logger: log, EndSessions: sessions.RevokeAll})
 	queues := queue.NewBroker(rc, reg, cfgStore)
 	queues.RegisterDepth(reg, cfg.Spec.Redis.InfoCacheTTL.Duration)
+	schedules := queue.NewScheduler(queues, cfgStore, reg, log)
 	boards := leaderboard.New(rc, reg)
 	rl := cfg.Spec.RateLimiter
 	rlOpts := ratelimit.Options{Timeout: rl.DecisionTimeout.Duration, TripAfter: uint32(rl.BreakerFailures), BreakerOpen: rl.BreakerOpen.Duration, Logger: log}
@@ -262,7 +269,7 @@ func newServices(cfg *config.Config, b *base, rc *redisx.Client, users *usersdb.
 	if err != nil {
 		return nil, err
 	}
-	return &services{sessions: sessions, redis: rc, Deps: httpapi.Deps{
+	return &services{sessions: sessions, redis: rc, tracker: tracker, Deps: httpapi.Deps{
 		Config:       cfgStore,
 		Cache:        cc,
 		UsersAPI:     usersAPI,
@@ -276,6 +283,8 @@ func newServices(cfg *config.Config, b *base, rc *redisx.Client, users *usersdb.
 		Sessions:     auth,
 		Locks:        locks,
 		Queues:       queues,
+		RedisInfo:    info,
+		Schedules:    schedules,
 		Leaderboards: boards,
 		Docs:         site,
 		RateLimits:   ratelimit.NewService(limiter, cfgStore),

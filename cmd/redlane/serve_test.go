@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -277,6 +276,42 @@ func TestAdminClosedWithoutTokenOutsideDevMode(t *testing.T) {
 	}
 }
 
+// TestViewerTokenOnlyReads: spec.security.viewerToken (VIEWER_TOKEN) reads
+// every admin endpoint that only reads and changes nothing: a change is a
+// 403 read-only, and the state is as before. In the embedded development
+// mode a viewer token alone closes admin to anonymous callers too.
+func TestViewerTokenOnlyReads(t *testing.T) {
+	rs := redistest.Start(t)
+	viewer := strings.Repeat("v", 40)
+	s := startServer(t, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken, "VIEWER_TOKEN": viewer})
+	s.waitStatus("/readyz", 200, readyWithin)
+	v := []string{"Authorization", "Bearer " + viewer}
+	expect(t, "enqueue", s.do("POST", "/queues/viewer/tasks", `{"payload":1}`), 201)
+	for _, path := range []string{"/admin/config", "/queues", "/queues/viewer/dead", "/admin/redis", "/admin/users/1/sessions", "/schedules"} {
+		expect(t, "viewer GET "+path, s.do("GET", path, "", v...), 200)
+	}
+	for _, c := range [][3]string{
+		{"POST", "/queues/viewer/pause", ""},
+		{"POST", "/admin/config/reload", ""},
+		{"DELETE", "/admin/users/1/sessions", ""},
+		{"POST", "/cache/clear", `{"pattern":"user:*"}`},
+	} {
+		r := s.do(c[0], c[1], c[2], v...)
+		if r.Status != 403 || !strings.Contains(string(r.Body), "read-only") {
+			t.Errorf("viewer %s %s = %d %s, want 403 read-only", c[0], c[1], r.Status, r.Body)
+		}
+	}
+	if body := string(s.do("GET", "/queues/viewer", "").Body); !strings.Contains(body, `"paused":false`) {
+		t.Fatalf("a refused pause changed the queue: %s", body)
+	}
+	expect(t, "anonymous", s.do("GET", "/queues", ""), 401)
+	expect(t, "admin pause", s.do("POST", "/queues/viewer/pause", "", "Authorization", "Bearer "+adminToken), 200)
+
+	dev := startServer(t, map[string]string{"VIEWER_TOKEN": viewer})
+	expect(t, "dev mode, anonymous, with a viewer token set", dev.do("GET", "/admin/config", ""), 401)
+	expect(t, "dev mode, viewer", dev.do("GET", "/admin/config", "", v...), 200)
+}
+
 func TestConfigReloadThroughServer(t *testing.T) {
 	rs := redistest.Start(t)
 	path := filepath.Join(t.TempDir(), "redlane.yaml")
@@ -345,17 +380,12 @@ func TestGracefulShutdown(t *testing.T) {
 	rs := redistest.Start(t)
 	s := startServer(t, map[string]string{"REDIS_URL": rs.URL()})
 	s.waitStatus("/readyz", 200, readyWithin)
-	writeFile(t, filepath.Join(t.TempDir(), "x"), "")
 
-	// Freeze Redis so /health is in flight for about its 1s ping deadline.
-	pid := redisPID(t, rs)
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Kill(pid, syscall.SIGCONT)
+	// A long-poll claim stays in flight for its whole wait (2s) and then
+	// answers 200 with no tasks.
 	inflight := make(chan response, 1)
 	go func() {
-		resp, err := http.Get(s.URL + "/health")
+		resp, err := http.Post(s.URL+"/queues/shutdown-test/claim", "application/json", strings.NewReader(`{"wait":"2s"}`))
 		if err != nil {
 			inflight <- response{Status: -1, Body: []byte(err.Error())}
 			return
@@ -364,12 +394,12 @@ func TestGracefulShutdown(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		inflight <- response{Status: resp.StatusCode, Body: b}
 	}()
-	// The /health request is in flight (the scrape that asks is the other one).
+	// The claim is in flight (the scrape that asks is the other one).
 	waitFor(t, func() bool { return s.metric("redlane_http_requests_in_flight") >= 2 })
 	s.cancel()
 	s.cancel = nil
 	r := <-inflight
-	if r.Status != 503 {
+	if r.Status != 200 || !strings.Contains(string(r.Body), `"tasks":[]`) {
 		t.Fatalf("in-flight request was not allowed to finish: %d %s", r.Status, r.Body)
 	}
 	select {
@@ -401,25 +431,6 @@ func TestDrainDelayKeepsServingWhileNotReady(t *testing.T) {
 	if err := <-s.done; err != nil {
 		t.Fatal(err)
 	}
-}
-
-func redisPID(t *testing.T, rs *redistest.Server) int {
-	t.Helper()
-	info, err := rs.Client().Info(context.Background(), "server").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
-			var pid int
-			for _, c := range v {
-				pid = pid*10 + int(c-'0')
-			}
-			return pid
-		}
-	}
-	t.Fatal("no process_id")
-	return 0
 }
 
 func waitFor(t *testing.T, cond func() bool) {

@@ -17,7 +17,6 @@ func (c *Cache) GetMany(ctx context.Context, ns *Namespace, ids []string) ([]Res
 	s := c.spec()
 	res := make([]Result, len(ids))
 	now := time.Now()
-	seq := c.near.seq.Load()
 	var need []int
 	for i, id := range ids {
 		if c.pending.has(ns.name, id) {
@@ -37,11 +36,15 @@ func (c *Cache) GetMany(ctx context.Context, ns *Namespace, ids []string) ([]Res
 
 	var miss []int
 	redisOK := false
+	tks := make([]ticket, len(ids)) // taken before the read, for the near cache
 	if len(need) > 0 {
 		if done, ok := c.allow(); ok {
 			keys := make([]string, len(need))
 			for j, i := range need {
 				keys[j] = c.k.entry(ns.name + ":" + ids[i])
+				if s.Near.Enabled {
+					tks[i] = c.near.begin(keys[j])
+				}
 			}
 			vals, err := c.mget(ctx, keys)
 			done(err)
@@ -58,7 +61,7 @@ func (c *Cache) GetMany(ctx context.Context, ns *Namespace, ids []string) ([]Res
 						res[i] = Result{Found: e.found, Body: e.body, ETag: e.etag(), Status: Hit}
 						if s.Near.Enabled {
 							res[i].etagHdr = []string{res[i].ETag}
-							c.near.put(s.Near.Size, nearKey{ns.name, ids[i]}, e, res[i].etagHdr, s.Near.TTL.Duration, seq)
+							c.near.put(s.Near.Size, nearKey{ns.name, ids[i]}, e, res[i].etagHdr, s.Near.TTL.Duration, tks[i])
 						}
 						continue
 					}
@@ -82,12 +85,12 @@ func (c *Cache) GetMany(ctx context.Context, ns *Namespace, ids []string) ([]Res
 	if len(miss) == 0 {
 		return res, nil
 	}
-	return res, c.loadMany(ctx, ns, ids, miss, res, redisOK, seq)
+	return res, c.loadMany(ctx, ns, ids, miss, res, redisOK, tks)
 }
 
 // loadMany loads res[miss] from the database in one query and stores those
 // whose lease it wins.
-func (c *Cache) loadMany(ctx context.Context, ns *Namespace, ids []string, miss []int, res []Result, redisOK bool, seq uint64) error {
+func (c *Cache) loadMany(ctx context.Context, ns *Namespace, ids []string, miss []int, res []Result, redisOK bool, tks []ticket) error {
 	s := c.spec()
 	toks := map[int]string{}
 	if redisOK {
@@ -161,7 +164,7 @@ func (c *Cache) loadMany(ctx context.Context, ns *Namespace, ids []string, miss 
 			i := order[j]
 			res[i].Status = Miss
 			if s.Near.Enabled {
-				c.near.put(s.Near.Size, nearKey{ns.name, ids[i]}, entries[i], []string{res[i].ETag}, s.Near.TTL.Duration, seq)
+				c.near.put(s.Near.Size, nearKey{ns.name, ids[i]}, entries[i], []string{res[i].ETag}, s.Near.TTL.Duration, tks[i])
 			}
 		}
 	}

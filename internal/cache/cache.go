@@ -29,6 +29,7 @@ import (
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/lock"
 	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/tracking"
 )
 
 // LoadFunc loads records by id from the origin (the database) in one
@@ -62,6 +63,9 @@ type Cache struct {
 	bg       background
 	keyCount *redisx.Memo[KeyCounts] // countKeys, at most once per 10 s
 	warm     *warmer
+	// afterRead, in tests, runs between a Redis read and the near-cache
+	// install of what it returned (to inject a delay there).
+	afterRead func(logical string)
 }
 
 // Options are what New needs besides Redis and the config.
@@ -71,6 +75,10 @@ type Options struct {
 	Registry prometheus.Registerer
 	// Locks runs warm jobs once across pods; nil makes a Locker on rc.
 	Locks *lock.Locker
+	// Tracker, when set, keeps the near cache coherent through Redis
+	// tracking (every entry key); New registers with it, so it must not
+	// be running yet. Nil: invalidation over pub/sub and near.ttl only.
+	Tracker *tracking.Tracker
 }
 
 // New builds the engine. Call Run to start its background work.
@@ -84,6 +92,12 @@ func New(rc *redisx.Client, cfg *config.Store, o Options) *Cache {
 	c := &Cache{rc: rc, cfg: cfg, log: o.Logger, info: o.Info, k: keys{prefix: rc.Prefix}, stats: newStatsSet()}
 	c.bg.init()
 	c.record = c.brk.record
+	c.near.k = c.k
+	if o.Tracker != nil {
+		c.near.tr = o.Tracker
+		o.Tracker.Track(c.k.base()+"{", &c.near)
+		o.Tracker.CountHits("cache", c.stats.nearHits)
+	}
 	c.m = newMetrics(c)
 	if o.Registry != nil {
 		o.Registry.MustRegister(c.m)

@@ -72,8 +72,15 @@ func (c *Cache) Get(ctx context.Context, ns *Namespace, id string) (Result, erro
 	if !ok {
 		return c.direct(ctx, ns, id, logical)
 	}
-	seq := c.near.seq.Load()
-	raw, err := c.rc.Get(c.fastCtx(ctx, now), c.k.entry(logical)).Bytes()
+	key := c.k.entry(logical)
+	var tk ticket
+	if s.Near.Enabled {
+		tk = c.near.begin(key)
+	}
+	raw, err := c.rc.Get(c.fastCtx(ctx, now), key).Bytes()
+	if c.afterRead != nil {
+		c.afterRead(logical)
+	}
 	switch {
 	case errors.Is(err, redis.Nil):
 		done(nil)
@@ -94,7 +101,7 @@ func (c *Cache) Get(ctx context.Context, ns *Namespace, id string) (Result, erro
 				res := Result{Found: e.found, Body: e.body, ETag: e.etag(), Status: Hit}
 				if s.Near.Enabled {
 					res.etagHdr = []string{res.ETag}
-					c.near.put(s.Near.Size, nearKey{ns.name, id}, e, res.etagHdr, s.Near.TTL.Duration, seq)
+					c.near.put(s.Near.Size, nearKey{ns.name, id}, e, res.etagHdr, s.Near.TTL.Duration, tk)
 				}
 				return res, nil
 			}
@@ -110,7 +117,7 @@ func (c *Cache) Get(ctx context.Context, ns *Namespace, id string) (Result, erro
 	fctx := redisx.WithBudget(ctx, redisx.NewBudget(s.RedisTimeout.Duration-time.Since(now)))
 	v, err, _ := c.sf.Do(logical, func() (any, error) {
 		leader = true
-		return c.fill(context.WithoutCancel(fctx), ns, id, logical, seq)
+		return c.fill(context.WithoutCancel(fctx), ns, id, logical, tk)
 	})
 	if err != nil {
 		return Result{}, err
@@ -154,7 +161,7 @@ func (c *Cache) direct(ctx context.Context, ns *Namespace, id, logical string) (
 // from the database and stores it; callers on other pods wait for that
 // entry instead of loading too, and load themselves only if it does not
 // appear within the lease.
-func (c *Cache) fill(ctx context.Context, ns *Namespace, id, logical string, seq uint64) (fillResult, error) {
+func (c *Cache) fill(ctx context.Context, ns *Namespace, id, logical string, tk ticket) (fillResult, error) {
 	s := c.spec()
 	done, ok := c.allow()
 	if !ok {
@@ -188,7 +195,7 @@ func (c *Cache) fill(ctx context.Context, ns *Namespace, id, logical string, seq
 			return fillResult{e, MissNotStored}, nil
 		}
 		if s.Near.Enabled {
-			c.near.put(s.Near.Size, nearKey{ns.name, id}, e, []string{e.etag()}, s.Near.TTL.Duration, seq)
+			c.near.put(s.Near.Size, nearKey{ns.name, id}, e, []string{e.etag()}, s.Near.TTL.Duration, tk)
 		}
 		return fillResult{e, Miss}, nil
 	}

@@ -24,6 +24,9 @@ func (c *Cache) HandleStats() http.Handler {
 		Entries  int    `json:"entries"`
 		Capacity int    `json:"capacity"`
 		TTL      string `json:"ttl"`
+		// Tracking: live (coherent through Redis tracking), down (bypassed
+		// until it is back), unsupported (pub/sub and ttl) or off.
+		Tracking string `json:"tracking"`
 	}
 	type answer struct {
 		Pod                  Scope      `json:"pod"`
@@ -39,7 +42,7 @@ func (c *Cache) HandleStats() http.Handler {
 		s := c.spec()
 		a := answer{
 			Pod:                  scopeOf(c.stats.all()),
-			Near:                 nearStats{Enabled: s.Near.Enabled, Entries: c.near.len(), Capacity: s.Near.Size, TTL: s.Near.TTL.String()},
+			Near:                 nearStats{Enabled: s.Near.Enabled, Entries: c.near.len(), Capacity: s.Near.Size, TTL: s.Near.TTL.String(), Tracking: c.near.trackingState()},
 			Breaker:              c.brk.state().String(),
 			PendingInvalidations: c.pending.n.Load(),
 		}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redlane/redlane/internal/redisx"
 )
 
 // Invalidate removes logical keys ("user:7") from Redis and from the near
@@ -23,7 +25,9 @@ func (c *Cache) Invalidate(ctx context.Context, logicals ...string) error {
 	c.near.invalidate(logicals)
 	err := c.invalidateRedis(ctx, logicals)
 	// A reader that fetched the old value just before the DEL may have put it
-	// in the near cache after the first invalidate; drop it again.
+	// in the near cache after the first invalidate; drop it again, and void
+	// such reads still in flight.
+	c.near.changed(logicals)
 	c.near.invalidate(logicals)
 	if err != nil {
 		c.pending.add(logicals)
@@ -88,43 +92,17 @@ const (
 // whether the subscription was confirmed.
 func (c *Cache) listenOnce(ctx context.Context) bool {
 	ps := c.rc.Subscribe(ctx, c.k.invalidation())
-	var heard atomic.Int64 // unix ns of the last message, confirmation or PONG
-	heard.Store(time.Now().UnixNano())
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	// A blocked Receive watches nothing: the keepalive closes the
-	// subscription when ctx ends or when the server stopped answering.
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(listenPingEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				_ = ps.Close()
-				return
-			case <-done:
-				return
-			case <-t.C:
-			}
-			if time.Since(time.Unix(0, heard.Load())) > listenDeadAfter {
-				c.log.Warn("cache: invalidation subscription stopped answering; near cache off until it is back")
-				_ = ps.Close()
-				return
-			}
-			pctx, cancel := context.WithTimeout(ctx, listenPingEvery)
-			_ = ps.Ping(pctx, "near")
-			cancel()
-		}
-	}()
-	defer func() { close(done); <-stopped; _ = ps.Close() }()
+	ka := redisx.StartKeepalive(ctx, ps, listenPingEvery, listenDeadAfter, func() {
+		c.log.Warn("cache: invalidation subscription stopped answering; near cache off until it is back")
+	})
+	defer func() { ka.Stop(); _ = ps.Close() }()
 	confirmed := false
 	for {
 		msg, err := ps.Receive(ctx)
 		if err != nil {
 			return confirmed
 		}
-		heard.Store(time.Now().UnixNano())
+		ka.Heard()
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			confirmed = true

@@ -24,7 +24,12 @@ import "strings"
 //	                                      statsFlushInterval; PEXPIRE 30d refreshed on each flush.
 //	<p>cache:warm:status          HASH    progress of the last warm job; PEXPIRE 1d.
 //	<p>cache:invalidate           pub/sub channel: logical keys (newline separated) or "*" for all,
-//	                                      telling every pod to drop them from its near cache.
+//	                                      telling every pod to drop them from its near cache (the
+//	                                      fallback when the server does not support tracking).
+//
+// Tracked: every key under <p>cache:{ is a prefix of Redis tracking
+// (internal/tracking, broadcast mode), so any change of an entry, by any
+// client, an expiry or an eviction, is reported to every pod's near cache.
 const (
 	leaseSuffix = ":lease"
 )

@@ -7,27 +7,81 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/redlane/redlane/internal/tracking"
 )
 
 // near is the optional in-process cache in front of Redis: a bounded LRU
-// (hashicorp/golang-lru, no background goroutine) whose entries expire
-// after spec.cache.near.ttl at the latest, and at the entry's freshness end.
+// (hashicorp/golang-lru, no background goroutine).
 //
-// Invalidation: a write removes the key here at once and publishes it on
-// the invalidation channel, so every other pod drops it when the message
-// arrives (milliseconds). The near cache is used only while this pod's
-// subscription to that channel is known to work (live): it is emptied and
-// bypassed from the moment the subscription fails (a read error, or no
-// answer to its keepalive PING) until a new one is confirmed, so a write
-// made meanwhile, whose message this pod never heard, is never served
-// stale from memory. near.ttl bounds the rest (a message lost in flight).
+// With Redis tracking (internal/tracking, Redis 6+), Redis itself reports
+// every change of an entry key to every pod within a round trip, whoever
+// wrote it (a write here, another pod, an expiry, an eviction, a clear):
+// entries live until their freshness end, and the near cache is served
+// only while the tracker is live; a tracking connection that fails
+// empties it and it is bypassed until tracking is back. Values read from
+// Redis are installed through the tracker's guard (tracking.Keep), so a
+// read that raced a write never installs the old value.
+//
+// Without tracking (a server that refuses it, e.g. the embedded Redis):
+// a write removes the key here at once and publishes it on the
+// invalidation channel, so every other pod drops it when the message
+// arrives (milliseconds); the near cache is used only while this pod's
+// subscription to that channel is known to work (live), and an entry is
+// served at most spec.cache.near.ttl after it was read (a message lost in
+// flight).
 type near struct {
 	mu   sync.Mutex // serialises replacing the LRU when the size is reloaded
 	cur  atomic.Pointer[sizedLRU]
 	live atomic.Bool // the invalidation subscription is confirmed and answering
-	// seq counts invalidations heard; a value read from Redis is put into
-	// the near cache only if no invalidation arrived while it was read.
+	// seq counts invalidations heard on the channel; without tracking a
+	// value read from Redis is put into the near cache only if no
+	// invalidation arrived while it was read.
 	seq atomic.Uint64
+	tr  *tracking.Tracker // nil: no tracking (tests of the channel path)
+	k   keys
+}
+
+// tracked reports whether the tracker decides: it is set and the server
+// has not refused tracking (while unknown, Live is false: nothing served).
+func (n *near) tracked() bool { return n.tr != nil && n.tr.Supported() }
+
+// trackingState is the near cache's coherence mechanism, for /cache/stats.
+func (n *near) trackingState() string {
+	switch {
+	case n.tr == nil:
+		return "off"
+	case !n.tr.Supported():
+		return "unsupported"
+	case n.tr.Live():
+		return "live"
+	}
+	return "down"
+}
+
+// usable reports whether entries may be served now.
+func (n *near) usable() bool {
+	if n.tracked() {
+		return n.tr.Live()
+	}
+	return n.live.Load()
+}
+
+// ticket is taken before an entry is read from Redis; put installs the
+// value only if nothing that could have changed it was heard since.
+type ticket struct {
+	seq     uint64
+	st      tracking.Stamp
+	tracked bool
+}
+
+// begin takes the ticket of a read of Redis key redisKey.
+func (n *near) begin(redisKey string) ticket {
+	tk := ticket{seq: n.seq.Load()}
+	if n.tracked() {
+		tk.tracked, tk.st = true, n.tr.Begin(redisKey)
+	}
+	return tk
 }
 
 type sizedLRU struct {
@@ -67,7 +121,7 @@ func (n *near) cache(size int) *sizedLRU {
 }
 
 func (n *near) get(size int, key nearKey, now time.Time) (*nearEntry, bool) {
-	if !n.live.Load() {
+	if !n.usable() {
 		return nil, false
 	}
 	v, ok := n.cache(size).Get(key)
@@ -77,20 +131,58 @@ func (n *near) get(size int, key nearKey, now time.Time) (*nearEntry, bool) {
 	return v, true
 }
 
-// put stores e, with etag (e.etag() as a header value), until
-// min(now+ttl, e's freshness end), unless an invalidation was heard since
-// seq was read.
-func (n *near) put(size int, key nearKey, e entry, etag []string, ttl time.Duration, seq uint64) {
+// put stores e, with etag (e.etag() as a header value), unless something
+// that could have changed it was heard since tk was taken: until e's
+// freshness end with tracking, else until min(now+ttl, freshness end).
+func (n *near) put(size int, key nearKey, e entry, etag []string, ttl time.Duration, tk ticket) {
 	now := time.Now()
-	exp := now.Add(ttl)
-	if e.freshUntil.Before(exp) {
-		exp = e.freshUntil
+	exp := e.freshUntil
+	if bound := now.Add(ttl); !tk.tracked && bound.Before(exp) {
+		exp = bound
 	}
-	if n.seq.Load() != seq || !now.Before(exp) || !n.live.Load() {
+	if !now.Before(exp) {
 		return
 	}
-	n.cache(size).Add(key, &nearEntry{e: e, etag: etag, expires: exp})
+	c := n.cache(size)
+	ne := &nearEntry{e: e, etag: etag, expires: exp}
+	if tk.tracked {
+		n.tr.Keep(tk.st, func() { c.Add(key, ne) }, func() { c.Remove(key) })
+		return
+	}
+	if n.seq.Load() != tk.seq || !n.live.Load() {
+		return
+	}
+	c.Add(key, ne)
 }
+
+// changed voids tracked reads in flight of logical keys this pod wrote.
+func (n *near) changed(logicals []string) {
+	if n.tr == nil {
+		return
+	}
+	for _, l := range logicals {
+		n.tr.Changed(n.k.entry(l))
+	}
+}
+
+// Invalidate implements tracking.Handler: Redis reports entry keys changed.
+func (n *near) Invalidate(redisKeys []string) {
+	c := n.cur.Load()
+	if c == nil {
+		return
+	}
+	for _, rk := range redisKeys {
+		if strings.HasSuffix(rk, leaseSuffix) {
+			continue // a lease is not an entry; its entry is absent or changes on its own
+		}
+		if l := n.k.logical(rk); l != "" {
+			c.Remove(nearKeyOf(l))
+		}
+	}
+}
+
+// Flush implements tracking.Handler: everything may have changed.
+func (n *near) Flush() { n.invalidate([]string{"*"}) }
 
 // setLive starts (a subscription was just confirmed) or stops using the
 // near cache; either way it is emptied, since messages may have been missed.

@@ -77,6 +77,15 @@ func (s *statsSet) all() map[string][numCounters]int64 {
 	return out
 }
 
+// nearHits is this pod's near-cache hits over every namespace.
+func (s *statsSet) nearHits() uint64 {
+	var n int64
+	for _, v := range s.all() {
+		n += v[cNearHits]
+	}
+	return uint64(n)
+}
+
 // unflushed is what this pod counted since its last successful flush.
 func (s *statsSet) unflushed() map[string][numCounters]int64 { return s.unflushedFrom(s.all()) }
 

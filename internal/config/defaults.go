@@ -94,6 +94,7 @@ func SetDefaults(c *Config) {
 	setDur(&s.RateLimiter.BreakerOpen, 2*time.Second)
 
 	setRealtimeDefaults(&s.Realtime)
+	setQueueDefaults(&s.Queue)
 
 	if s.RateLimits == nil {
 		s.RateLimits = []RateLimitPolicy{{

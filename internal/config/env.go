@@ -34,6 +34,7 @@ var EnvVars = []struct{ Name, Field string }{
 	{"REDIS_KEY_PREFIX", "spec.redis.keyPrefix"},
 	{"DATABASE_URL", "spec.database.url"},
 	{"ADMIN_TOKEN", "spec.security.adminToken"},
+	{"VIEWER_TOKEN", "spec.security.viewerToken"},
 	{"LOG_LEVEL", "spec.log.level"},
 	{"LOG_FORMAT", "spec.log.format"},
 }
@@ -117,6 +118,7 @@ func ApplyEnv(c *Config, getenv func(string) string) error {
 	str("REDIS_KEY_PREFIX", &s.Redis.KeyPrefix)
 	str("DATABASE_URL", &s.Database.URL)
 	str("ADMIN_TOKEN", &s.Security.AdminToken)
+	str("VIEWER_TOKEN", &s.Security.ViewerToken)
 	str("LOG_LEVEL", &s.Log.Level)
 	str("LOG_FORMAT", &s.Log.Format)
 	if len(errs) > 0 {

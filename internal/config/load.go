@@ -152,7 +152,10 @@ func duplicateKeys(data []byte) Errors {
 	return errs
 }
 
-var durationType = reflect.TypeOf(Duration{})
+var (
+	durationType = reflect.TypeOf(Duration{})
+	rawJSONType  = reflect.TypeOf(json.RawMessage{})
+)
 
 // checkShape walks the generic JSON value against the Go type and records
 // every unknown field and type mismatch with its path, which encoding/json
@@ -169,6 +172,9 @@ func checkShape(v any, t reflect.Type, path string, errs *Errors) bool {
 		}
 		*errs = append(*errs, FieldError{Path: p, Message: fmt.Sprintf(format, args...)})
 		return false
+	}
+	if t == rawJSONType {
+		return true // any JSON value (a schedule's payload)
 	}
 	if t == durationType {
 		s, ok := v.(string)

@@ -34,6 +34,7 @@ type Spec struct {
 	RateLimiter RateLimiter       `json:"rateLimiter"`
 	RateLimits  []RateLimitPolicy `json:"rateLimits,omitempty" reload:"hot" jsonschema_description:"Rate-limit policies; the first policy whose match fits a request applies."`
 	Realtime    Realtime          `json:"realtime" reload:"hot"`
+	Queue       Queue             `json:"queue" reload:"hot"`
 }
 
 // Server configures the HTTP listener.
@@ -143,8 +144,9 @@ func (d Database) DemoUsers(embeddedRedis bool) int {
 
 // Security holds the process secrets.
 type Security struct {
-	SecretKey  string `json:"secretKey" secret:"true" jsonschema_description:"Server secret used to derive keys (env SECRET_KEY); at least 32 characters when set."`
-	AdminToken string `json:"adminToken" secret:"true" jsonschema_description:"Bearer token that grants admin endpoints (env ADMIN_TOKEN); at least 32 characters. Without it, admin endpoints are closed except in embedded development mode."`
+	SecretKey   string `json:"secretKey" secret:"true" jsonschema_description:"Server secret used to derive keys (env SECRET_KEY); at least 32 characters when set."`
+	AdminToken  string `json:"adminToken" secret:"true" jsonschema_description:"Bearer token that grants admin endpoints (env ADMIN_TOKEN); at least 32 characters. Without it, admin endpoints are closed except in embedded development mode."`
+	ViewerToken string `json:"viewerToken" secret:"true" jsonschema_description:"Bearer token that grants the admin endpoints that only read (GET and HEAD: the console's figures, dead letters, sessions, config), never a change (env VIEWER_TOKEN); at least 32 characters, different from adminToken."`
 }
 
 // Cache configures the cache-aside engine. All of it reloads live.
@@ -168,9 +170,9 @@ type Cache struct {
 
 // NearCache configures the optional in-process cache in front of Redis.
 type NearCache struct {
-	Enabled bool     `json:"enabled" jsonschema_description:"Serve hot entries from process memory; writes on any pod invalidate them through Redis pub/sub."`
+	Enabled bool     `json:"enabled" jsonschema_description:"Serve hot entries from process memory. With Redis 6+ they are kept coherent by Redis tracking (CLIENT TRACKING): any change of an entry in Redis reaches every pod within milliseconds, and entries are bypassed while tracking is down. Without it, writes invalidate them through Redis pub/sub."`
 	Size    int      `json:"size" jsonschema_description:"Most entries kept (least recently used are dropped)."`
-	TTL     Duration `json:"ttl" jsonschema_description:"Longest time an entry is served from memory: the bound on staleness if an invalidation message is lost."`
+	TTL     Duration `json:"ttl" jsonschema_description:"Without Redis tracking only: longest time an entry is served from memory, the bound on staleness if an invalidation message is lost. With tracking, entries live to their freshness end."`
 }
 
 // ResponseCache configures the cached responses of one route group.

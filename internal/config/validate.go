@@ -97,6 +97,11 @@ func Validate(c *Config) error {
 	if k := s.Security.SecretKey; k != "" && len(k) < 32 {
 		v.add("spec.security.secretKey", "must be at least 32 characters, got %d", len(k))
 	}
+	if k := s.Security.ViewerToken; k != "" && len(k) < 32 {
+		v.add("spec.security.viewerToken", "must be at least 32 characters, got %d", len(k))
+	} else if k != "" && k == s.Security.AdminToken {
+		v.add("spec.security.viewerToken", "must differ from adminToken: a read-only token that is also the admin token grants everything")
+	}
 	if k := s.Security.AdminToken; k != "" && len(k) < 32 {
 		v.add("spec.security.adminToken", "must be at least 32 characters, got %d", len(k))
 	}
@@ -119,6 +124,7 @@ func Validate(c *Config) error {
 	v.positive("spec.rateLimiter.breakerOpen", s.RateLimiter.BreakerOpen)
 	validateRateLimits(v, s.RateLimits)
 	validateRealtime(v, &s.Realtime)
+	validateQueue(v, &s.Queue)
 	if len(v.errs) == 0 {
 		return nil
 	}

@@ -13,7 +13,7 @@ func overview() (dashboard.Dashboard, error) {
 		uid:   "redlane-overview",
 		title: "Redlane overview",
 		description: "Redlane's own metrics: HTTP traffic, errors and latency; health and configuration; " +
-			"cache, sessions, chat, rate limits, locks, task queue and leaderboards. Redis itself is on the Redis dashboard.",
+			"cache, sessions, client-side caching, chat, rate limits, locks, task queue and leaderboards. Redis itself is on the Redis dashboard.",
 		variables: standardVariables(),
 		sections: []section{
 			glance(),
@@ -21,6 +21,7 @@ func overview() (dashboard.Dashboard, error) {
 			healthSection(),
 			cacheSection(),
 			sessionSection(),
+			trackingSection(),
 			realtimeSection(),
 			rateLimitSection(),
 			lockSection(),

@@ -34,5 +34,15 @@ func queueSection() section {
 			q("sum(max by (queue) ("+sel(queueTasks, `state="dead"`)+"))", "dead")).
 			Thresholds(steps("green", 1.0, "orange")).
 			Span(12),
+		graph("Claims by queue", units.OpsPerSecond,
+			"Tasks delivered per second, by queue: how claims across queues (POST /queues/claim) share out the "+
+				"work. Weighted priorities serve queues that all have tasks in the ratio of their weights; a queue "+
+				"at zero while it has ready tasks is starved (strict priorities) or paused.",
+			q(sumRate("queue", "redlane_queue_tasks_claimed_by_queue_total"), "{{queue}}")),
+		graph("Scheduled tasks", units.OpsPerMinute,
+			"Occurrences of spec.queue.schedules per minute, by schedule and outcome: enqueued (exactly one "+
+				"instance enqueues each), skipped (missed past its grace, beyond catchUpLimit, or paused) and "+
+				"triggered by hand. An enqueued line that stops: the schedule is paused or no instance runs.",
+			q("60 * "+sumRate("schedule, outcome", "redlane_queue_schedule_runs_total"), "{{schedule}}: {{outcome}}")),
 	)}
 }

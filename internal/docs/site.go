@@ -102,6 +102,11 @@ func (s *Site) HandleOpenAPI() http.Handler {
 // HandleDocs serves GET /docs, the Swagger UI page.
 func (s *Site) HandleDocs() http.Handler { return s.page("docs.html") }
 
+// HandleAdmin serves GET /admin, the operator console. The page holds no
+// data and no logic of its own: it calls the documented admin API with the
+// operator's token or admin session.
+func (s *Site) HandleAdmin() http.Handler { return s.page("admin.html") }
+
 // HandleChat serves GET /, the chat demo page.
 func (s *Site) HandleChat() http.Handler { return s.page("chat.html") }
 

@@ -1,15 +1,18 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -18,14 +21,15 @@ import (
 type AdminCheck func(*http.Request) bool
 
 // requireAdmin lets a request through when it presents the configured admin
-// token (Authorization: Bearer or X-Admin-Token), passes one of checks, or
+// token (Authorization: Bearer or X-Admin-Token), or the viewer token for a
+// GET or HEAD (a change with it is a 403 read-only), passes one of checks, or
 // the server runs in embedded development mode with no admin token set: a
 // token that is set is required in every mode. Tokens are compared as
 // SHA-256 digests in constant time.
 func requireAdmin(cfg *config.Store, devMode bool, checks []AdminCheck) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if devMode && cfg.Current().Spec.Security.AdminToken == "" {
+			if sec := cfg.Current().Spec.Security; devMode && sec.AdminToken == "" && sec.ViewerToken == "" {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -35,19 +39,26 @@ func requireAdmin(cfg *config.Store, devMode bool, checks []AdminCheck) func(htt
 					return
 				}
 			}
-			want := cfg.Current().Spec.Security.AdminToken
+			sec := cfg.Current().Spec.Security
+			want := sec.AdminToken
 			got := r.Header.Get("X-Admin-Token")
 			if got == "" {
 				if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
 					got = strings.TrimSpace(a[7:])
 				}
 			}
-			if want != "" && got != "" {
-				g, h := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
-				if subtle.ConstantTimeCompare(g[:], h[:]) == 1 {
+			if tokenIs(got, want) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if tokenIs(got, sec.ViewerToken) {
+				if r.Method == http.MethodGet || r.Method == http.MethodHead {
 					next.ServeHTTP(w, r)
 					return
 				}
+				web.WriteProblem(w, r, web.Errorf(http.StatusForbidden, "read-only",
+					"The viewer token (spec.security.viewerToken) may only read; this change needs the admin token or an admin session."))
+				return
 			}
 			if web.PrincipalFrom(r.Context()) != nil {
 				web.WriteProblem(w, r, web.Errorf(http.StatusForbidden, "forbidden", "This endpoint needs the admin role."))
@@ -65,12 +76,36 @@ func requireAdmin(cfg *config.Store, devMode bool, checks []AdminCheck) func(htt
 	}
 }
 
+// tokenIs compares a presented token with a configured one (both set) as
+// SHA-256 digests in constant time.
+func tokenIs(got, want string) bool {
+	if got == "" || want == "" {
+		return false
+	}
+	g, h := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], h[:]) == 1
+}
+
 // ops serves the endpoints of the process itself: its metrics and its
 // configuration.
 type ops struct {
 	cfg    *config.Store
 	reload func()
 	reg    *prometheus.Registry
+	redis  *redisx.InfoCache
+}
+
+// HandleRedis serves GET /admin/redis: every Redis node's role, version,
+// memory against maxmemory and its policy, evictions, clients, keys and, in
+// a Cluster, the slots each master owns. INFO comes from the cache the
+// metrics read (spec.redis.infoCacheTTL).
+func (o *ops) HandleRedis() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Cache-Control", "no-store")
+		_ = web.Encode(w, http.StatusOK, map[string]any{"nodes": o.redis.Summary(ctx)})
+	})
 }
 
 // HandleMetrics serves GET /metrics in the Prometheus exposition format.

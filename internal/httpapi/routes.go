@@ -46,11 +46,15 @@ func addRoutes(r *routes, d Deps, o *ops) {
 		r.Handle("GET", "/ui/{file}", site.HandleAsset())
 		r.Handle("GET", "/ui/swagger-ui/{file}", site.HandleSwaggerAsset())
 		r.Handle("GET", "/", site.HandleChat())
+		r.Handle("GET", "/admin", site.HandleAdmin())
 	}
 
 	// Admin.
 	r.Handle("GET", "/admin/config", admin(o.HandleConfig()))
 	r.Handle("POST", "/admin/config/reload", admin(o.HandleReload()))
+	if d.RedisInfo != nil {
+		r.Handle("GET", "/admin/redis", admin(o.HandleRedis()))
+	}
 
 	// Sessions: login on many devices, sliding and absolute timeouts.
 	auth := d.Sessions
@@ -61,10 +65,13 @@ func addRoutes(r *routes, d Deps, o *ops) {
 	r.Handle("DELETE", "/auth/sessions", auth.Require(auth.HandleRevokeOthers()))
 	r.Handle("DELETE", "/auth/sessions/{id}", auth.Require(auth.HandleRevoke()))
 	r.Handle("GET", "/auth/analytics", admin(auth.HandleAnalytics()))
+	r.Handle("GET", "/admin/users/{id}/sessions", admin(auth.HandleUserSessions()))
+	r.Handle("DELETE", "/admin/users/{id}/sessions", admin(auth.HandleRevokeUser()))
 
 	// Rate limiting: the demo endpoint; policies apply to any route.
 	if rl := d.RateLimits; rl != nil {
 		r.Handle("GET", "/api/limited-endpoint", rl.HandleLimitedEndpoint())
+		r.Handle("GET", "/admin/ratelimits", admin(rl.HandleActivity()))
 	}
 
 	// Distributed locks: leases with fencing tokens.
@@ -85,6 +92,18 @@ func addRoutes(r *routes, d Deps, o *ops) {
 	r.Handle("GET", "/queues/{name}/dead", admin(q.HandleListDead()))
 	r.Handle("POST", "/queues/{name}/dead/{id}/requeue", admin(q.HandleRequeueDead()))
 	r.Handle("DELETE", "/queues/{name}/dead/{id}", admin(q.HandleDeleteDead()))
+	r.Handle("GET", "/queues", admin(q.HandleList()))
+	r.Handle("GET", "/admin/queues/events", admin(q.HandleEvents()))
+	r.Handle("POST", "/queues/claim", q.HandleClaimPriorities())
+	r.Handle("GET", "/queues/{name}/completed", admin(q.HandleListCompleted()))
+	r.Handle("POST", "/queues/{name}/pause", admin(q.HandlePause()))
+	r.Handle("POST", "/queues/{name}/resume", admin(q.HandleResume()))
+	if s := d.Schedules; s != nil {
+		r.Handle("GET", "/schedules", admin(s.HandleList()))
+		r.Handle("POST", "/schedules/{name}/pause", admin(s.HandlePause()))
+		r.Handle("POST", "/schedules/{name}/resume", admin(s.HandleResume()))
+		r.Handle("POST", "/schedules/{name}/trigger", admin(s.HandleTrigger()))
+	}
 
 	// Leaderboards: sorted sets, deterministic ties, daily/weekly boards.
 	r.Handle("GET", "/leaderboards/{name}", d.Leaderboards.HandleTop())

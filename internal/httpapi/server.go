@@ -16,6 +16,7 @@ import (
 	"github.com/redlane/redlane/internal/queue"
 	"github.com/redlane/redlane/internal/ratelimit"
 	"github.com/redlane/redlane/internal/realtime"
+	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/session"
 	"github.com/redlane/redlane/internal/telemetry"
 	"github.com/redlane/redlane/internal/users"
@@ -43,8 +44,13 @@ type Deps struct {
 	Sessions *session.Auth
 	// Locks serves /locks.
 	Locks *lock.Locker
+	// RedisInfo answers GET /admin/redis from the INFO cache the metrics
+	// use; nil leaves the route out.
+	RedisInfo *redisx.InfoCache
 	// Queues serves /queues.
 	Queues *queue.Broker
+	// Schedules runs spec.queue.schedules and serves /schedules.
+	Schedules *queue.Scheduler
 	// Leaderboards serves /leaderboards.
 	Leaderboards *leaderboard.Boards
 	// Docs serves /openapi.json, /docs and the chat demo page; nil leaves them out.
@@ -75,7 +81,7 @@ func NewServer(d Deps) *Server {
 	if d.RateLimits != nil {
 		rs.wrap = append(rs.wrap, d.RateLimits.Middleware)
 	}
-	addRoutes(rs, d, &ops{cfg: d.Config, reload: d.Reload, reg: d.Registry})
+	addRoutes(rs, d, &ops{cfg: d.Config, reload: d.Reload, reg: d.Registry, redis: d.RedisInfo})
 
 	cfg := d.Config.Current().Spec.Server
 	var h http.Handler = dispatcher{r}

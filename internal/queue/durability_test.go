@@ -33,7 +33,7 @@ func TestTasksSurviveRedisCrashWithAOF(t *testing.T) {
 		t.Fatalf("claim before the crash: %d tasks, %v", len(done), err)
 	}
 	for _, d := range done {
-		if err := b.Ack(ctx, "durable", d.ID, d.Receipt); err != nil {
+		if err := b.Ack(ctx, "durable", d.ID, d.Receipt, nil); err != nil {
 			t.Fatal(err)
 		}
 		delete(ids, d.ID)

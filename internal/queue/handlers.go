@@ -3,6 +3,7 @@ package queue
 import (
 	"encoding/json"
 	"net/http"
+	"sort"
 	"strconv"
 	"time"
 
@@ -61,11 +62,27 @@ func (q claimRequest) Valid() map[string]string {
 	return f
 }
 
+// settings are the claim's worker, count and visibility, defaults filled.
+func (q claimRequest) settings() (worker string, n int, visibility time.Duration) {
+	worker, n, visibility = q.Worker, 1, DefaultVisibility
+	if worker == "" {
+		worker = "http"
+	}
+	if q.Count != nil {
+		n = *q.Count
+	}
+	if q.VisibilityTimeout.Set {
+		visibility = q.VisibilityTimeout.Duration
+	}
+	return worker, n, visibility
+}
+
 type receiptRequest struct {
-	Receipt           string       `json:"receipt"`
-	Error             string       `json:"error"`             // nack only
-	Delay             web.Duration `json:"delay"`             // nack only: instead of the backoff
-	VisibilityTimeout web.Duration `json:"visibilityTimeout"` // extend only
+	Receipt           string          `json:"receipt"`
+	Result            json.RawMessage `json:"result"`            // ack only: kept with the completed task
+	Error             string          `json:"error"`             // nack only
+	Delay             web.Duration    `json:"delay"`             // nack only: instead of the backoff
+	VisibilityTimeout web.Duration    `json:"visibilityTimeout"` // extend only
 }
 
 func (q receiptRequest) Valid() map[string]string {
@@ -130,17 +147,7 @@ func (b *Broker) HandleClaim() http.Handler {
 		if lim := b.cfg.Current().Spec.Server.LongPollLimit(); q.Wait.Duration > lim {
 			return errdefs.Invalid("wait", "must be at most "+lim.String())
 		}
-		n, vis := 1, DefaultVisibility
-		if q.Count != nil {
-			n = *q.Count
-		}
-		if q.VisibilityTimeout.Set {
-			vis = q.VisibilityTimeout.Duration
-		}
-		worker := q.Worker
-		if worker == "" {
-			worker = "http"
-		}
+		worker, n, vis := q.settings()
 		got, err := b.Claim(r.Context(), name, worker, n, vis, q.Wait.Duration)
 		if err != nil {
 			return err
@@ -149,11 +156,11 @@ func (b *Broker) HandleClaim() http.Handler {
 	})
 }
 
-// HandleAck serves POST /queues/{name}/tasks/{id}/ack {"receipt"}: 204;
+// HandleAck serves POST /queues/{name}/tasks/{id}/ack {"receipt","result"}: 204;
 // 409 when the receipt no longer holds the task; 404 for unknown tasks.
 func (b *Broker) HandleAck() http.Handler {
 	return withReceipt(func(w http.ResponseWriter, r *http.Request, name, id string, q receiptRequest) error {
-		if err := b.Ack(r.Context(), name, id, q.Receipt); err != nil {
+		if err := b.Ack(r.Context(), name, id, q.Receipt, q.Result); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -243,6 +250,10 @@ func (b *Broker) HandleStats() http.Handler {
 // HandleListDead serves GET /queues/{name}/dead?offset=&limit= (oldest
 // first; limit 1-1000, default 100).
 func (b *Broker) HandleListDead() http.Handler {
+	return b.handleList("dead")
+}
+
+func (b *Broker) handleList(which string) http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		name, err := pathQueue(r)
 		if err != nil {
@@ -256,11 +267,39 @@ func (b *Broker) HandleListDead() http.Handler {
 		if err != nil {
 			return err
 		}
-		tasks, total, err := b.Dead(r.Context(), name, offset, limit)
+		tasks, total, err := b.list(r.Context(), which, name, offset, limit)
 		if err != nil {
 			return err
 		}
 		return web.Encode(w, http.StatusOK, map[string]any{"queue": name, "total": total, "offset": offset, "tasks": tasks})
+	})
+}
+
+// HandleListCompleted serves GET /queues/{name}/completed?offset=&limit=
+// (newest first; limit 1-1000, default 100): acked tasks kept for
+// spec.queue.completedRetention, with their results.
+func (b *Broker) HandleListCompleted() http.Handler {
+	return b.handleList("completed")
+}
+
+// HandlePause serves POST /queues/{name}/pause: claims answer nothing until
+// resume; enqueues are still accepted.
+func (b *Broker) HandlePause() http.Handler { return b.handlePaused(true) }
+
+// HandleResume serves POST /queues/{name}/resume.
+func (b *Broker) HandleResume() http.Handler { return b.handlePaused(false) }
+
+func (b *Broker) handlePaused(paused bool) http.Handler {
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		name, err := pathQueue(r)
+		if err != nil {
+			return err
+		}
+		changed, err := b.setPaused(r.Context(), name, paused)
+		if err != nil {
+			return err
+		}
+		return web.Encode(w, http.StatusOK, map[string]any{"queue": name, "paused": paused, "changed": changed})
 	})
 }
 
@@ -311,4 +350,99 @@ func pathTask(r *http.Request) (string, string, error) {
 		return "", "", errdefs.NotFound("No task %q in queue %q.", id, name)
 	}
 	return name, id, nil
+}
+
+type priorityClaimRequest struct {
+	Queues map[string]int `json:"queues"`
+	Strict bool           `json:"strict"`
+	claimRequest
+}
+
+func (q priorityClaimRequest) Valid() map[string]string {
+	f := q.claimRequest.Valid()
+	if len(q.Queues) == 0 || len(q.Queues) > MaxClaimQueues {
+		f["queues"] = "must map 1-" + strconv.Itoa(MaxClaimQueues) + " queue names to weights"
+	}
+	for name, w := range q.Queues {
+		if !queueName.MatchString(name) {
+			f["queues"] = strconv.Quote(name) + ": " + queueNameRule
+		} else if w < 1 || w > 1000 {
+			f["queues."+name] = "weight must be 1-1000"
+		}
+	}
+	return f
+}
+
+// HandleClaimPriorities serves POST /queues/claim {"queues":{"critical":6,
+// "default":3,"low":1},"strict","worker","count","visibilityTimeout","wait"}:
+// one claim across queues, weighted (or strict) by priority; each task
+// names its queue.
+func (b *Broker) HandleClaimPriorities() http.Handler {
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		q, err := web.Decode[priorityClaimRequest](r)
+		if err != nil {
+			return err
+		}
+		if lim := b.cfg.Current().Spec.Server.LongPollLimit(); q.Wait.Duration > lim {
+			return errdefs.Invalid("wait", "must be at most "+lim.String())
+		}
+		p := Priorities{Strict: q.Strict}
+		for name, weight := range q.Queues {
+			p.Queues = append(p.Queues, Priority{Queue: name, Weight: weight})
+		}
+		sort.Slice(p.Queues, func(i, j int) bool { return p.Queues[i].Queue < p.Queues[j].Queue })
+		worker, n, vis := q.claimRequest.settings()
+		got, err := b.ClaimPriorities(r.Context(), p, worker, n, vis, q.Wait.Duration)
+		if err != nil {
+			return err
+		}
+		return web.Encode(w, http.StatusOK, map[string]any{"tasks": got})
+	})
+}
+
+// HandleList serves GET /schedules: every schedule of
+// spec.queue.schedules with its last and next run and its counts.
+func (s *Scheduler) HandleList() http.Handler {
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		list, err := s.Schedules(r.Context())
+		if err != nil {
+			return err
+		}
+		return web.Encode(w, http.StatusOK, map[string]any{"schedules": list})
+	})
+}
+
+// HandlePause serves POST /schedules/{name}/pause: its occurrences are
+// skipped, on every instance, until resumed.
+func (s *Scheduler) HandlePause() http.Handler { return s.handlePaused(true) }
+
+// HandleResume serves POST /schedules/{name}/resume.
+func (s *Scheduler) HandleResume() http.Handler { return s.handlePaused(false) }
+
+func (s *Scheduler) handlePaused(paused bool) http.Handler {
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		name := web.Var(r, "name")
+		if err := s.SetPaused(r.Context(), name, paused); err != nil {
+			return err
+		}
+		return web.Encode(w, http.StatusOK, map[string]any{"name": name, "paused": paused})
+	})
+}
+
+// HandleTrigger serves POST /schedules/{name}/trigger: 201 with the id of
+// the task enqueued now (the schedule's occurrences go on unchanged).
+func (s *Scheduler) HandleTrigger() http.Handler {
+	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		name := web.Var(r, "name")
+		sc, err := s.find(name)
+		if err != nil {
+			return err
+		}
+		id, err := s.Trigger(r.Context(), name)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Location", "/queues/"+sc.Queue+"/tasks/"+id)
+		return web.Encode(w, http.StatusCreated, map[string]any{"schedule": name, "queue": sc.Queue, "id": id})
+	})
 }

@@ -20,10 +20,18 @@ import "github.com/redlane/redlane/internal/redisx"
 //	<prefix>queue:{Q}:payloads  HASH task id -> payload (JSON text).
 //	<prefix>queue:{Q}:meta      HASH task id -> task state (cjson): attempts,
 //	                            max, state, stream entry id, receipt, deadline,
-//	                            due, unique key, last error, times.
+//	                            due, unique key, last error, times, result,
+//	                            schedule name and occurrence.
+//	<prefix>queue:{Q}:paused    STRING "1" while the queue is paused.
+//	<prefix>queue:{Q}:completed ZSET task id -> completion time (ms * 1000 +
+//	                            a sequence, for order within a ms): acked
+//	                            tasks kept for spec.queue.completedRetention.
+//	<prefix>queue:{Q}:schedules HASH schedule name -> state (cjson): last
+//	                            occurrence run (ms), spec it was computed
+//	                            for, paused, fired/skipped counts.
 //
-// None has a TTL: a task lives until it is acknowledged or deleted from the
-// dead letters. Only the scripts in scripts.go write them, so the keys
+// None has a TTL: a task lives until it is acknowledged (and its retention
+// passed) or deleted from the dead letters (or its dead retention passed). Only the scripts in scripts.go write them, so the keys
 // always agree with each other.
 type keys struct{ rc *redisx.Client }
 
@@ -32,5 +40,6 @@ func (k keys) of(queue string) []string {
 	return []string{
 		base + ":stream", base + ":delayed", base + ":inflight", base + ":dead",
 		base + ":unique", base + ":stats", base + ":payloads", base + ":meta",
+		base + ":paused", base + ":completed", base + ":schedules",
 	}
 }

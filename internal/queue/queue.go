@@ -76,6 +76,10 @@ type Broker struct {
 	keys    keys
 	metrics *metrics
 	seen    sync.Map // queue names this process has registered
+	// Rand orders the queues of a weighted ClaimPriorities (tests seed
+	// it; it must then be used from one goroutine); nil: the runtime's
+	// random source.
+	Rand *mrand.Rand
 	// Poll paces a waiting Claim: exponential backoff with jitter, never
 	// sleeping past the next scheduled event (a due delayed task or an
 	// expiring visibility timeout).
@@ -135,6 +139,7 @@ func (b *Broker) Enqueue(ctx context.Context, queue string, payload json.RawMess
 
 // Delivery is a claimed task. Ack, Nack and Extend need its Receipt.
 type Delivery struct {
+	Queue       string          `json:"queue"`
 	ID          string          `json:"id"`
 	Receipt     string          `json:"receipt"`
 	Attempt     int             `json:"attempt"`
@@ -150,10 +155,23 @@ func (b *Broker) Claim(ctx context.Context, queue, worker string, n int, visibil
 	if err := validateClaim(queue, worker, n, visibility, wait); err != nil {
 		return nil, err
 	}
+	got, err := b.waitFor(ctx, wait, func() ([]Delivery, time.Duration, error) {
+		return b.claimOnce(ctx, queue, worker, n, visibility)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claiming from %q: %w", queue, err)
+	}
+	return got, nil
+}
+
+// waitFor runs attempt until it delivers, fails, or wait has passed (then
+// it answers an empty list), pausing between attempts with b.Poll, never
+// past the next scheduled event attempt reports (-1: none).
+func (b *Broker) waitFor(ctx context.Context, wait time.Duration, attempt func() ([]Delivery, time.Duration, error)) ([]Delivery, error) {
 	deadline := time.Now().Add(wait)
 	bo := b.Poll()
 	for {
-		got, wake, err := b.claimOnce(ctx, queue, worker, n, visibility)
+		got, wake, err := attempt()
 		if err != nil || len(got) > 0 {
 			return got, err
 		}
@@ -166,7 +184,7 @@ func (b *Broker) Claim(ctx context.Context, queue, worker string, n int, visibil
 			sleep = wake
 		}
 		if !pause(ctx, max(sleep, time.Millisecond)) {
-			return nil, fmt.Errorf("claiming from %q: %w", queue, ctx.Err())
+			return nil, ctx.Err()
 		}
 	}
 }
@@ -178,9 +196,9 @@ func (b *Broker) claimOnce(ctx context.Context, queue, worker string, n int, vis
 	if err != nil {
 		return nil, 0, err
 	}
-	res, err := claimScript.Run(ctx, b.rc, b.keys.of(queue), worker, n, visibility.Milliseconds(), nonce).Slice()
+	res, err := claimScript.Run(ctx, b.rc, b.keys.of(queue), b.withRetention(worker, n, visibility.Milliseconds(), nonce)...).Slice()
 	if err != nil {
-		return nil, 0, fmt.Errorf("claiming from %q: %w", queue, err)
+		return nil, 0, err
 	}
 	items, _ := res[0].([]any)
 	now, wakeAt := asInt(res[1]), asInt(res[2])
@@ -191,11 +209,12 @@ func (b *Broker) claimOnce(ctx context.Context, queue, worker string, n int, vis
 			return nil, 0, fmt.Errorf("claim script answered %v", it)
 		}
 		out = append(out, Delivery{
-			ID: asString(f[0]), Receipt: asString(f[1]), Attempt: int(asInt(f[2])), MaxAttempts: int(asInt(f[3])),
+			Queue: queue, ID: asString(f[0]), Receipt: asString(f[1]), Attempt: int(asInt(f[2])), MaxAttempts: int(asInt(f[3])),
 			Deadline: time.UnixMilli(asInt(f[4])), Payload: json.RawMessage(asString(f[5])),
 		})
 	}
 	b.metrics.claimed.Add(float64(len(out)))
+	b.metrics.claimedFrom(queue, len(out))
 	b.metrics.redelivered.Add(float64(asInt(res[3])))
 	b.metrics.dead.Add(float64(asInt(res[4])))
 	wake := time.Duration(-1)
@@ -205,12 +224,21 @@ func (b *Broker) claimOnce(ctx context.Context, queue, worker string, n int, vis
 	return out, wake, nil
 }
 
-// Ack completes a task for good.
-func (b *Broker) Ack(ctx context.Context, queue, id, receipt string) error {
+// Ack completes a task: gone for good, or kept as completed, with result
+// (JSON, may be nil), for spec.queue.completedRetention.
+func (b *Broker) Ack(ctx context.Context, queue, id, receipt string, result json.RawMessage) error {
 	if err := validateTask(queue, id); err != nil {
 		return err
 	}
-	n, err := ackScript.Run(ctx, b.rc, b.keys.of(queue), id, receipt).Int64()
+	if len(result) > 0 {
+		if lim := b.queueConfig().ResultMaxBytes; len(result) > lim {
+			return invalid("result", fmt.Sprintf("must be at most %d bytes", lim))
+		}
+		if !json.Valid(result) {
+			return invalid("result", "must be JSON")
+		}
+	}
+	n, err := ackScript.Run(ctx, b.rc, b.keys.of(queue), b.withRetention(id, receipt, string(result))...).Int64()
 	if err != nil {
 		return fmt.Errorf("acking %s in %q: %w", id, queue, err)
 	}
@@ -244,8 +272,8 @@ func (b *Broker) Nack(ctx context.Context, queue, id, receipt, reason string, de
 		reason = reason[:1000]
 	}
 	jitter := 0.8 + 0.4*mrand.Float64()
-	v, err := nackScript.Run(ctx, b.rc, b.keys.of(queue), id, receipt, reason, d, fmt.Sprintf("%.4f", jitter),
-		BackoffBase.Milliseconds(), BackoffCap.Milliseconds()).Result()
+	v, err := nackScript.Run(ctx, b.rc, b.keys.of(queue), b.withRetention(id, receipt, reason, d, fmt.Sprintf("%.4f", jitter),
+		BackoffBase.Milliseconds(), BackoffCap.Milliseconds())...).Result()
 	if err != nil {
 		return NackResult{}, fmt.Errorf("nacking %s in %q: %w", id, queue, err)
 	}
@@ -305,6 +333,51 @@ func (b *Broker) deadOp(ctx context.Context, s *redis.Script, what, queue, id st
 	return codeError(n)
 }
 
+var defaultQueueConfig = config.Default().Spec.Queue
+
+// queueConfig is spec.queue, or its defaults for a Broker used only from Go.
+func (b *Broker) queueConfig() config.Queue {
+	if b.cfg == nil {
+		return defaultQueueConfig
+	}
+	return b.cfg.Current().Spec.Queue
+}
+
+// withRetention appends the retention that trimming scripts take as their
+// last three arguments: completed keep ms, completed max, dead keep ms.
+func (b *Broker) withRetention(args ...any) []any {
+	q := b.queueConfig()
+	return append(args, q.CompletedRetention.Milliseconds(), q.CompletedMax, q.DeadRetention.Milliseconds())
+}
+
+// Pause stops deliveries from queue (claims answer nothing; enqueues are
+// still accepted) until Resume. It reports whether the queue was running.
+func (b *Broker) Pause(ctx context.Context, queue string) (bool, error) {
+	return b.setPaused(ctx, queue, true)
+}
+
+// Resume lets a paused queue deliver again. It reports whether the queue
+// was paused.
+func (b *Broker) Resume(ctx context.Context, queue string) (bool, error) {
+	return b.setPaused(ctx, queue, false)
+}
+
+func (b *Broker) setPaused(ctx context.Context, queue string, paused bool) (bool, error) {
+	if err := validateQueue(queue); err != nil {
+		return false, err
+	}
+	arg := "0"
+	if paused {
+		arg = "1"
+	}
+	n, err := pauseScript.Run(ctx, b.rc, b.keys.of(queue), arg).Int64()
+	if err != nil {
+		return false, fmt.Errorf("pausing %q: %w", queue, err)
+	}
+	b.register(ctx, queue)
+	return n == 1, nil
+}
+
 func codeError(n int64) error {
 	switch n {
 	case 0:
@@ -332,3 +405,6 @@ func asInt(v any) int64 {
 	n, _ := v.(int64)
 	return n
 }
+
+// Redis is the client the Broker runs on.
+func (b *Broker) Redis() *redisx.Client { return b.rc }

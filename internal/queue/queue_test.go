@@ -81,13 +81,13 @@ func testLifecycle(t *testing.T, b *queue.Broker) {
 	if s := stats(t, b, "life"); s.Ready != 0 || s.InFlight != 1 {
 		t.Fatalf("stats in flight = %+v", s)
 	}
-	if err := b.Ack(ctx, "life", e.ID, "bogus"); !errors.Is(err, queue.ErrStale) {
+	if err := b.Ack(ctx, "life", e.ID, "bogus", nil); !errors.Is(err, queue.ErrStale) {
 		t.Fatalf("ack with a wrong receipt = %v", err)
 	}
-	if err := b.Ack(ctx, "life", e.ID, d.Receipt); err != nil {
+	if err := b.Ack(ctx, "life", e.ID, d.Receipt, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Ack(ctx, "life", e.ID, d.Receipt); !errors.Is(err, queue.ErrNotFound) {
+	if err := b.Ack(ctx, "life", e.ID, d.Receipt, nil); !errors.Is(err, queue.ErrNotFound) {
 		t.Fatalf("second ack = %v", err)
 	}
 	if s := stats(t, b, "life"); s.Ready+s.InFlight+s.Delayed+s.Dead != 0 || s.Counters["acked"] != 1 {
@@ -106,10 +106,10 @@ func testWorkerDies(t *testing.T, a, b *queue.Broker) {
 	if second == nil || second.ID != e.ID || second.Attempt != 2 || second.Receipt == first.Receipt {
 		t.Fatalf("redelivery = %+v", second)
 	}
-	if err := a.Ack(ctx, "dies", e.ID, first.Receipt); !errors.Is(err, queue.ErrStale) {
+	if err := a.Ack(ctx, "dies", e.ID, first.Receipt, nil); !errors.Is(err, queue.ErrStale) {
 		t.Fatalf("the dead worker's late ack = %v, want ErrStale", err)
 	}
-	if err := b.Ack(ctx, "dies", e.ID, second.Receipt); err != nil {
+	if err := b.Ack(ctx, "dies", e.ID, second.Receipt, nil); err != nil {
 		t.Fatal(err)
 	}
 	if s := stats(t, a, "dies"); s.Counters["redelivered"] != 1 || s.Counters["acked"] != 1 {
@@ -146,7 +146,7 @@ func testRetriesAndDead(t *testing.T, b *queue.Broker) {
 	if err != nil || total != 1 || len(dead) != 1 || dead[0].ID != e.ID || dead[0].LastError != "still down" || dead[0].Attempts != 2 || dead[0].DeadAt == nil {
 		t.Fatalf("dead letters = %+v %d %v", dead, total, err)
 	}
-	if err := b.Ack(ctx, "retry", e.ID, d.Receipt); !errors.Is(err, queue.ErrStale) {
+	if err := b.Ack(ctx, "retry", e.ID, d.Receipt, nil); !errors.Is(err, queue.ErrStale) {
 		t.Fatalf("ack of a dead task = %v", err)
 	}
 	if err := b.Requeue(ctx, "retry", e.ID); err != nil {
@@ -161,7 +161,7 @@ func testRetriesAndDead(t *testing.T, b *queue.Broker) {
 	}
 	// Visibility runs out on the last attempt too: dead, not lost.
 	e2 := enqueue(t, b, "retry", `"y"`, queue.EnqueueOptions{MaxAttempts: 1})
-	if err := b.Ack(ctx, "retry", e.ID, d.Receipt); err != nil {
+	if err := b.Ack(ctx, "retry", e.ID, d.Receipt, nil); err != nil {
 		t.Fatal(err)
 	}
 	d2 := claim1(t, b, "retry", 200*time.Millisecond, 0)
@@ -202,7 +202,7 @@ func testDelayed(t *testing.T, b *queue.Broker) {
 	if d == nil || d.ID != e.ID {
 		t.Fatalf("delayed task never delivered: %+v", d)
 	}
-	if err := b.Ack(ctx, "later", d.ID, d.Receipt); err != nil {
+	if err := b.Ack(ctx, "later", d.ID, d.Receipt, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -221,7 +221,7 @@ func testUnique(t *testing.T, b *queue.Broker) {
 	if e3 := enqueue(t, b, "uniq", `3`, o); !e3.Duplicate || e3.State != "inflight" {
 		t.Fatalf("in-flight task's key not held: %+v", e3)
 	}
-	if err := b.Ack(ctx, "uniq", d.ID, d.Receipt); err != nil {
+	if err := b.Ack(ctx, "uniq", d.ID, d.Receipt, nil); err != nil {
 		t.Fatal(err)
 	}
 	if e4 := enqueue(t, b, "uniq", `4`, o); e4.Duplicate || e4.ID == e1.ID {
@@ -265,7 +265,7 @@ func testNothingLost(t *testing.T, a, b *queue.Broker) {
 					if n%5 == 0 {
 						continue // this worker "dies" holding the task
 					}
-					if err := br.Ack(ctx, "bulk", d.ID, d.Receipt); err != nil {
+					if err := br.Ack(ctx, "bulk", d.ID, d.Receipt, nil); err != nil {
 						if errors.Is(err, queue.ErrStale) {
 							continue // took too long: redelivered elsewhere
 						}

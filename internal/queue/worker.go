@@ -100,7 +100,7 @@ func (w *Worker) handle(ctx context.Context, log *slog.Logger, d Delivery) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err == nil {
-		if aerr := w.Broker.Ack(actx, w.Queue, d.ID, d.Receipt); aerr != nil {
+		if aerr := w.Broker.Ack(actx, w.Queue, d.ID, d.Receipt, nil); aerr != nil {
 			log.Warn("acking a done task failed; it will run again", "task", d.ID, "error", aerr.Error())
 		}
 		return

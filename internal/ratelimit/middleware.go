@@ -30,8 +30,9 @@ func AppliedFrom(ctx context.Context) *Applied {
 // Service applies spec.rateLimits to HTTP requests (Middleware) and serves
 // the demo endpoint.
 type Service struct {
-	l  *Limiter
-	ps *Policies
+	l   *Limiter
+	ps  *Policies
+	act activity // this instance's decisions, for operators
 }
 
 // NewService limits requests with l under the policies of cfg, which it
@@ -45,7 +46,7 @@ func NewService(l *Limiter, cfg *config.Store) *Service {
 // so policies can match route templates. It must run after the sessions
 // middleware that puts the caller in the context, for key "user".
 func (s *Service) Middleware(next http.Handler) http.Handler {
-	l, ps := s.l, s.ps
+	l, ps, act := s.l, s.ps, &s.act
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := ps.current()
 		p := c.match(r, web.RouteOf(r))
@@ -54,7 +55,8 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		start := time.Now()
-		d, err := l.Allow(r.Context(), Key(l.rc, p.Name, c.subject(r, p)), p.rate)
+		subject := c.subject(r, p)
+		d, err := l.Allow(r.Context(), Key(l.rc, p.Name, subject), p.rate)
 		l.metrics.duration.Observe(time.Since(start).Seconds())
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
@@ -62,10 +64,12 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 			}
 			if p.FailOpen {
 				l.metrics.decisions.WithLabelValues(p.Name, "failed_open").Inc()
+				act.count(p.Name, "failed_open")
 				next.ServeHTTP(w, r)
 				return
 			}
 			l.metrics.decisions.WithLabelValues(p.Name, "failed_closed").Inc()
+			act.count(p.Name, "failed_closed")
 			web.Logger(r.Context()).Debug("rate limit undecided, refusing (failOpen false)", "policy", p.Name, "error", err.Error())
 			web.WriteProblem(w, r, &web.Error{Status: http.StatusServiceUnavailable, Slug: "rate-limit-unavailable",
 				Detail: "The rate limiter cannot decide right now; try again shortly.", RetryAfter: time.Second})
@@ -75,6 +79,8 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 		h.Set("RateLimit-Policy", p.policyHeader)
 		if !d.Allowed {
 			l.metrics.decisions.WithLabelValues(p.Name, "limited").Inc()
+			act.count(p.Name, "limited")
+			act.limited(Limited{At: time.Now(), Policy: p.Name, Subject: subject, Route: web.RouteOf(r)})
 			retry := max(ceilSeconds(d.Refill), 1)
 			h.Set("RateLimit", serviceLimit(p.Name, 0, retry))
 			web.WriteProblem(w, r, &web.Error{Status: http.StatusTooManyRequests, Slug: "rate-limited",
@@ -83,6 +89,7 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		l.metrics.decisions.WithLabelValues(p.Name, "allowed").Inc()
+		act.count(p.Name, "allowed")
 		// t is when the next request comes back: within t the client can
 		// use no more than r, the draft's definition, exact for GCRA.
 		h.Set("RateLimit", serviceLimit(p.Name, d.Remaining, ceilSeconds(d.Refill)))

@@ -92,10 +92,16 @@ func (a *Auth) HandleSession() http.Handler {
 		s := *sessionFrom(r.Context())
 		s.Current = true
 		w.Header().Set("Cache-Control", "no-store")
-		return web.Encode(w, http.StatusOK, map[string]any{
-			"session": s,
-			"user":    map[string]any{"id": s.UserID, "username": s.Username},
-		})
+		// A struct, not a map: this is the hottest authenticated answer, and
+		// encoding a map sorts its keys and reflects on every value.
+		type user struct {
+			ID       int64  `json:"id"`
+			Username string `json:"username"`
+		}
+		return web.Encode(w, http.StatusOK, struct {
+			Session *Session `json:"session"`
+			User    user     `json:"user"`
+		}{&s, user{s.UserID, s.Username}})
 	})
 }
 

@@ -18,11 +18,20 @@ import "github.com/redlane/redlane/internal/redisx"
 //	P sess:{stats}:meta      HASH   session id -> "device|family" for active sessions.
 //	P sess:{stats}:ev:<day>  HASH   "<event>:<HHMM>" -> count per minute (login, failed); TTL 8 days.
 //
+// Tracked: every key under P sess:{ is a prefix of Redis tracking
+// (internal/tracking, broadcast mode): a change of a session hash anywhere
+// drops every pod's local copy of it (local.go).
+//
 // Cluster safety: all keys of one user share the hash tag {<tag>}, so login,
 // listing and revocation are single-slot scripts. Analytics keys share {stats}
 // and are updated in a second, best-effort round trip (they are counts, not
 // security state). The failure counters are one key per script call.
 type keys struct{ c *redisx.Client }
+
+// trackedPrefix covers every per-user key, session hashes among them, and
+// the analytics keys ({stats}), which Redis tracking cannot tell apart by
+// prefix: a tag can begin with the same letters.
+func (k keys) trackedPrefix() string { return k.c.Key("sess", "{") }
 
 func (k keys) session(tag, sid string) string { return k.c.Key("sess", "{"+tag+"}", "s", sid) }
 func (k keys) sessionBase(tag string) string  { return k.c.Key("sess", "{"+tag+"}", "s", "") }

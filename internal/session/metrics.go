@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type Metrics struct {
 	logins      *prometheus.CounterVec
 	lookups     *prometheus.CounterVec
+	valid       prometheus.Counter // lookups{result="valid"}, resolved once for the hot path
 	active      prometheus.Gauge
 	activeUsers prometheus.Gauge
 }
@@ -36,6 +37,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"valid", "missing", "expired", "invalid", "error"} {
 		m.lookups.WithLabelValues(r)
 	}
+	m.valid = m.lookups.WithLabelValues("valid")
 	reg.MustRegister(m.logins, m.lookups, m.active, m.activeUsers)
 	return m
 }

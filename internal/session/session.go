@@ -20,6 +20,7 @@ import (
 	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/redisx"
 	"github.com/redlane/redlane/internal/store"
+	"github.com/redlane/redlane/internal/tracking"
 )
 
 // Users is the users database, as sessions use it (*store.Store).
@@ -89,11 +90,19 @@ type Manager struct {
 	m     *Metrics
 	log   *slog.Logger
 	now   func() time.Time
+	local *local // sessions this pod read, while Redis tracking keeps them coherent
 }
 
 // NewManager returns a Manager; call Run to keep analytics gauges fresh.
 func NewManager(rc *redisx.Client, cfg *config.Store, users Users, m *Metrics, log *slog.Logger) *Manager {
-	return &Manager{rc: rc, cfg: cfg, users: users, k: keys{rc}, m: m, log: log, now: time.Now}
+	return &Manager{rc: rc, cfg: cfg, users: users, k: keys{rc}, m: m, log: log, now: time.Now, local: newLocal(nil, "")}
+}
+
+// UseTracker lets lookups answer from a local copy of the sessions this
+// pod read, without a Redis round trip, while tr keeps it coherent. Call
+// before tr runs; without it every lookup reads Redis.
+func (m *Manager) UseTracker(tr *tracking.Tracker) {
+	m.local = newLocal(tr, m.k.trackedPrefix())
 }
 
 func (m *Manager) spec() config.Sessions { return m.cfg.Current().Spec.Sessions }
@@ -153,6 +162,7 @@ func (m *Manager) Login(ctx context.Context, username, password, ip, ua string) 
 	var evicted []string
 	for _, v := range res[2:] {
 		evicted = append(evicted, fmt.Sprint(v))
+		m.local.drop(m.k.session(pt.tag, fmt.Sprint(v)))
 	}
 	m.m.logins.WithLabelValues("success").Inc()
 	m.afterLogin(ctx, s, userHash, evicted)
@@ -167,7 +177,16 @@ func (m *Manager) Lookup(ctx context.Context, tok string) (*Session, error) {
 		m.m.lookups.WithLabelValues("invalid").Inc()
 		return nil, err
 	}
-	fields, err := m.rc.HGetAll(ctx, m.k.session(pt.tag, pt.sid)).Result()
+	key := m.k.session(pt.tag, pt.sid)
+	sp := m.spec()
+	if s, ok := m.local.get(key); ok && usable(s, m.now(), sp.IdleTimeout.Duration, sp.TouchInterval.Duration) {
+		m.local.hits.Add(1)
+		m.m.valid.Inc()
+		cp := *s
+		return &cp, nil
+	}
+	st, tracked := m.local.begin(key)
+	fields, err := m.rc.HGetAll(ctx, key).Result()
 	if err != nil {
 		m.m.lookups.WithLabelValues("error").Inc()
 		return nil, unavailable(err)
@@ -176,7 +195,6 @@ func (m *Manager) Lookup(ctx context.Context, tok string) (*Session, error) {
 		m.m.lookups.WithLabelValues("missing").Inc()
 		return nil, ErrNoSession
 	}
-	sp := m.spec()
 	s := fromFields(pt.sid, pt.tag, fields, sp.IdleTimeout.Duration)
 	now := m.now()
 	if !now.Before(s.AbsoluteExpires) || now.Sub(s.LastSeenAt) >= sp.IdleTimeout.Duration {
@@ -195,9 +213,15 @@ func (m *Manager) Lookup(ctx context.Context, tok string) (*Session, error) {
 			return nil, ErrExpired
 		}
 		s.LastSeenAt, s.IdleExpiresAt = now, time.UnixMilli(exp)
+		m.local.drop(key)
 		m.statsTouch(ctx, s)
+	} else {
+		// Not after a touch: the touch changed the key, and the report of
+		// that write voids this read's install on every pod, this one too.
+		cp := *s
+		m.local.keep(st, tracked, key, &cp)
 	}
-	m.m.lookups.WithLabelValues("valid").Inc()
+	m.m.valid.Inc()
 	return s, nil
 }
 
@@ -265,6 +289,9 @@ func (m *Manager) revoke(ctx context.Context, uid int64, mode, sid string) ([]st
 	res, err := revokeScript.Run(ctx, m.rc, []string{m.k.index(tag)}, m.k.sessionBase(tag), mode, sid).StringSlice()
 	if err != nil {
 		return nil, unavailable(err)
+	}
+	for _, ended := range res {
+		m.local.drop(m.k.session(tag, ended))
 	}
 	m.statsEnded(ctx, res)
 	return res, nil

@@ -46,7 +46,7 @@ var users = testUsers{
 }
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	rc  *redisx.Client
 	raw redis.UniversalClient
 	cfg *config.Store
@@ -54,11 +54,13 @@ type env struct {
 }
 
 // setup returns a Manager on the given Redis with sessions settings mut.
-func setup(t *testing.T, redisCfg func(*config.Redis), mut func(*config.Sessions)) *env {
+func setup(t testing.TB, redisCfg func(*config.Redis), mut func(*config.Sessions)) *env {
 	t.Helper()
 	c := &config.Config{}
 	redisCfg(&c.Spec.Redis)
-	c.Spec.Redis.KeyPrefix = fmt.Sprintf("t%d:", time.Now().UnixNano())
+	if c.Spec.Redis.KeyPrefix == "" { // two pods of one test share theirs
+		c.Spec.Redis.KeyPrefix = fmt.Sprintf("t%d:", time.Now().UnixNano())
+	}
 	config.SetDefaults(c)
 	mut(&c.Spec.Sessions)
 	if err := config.Validate(c); err != nil {
@@ -88,14 +90,21 @@ func TestSessions(t *testing.T) {
 	standalone := redistest.Start(t)
 	cluster := redistest.StartCluster(t, 3, 0)
 	modes := []struct {
-		name string
-		cfg  func(*config.Redis)
+		name    string
+		cfg     func(*config.Redis)
+		tracked bool // lookups may answer from the pod's tracked copy
 	}{
-		{"standalone", func(r *config.Redis) { r.URL = standalone.URL() }},
-		{"cluster", func(r *config.Redis) { r.Addrs = cluster.Addrs() }},
+		{"standalone", func(r *config.Redis) { r.URL = standalone.URL() }, false},
+		{"cluster", func(r *config.Redis) { r.Addrs = cluster.Addrs() }, false},
+		{"standalone tracked", func(r *config.Redis) { r.URL = standalone.URL() }, true},
+		{"cluster tracked", func(r *config.Redis) { r.Addrs = cluster.Addrs() }, true},
 	}
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
+			setup := setup
+			if mode.tracked {
+				setup = setupTracked
+			}
 			t.Run("login lookup list logout", func(t *testing.T) { testRoundTrip(t, setup(t, mode.cfg, func(*config.Sessions) {})) })
 			t.Run("only a hash is stored", func(t *testing.T) { testOnlyHashStored(t, setup(t, mode.cfg, func(*config.Sessions) {})) })
 			t.Run("idle timeout", func(t *testing.T) {
