@@ -4,10 +4,16 @@ BENCHFLAGS ?= -duration 5s -rounds 7
 CHATFLAGS ?= -clients 1000 -rate 100 -duration 20s
 CHAOSFLAGS ?=
 COHERENCEFLAGS ?=
+FUZZTIME ?= 30s
+FUZZPARALLEL ?= 1
+# Every fuzz target, as package:Target (TestFuzzTargetsListed keeps the list whole).
+FUZZ_TARGETS := ./internal/web:FuzzCheckJSON ./internal/web:FuzzDecode \
+	./internal/config:FuzzParse ./internal/config:FuzzEnv ./internal/realtime:FuzzParseStreamID \
+	./cmd/redlane:FuzzJSONBodies ./cmd/redlane:FuzzQueryParams ./cmd/redlane:FuzzCacheClearPattern ./cmd/redlane:FuzzChatFrames
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: help run build test lint vet fmt-check k8s-tools test-k8s image test-image chart-schema sync-dashboards dashboards \
+.PHONY: help run build test lint vet fmt-check vulncheck fuzz k8s-tools test-k8s image test-image chart-schema sync-dashboards dashboards \
 	bench bench-sessions bench-coherence bench-ratelimit bench-chat chaos chaos-short
 
 help: ## list targets
@@ -22,7 +28,7 @@ build: ## build bin/redlane
 dashboards: ## regenerate dashboards/*.json from the Go code in internal/dashboards
 	$(GO) generate ./internal/dashboards
 
-lint: vet fmt-check ## static checks: go vet, gofmt, and bash -n of the shell scripts
+lint: vet fmt-check vulncheck ## static checks: go vet, gofmt, govulncheck, and bash -n of the shell scripts
 	@for f in $$(git ls-files '*.sh' .ci/run 2>/dev/null); do bash -n "$$f" || exit 1; done
 
 vet: ## go vet
@@ -32,9 +38,16 @@ fmt-check: ## fail if any Go file is not gofmt-formatted
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 
+vulncheck: ## govulncheck ./... (pinned govulncheck and vulnerability database, installed into a cache by tools/govulncheck/run.sh)
+	GO=$(GO) bash tools/govulncheck/run.sh
+
 test: lint ## the whole suite: lint, then every test with -race against real servers, then the fault suite's short profile on its own
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/internal/chaos$$')
 	$(GO) test -race -count=1 -timeout 15m ./internal/chaos
+
+fuzz: ## fuzz every target for FUZZTIME each (default 30s, FUZZPARALLEL workers); make test runs only their seed corpora
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) || exit 1; done
 
 k8s-tools: ## build the pinned Kubernetes toolchain for test/k8s (once per machine, about 30 min cold on 2 cores)
 	bash test/k8s/tools.sh

@@ -88,6 +88,11 @@ var notRun = []struct {
 		why:     "runs tests of the suite, which make test runs",
 	},
 	{
+		pattern: `^make fuzz\b`,
+		why:     "fuzzes every target for FUZZTIME each (minutes); make test runs their seed corpora",
+		tests:   []string{"TestFuzzTargetsListed"},
+	},
+	{
 		pattern: `^make test-k8s$`,
 		why:     "the packaging tests, which make test runs",
 		tests:   []string{"TestHelmLintStrict"},

@@ -74,4 +74,29 @@ func TestLeaderboardHTTP(t *testing.T) {
 	if r := s.do("GET", "/leaderboards/arena", ""); !strings.Contains(string(r.Body), `"size":4`) {
 		t.Fatalf("a rejected write changed the board: %s", r.Body)
 	}
+
+	// Increments stay within the bound, on every board of the write.
+	for _, w := range []string{`{"member":"max","score":1e15,"periods":["daily"]}`, `{"member":"min","score":-1e15}`} {
+		if r := s.do("POST", "/leaderboards/arena/scores", w); r.Status != 200 {
+			t.Fatalf("POST %s = %d %s", w, r.Status, r.Body)
+		}
+	}
+	for _, w := range []string{
+		`{"member":"max","score":1,"mode":"incr"}`,
+		`{"member":"max","score":0.5,"mode":"incr","periods":["daily"]}`,
+		`{"member":"min","score":-1,"mode":"incr"}`,
+		`{"member":"dave","score":1e15,"mode":"incr"}`, // 15 + 1e15
+	} {
+		if r := s.do("POST", "/leaderboards/arena/scores", w); r.Status != 422 || !strings.Contains(string(r.Body), `"field":"score"`) {
+			t.Errorf("POST %s = %d %s, want 422 naming score", w, r.Status, r.Body)
+		}
+	}
+	for member, want := range map[string]string{"max": `"score":1000000000000000`, "min": `"score":-1000000000000000`, "dave": `"score":15`} {
+		if r := s.do("GET", "/leaderboards/arena/members/"+member, ""); !strings.Contains(string(r.Body), want) {
+			t.Errorf("a refused increment changed %s: %s", member, r.Body)
+		}
+	}
+	if r := s.do("POST", "/leaderboards/arena/scores", `{"member":"max","score":-1,"mode":"incr"}`); r.Status != 200 {
+		t.Errorf("an increment back within the bound = %d %s", r.Status, r.Body)
+	}
 }

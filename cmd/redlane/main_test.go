@@ -18,7 +18,7 @@ import (
 
 // server is a running `redlane serve` inside the test process.
 type server struct {
-	t      *testing.T
+	t      testing.TB
 	URL    string
 	cancel context.CancelFunc
 	done   chan error
@@ -42,7 +42,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -66,7 +66,7 @@ const demoUsersSpec = "  database: {seedUsers: 300}\n"
 
 // withDemoUsers writes a RedlaneConfig that asks for the demo users and
 // returns the serve args that load it.
-func withDemoUsers(t *testing.T) []string {
+func withDemoUsers(t testing.TB) []string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "demo-users.yaml")
 	writeFile(t, p, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n"+demoUsersSpec)
@@ -75,14 +75,14 @@ func withDemoUsers(t *testing.T) []string {
 
 // startServer runs serve with env as its whole environment and waits for
 // /readyz (or, with wantReady false, for /healthz).
-func startServer(t *testing.T, env map[string]string, args ...string) *server {
+func startServer(t testing.TB, env map[string]string, args ...string) *server {
 	t.Helper()
 	return startServerAt(t, freeAddr(t), env, args...)
 }
 
 // startServerAt is startServer on a chosen address (one a scraper already
 // watches).
-func startServerAt(t *testing.T, addr string, env map[string]string, args ...string) *server {
+func startServerAt(t testing.TB, addr string, env map[string]string, args ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &server{t: t, URL: "http://" + addr, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
@@ -186,7 +186,7 @@ func (s *server) waitStatus(path string, want int, within time.Duration) respons
 // writeFile replaces path atomically (write aside, then rename), as editors
 // and ConfigMap updates do: the server's 50ms config watcher must never read
 // a half-written file, which would load as defaults and bump the generation.
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -64,6 +66,54 @@ func TestMakeHelpListsEveryTarget(t *testing.T) {
 	for name := range phony {
 		if !rules[name] {
 			t.Errorf(".PHONY names %q, which has no rule", name)
+		}
+	}
+}
+
+// TestFuzzTargetsListed: make fuzz runs every fuzz target of the module
+// (FUZZ_TARGETS lists each as package:Target), and lists none that is gone.
+func TestFuzzTargetsListed(t *testing.T) {
+	src, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^FUZZ_TARGETS := (.*)$`).FindSubmatch([]byte(strings.ReplaceAll(string(src), "\\\n", " ")))
+	if m == nil {
+		t.Fatal("no FUZZ_TARGETS in the Makefile")
+	}
+	listed := map[string]bool{}
+	for _, f := range strings.Fields(string(m[1])) {
+		listed[f] = true
+	}
+	found := map[string]bool{}
+	fuzzFunc := regexp.MustCompile(`(?m)^func (Fuzz[A-Za-z0-9_]*)\(f \*testing\.F\)`)
+	err = filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
+			return err
+		}
+		if !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range fuzzFunc.FindAllSubmatch(b, -1) {
+			found["./"+filepath.ToSlash(filepath.Dir(strings.TrimPrefix(path, "../../")))+":"+string(m[1])] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f := range found {
+		if !listed[f] {
+			t.Errorf("FUZZ_TARGETS does not list %s", f)
+		}
+	}
+	for f := range listed {
+		if !found[f] {
+			t.Errorf("FUZZ_TARGETS lists %s, which is not a fuzz target", f)
 		}
 	}
 }

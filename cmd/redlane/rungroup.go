@@ -34,6 +34,7 @@ func listen(ctx context.Context, sc config.Server, pprofAddr string, svc *servic
 		ReadHeaderTimeout: sc.ReadHeaderTimeout.Duration,
 		WriteTimeout:      sc.WriteTimeout.Duration,
 		IdleTimeout:       sc.IdleTimeout.Duration,
+		MaxHeaderBytes:    httpapi.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}

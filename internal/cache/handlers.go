@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
@@ -118,8 +119,8 @@ func (q clearRequest) Valid() map[string]string {
 
 // checkKey validates a logical key or pattern against the clearable prefixes.
 func (c *Cache) checkKey(field, k string, pattern bool) error {
-	if k == "" || len(k) > 512 || strings.ContainsAny(k, "{}\n\r\t ") {
-		return web.BadRequest(field, "must be a non-empty key without braces or whitespace, at most 512 bytes")
+	if k == "" || len(k) > 512 || strings.ContainsAny(k, "{}\n\r\t \x00") || !utf8.ValidString(k) {
+		return web.BadRequest(field, "must be a non-empty key of valid UTF-8 without braces, whitespace or NUL, at most 512 bytes")
 	}
 	lit := k
 	if pattern {

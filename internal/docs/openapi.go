@@ -178,14 +178,14 @@ func ref(kind, name string) map[string]any {
 }
 
 // addCommonResponses adds to every operation what the middleware can answer
-// on any route: 429 from a rate-limit policy, 503 when a dependency or the
-// rate limiter cannot answer, 500; 400 where there are parameters or a body
-// and 413/415 where there is a body. Every response may carry the request
+// on any route: 400 (bad parameters or body, or a header that must be
+// single sent twice), 429 from a rate-limit policy, 431 for too many header
+// lines, 503 when a dependency or the rate limiter cannot answer, 500; and
+// 413/415 where there is a body. Every response may carry the request
 // ID and, when a policy matched, the rate-limit headers.
 func addCommonResponses(doc map[string]any) {
 	for _, item := range doc["paths"].(map[string]any) {
 		item := item.(map[string]any)
-		itemParams, _ := item["parameters"].([]any)
 		for _, m := range methods {
 			op, ok := item[m].(map[string]any)
 			if !ok {
@@ -202,15 +202,14 @@ func addCommonResponses(doc map[string]any) {
 				}
 			}
 			add("429", "TooManyRequests")
+			add("431", "HeaderFieldsTooLarge")
 			add("500", "Internal")
 			add("503", "Unavailable")
-			params, _ := op["parameters"].([]any)
+			// 400 everywhere: a header that must be single, sent twice.
+			add("400", "BadRequest")
 			if _, body := op["requestBody"]; body {
-				add("400", "BadRequest")
 				add("413", "PayloadTooLarge")
 				add("415", "UnsupportedMediaType")
-			} else if len(params)+len(itemParams) > 0 {
-				add("400", "BadRequest")
 			}
 			for _, r := range rs {
 				addCommonHeaders(r.(map[string]any))

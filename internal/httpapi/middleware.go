@@ -137,9 +137,9 @@ func observe(m *httpMetrics, trusted []netip.Prefix, log *slog.Logger) func(http
 				return // do not build (or allocate) a line nobody keeps
 			}
 			web.Logger(r.Context()).Log(r.Context(), level, "request",
-				"method", r.Method, "route", route, "path", r.URL.Path, "status", ww.status,
+				"method", r.Method, "route", route, "path", clipForLog(r.URL.Path), "status", ww.status,
 				"bytes", ww.size, "duration_ms", float64(elapsed.Microseconds())/1000,
-				"remote", web.ClientIP(r, trusted), "user_agent", r.UserAgent())
+				"remote", web.ClientIP(r, trusted), "user_agent", clipForLog(r.UserAgent()))
 		})
 	}
 }

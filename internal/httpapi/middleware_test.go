@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
@@ -191,4 +192,17 @@ func TestDispatcher(t *testing.T) {
 			t.Fatalf("GET /users/42 = %d, vars %q, route middleware ran %d times", rec.Code, gotVars, wrapped)
 		}
 	})
+}
+
+// The access log keeps 1 KiB of a path, cut on a rune boundary, and says
+// how long it was.
+func TestClipForLog(t *testing.T) {
+	if got := clipForLog("/short"); got != "/short" {
+		t.Fatalf("short path changed: %q", got)
+	}
+	long := "/" + strings.Repeat("é", 1000) // 2,001 bytes, 'é' is 2
+	got := clipForLog(long)
+	if !strings.HasSuffix(got, "…[truncated, 2001 bytes]") || !utf8.ValidString(got) || len(got) > maxLogged+40 {
+		t.Fatalf("clipForLog = %q", got)
+	}
 }

@@ -87,6 +87,7 @@ func NewServer(d Deps) *Server {
 	var h http.Handler = dispatcher{r}
 	h = limitBody(cfg.MaxBodyBytes)(h)
 	h = cors(d.Config)(h)
+	h = checkHeaders(h)
 	h = recoverPanics(h)
 	h = observe(newHTTPMetrics(d.Registry), web.ParsePrefixes(cfg.TrustedProxies), d.Logger)(h)
 	h = requestID(d.Logger)(h)

@@ -12,6 +12,7 @@ import (
 	"math"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -96,7 +97,7 @@ func (b *Boards) Submit(ctx context.Context, name, member string, score float64,
 		all = append(all, p)
 	}
 	var ks []string
-	args := []any{string(mode), member, strconv.FormatFloat(score, 'g', -1, 64)}
+	args := []any{string(mode), member, strconv.FormatFloat(score, 'g', -1, 64), strconv.FormatFloat(MaxScore, 'f', -1, 64)}
 	labels := make([]string, 0, len(all))
 	for _, p := range all {
 		bd, err := b.keys.of(name, p, now)
@@ -112,6 +113,9 @@ func (b *Boards) Submit(ctx context.Context, name, member string, score float64,
 		args = append(args, exp)
 	}
 	res, err := scoreScript.Run(ctx, b.rc, ks, args...).Slice()
+	if cur, ok := strings.CutPrefix(errString(err), "OUT_OF_RANGE "); ok {
+		return nil, invalid("score", fmt.Sprintf("the increment would take the score past ±%g (it is %s); nothing was written", MaxScore, cur))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("writing score of %q on %q: %w", member, name, err)
 	}
@@ -259,4 +263,11 @@ func memberProblem(member string) string {
 		}
 	}
 	return ""
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

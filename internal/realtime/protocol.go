@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/redlane/redlane/internal/web"
 )
 
 // Close codes this package sends, beside the standard 1001 (server going
@@ -52,6 +54,12 @@ func (h *Hub) handleFrame(ctx context.Context, c *Conn, data []byte) {
 	var f inFrame
 	if err := json.Unmarshal(trimmed, &f); err != nil {
 		c.send(errorFrame{Type: "error", Code: "bad-frame", Detail: "frame is not valid JSON: " + err.Error()})
+		return
+	}
+	// The rules of HTTP bodies (web.CheckJSON): json.Unmarshal would keep the
+	// last of two "text" keys and turn invalid UTF-8 into U+FFFD unseen.
+	if field, problem := web.CheckJSON(trimmed); problem != "" {
+		c.send(errorFrame{Type: "error", Code: "bad-frame", Detail: field + " " + problem, Room: f.Room, Ref: f.Ref})
 		return
 	}
 	switch f.Type {
@@ -142,6 +150,8 @@ func (h *Hub) checkText(text string) string {
 		return "must be at most " + strconv.Itoa(max) + " bytes"
 	case !utf8.ValidString(text):
 		return "must be valid UTF-8"
+	case strings.IndexByte(text, 0) >= 0:
+		return `must not contain NUL (\u0000)`
 	}
 	return ""
 }

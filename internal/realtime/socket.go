@@ -173,8 +173,15 @@ func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
 	}
 	max := rt.MaxFrameBytes
 	for {
-		_, r, err := ws.NextReader()
+		mt, r, err := ws.NextReader()
 		if err != nil {
+			break
+		}
+		if mt == websocket.BinaryMessage {
+			// Chat is text: bytes that are not UTF-8 would be published as
+			// a string nobody can read, so a binary frame ends the socket
+			// with 1003 (unsupported data), the code RFC 6455 gives it.
+			c.closeWith(websocket.CloseUnsupportedData, "binary frames are not accepted; send text frames")
 			break
 		}
 		data, err := io.ReadAll(io.LimitReader(r, max+1))

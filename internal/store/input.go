@@ -4,6 +4,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -108,9 +109,29 @@ func checkEmail(bad map[string]string, e string) {
 }
 
 func checkDisplayName(bad map[string]string, d string) {
-	if !utf8.ValidString(d) || utf8.RuneCountInString(d) > 100 {
+	switch {
+	case !utf8.ValidString(d) || utf8.RuneCountInString(d) > 100:
 		bad["display_name"] = "must be at most 100 characters of valid UTF-8"
+	case strings.IndexFunc(d, spoofing) >= 0:
+		bad["display_name"] = "must not contain control characters (such as BEL or a line break) or bidirectional formatting characters (such as U+202E)"
 	}
+}
+
+// spoofing reports the characters a display name must not hold: control
+// characters, line and paragraph separators, and the bidirectional
+// formatting characters, which make a name render as another one (U+202E
+// "evil\u202Eexe" shows as "evilexe" reversed) or break the lines of a
+// page or a log. Other format characters (the zero-width joiner of emoji
+// sequences) are fine.
+func spoofing(r rune) bool {
+	switch {
+	case unicode.IsControl(r), r == '\u2028', r == '\u2029':
+		return true
+	case r >= '\u202A' && r <= '\u202E', r >= '\u2066' && r <= '\u2069',
+		r == '\u200E', r == '\u200F', r == '\u061C':
+		return true
+	}
+	return false
 }
 
 func checkPassword(bad map[string]string, p string) {

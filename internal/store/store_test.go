@@ -330,6 +330,12 @@ func TestInputValidation(t *testing.T) {
 		{"short password", store.NewUser{Username: "abc", Email: "a@b.co", Password: "short"}, "password"},
 		{"long password", store.NewUser{Username: "abc", Email: "a@b.co", Password: long}, "password"},
 		{"bad role", store.NewUser{Username: "abc", Email: "a@b.co", Password: "password1", Role: "root"}, "role"},
+		{"display name with an emoji sequence", store.NewUser{Username: "abc", Email: "a@b.co", Password: "password1", DisplayName: "Ann \U0001F468\u200D\U0001F469\u200D\U0001F467 Lee"}, ""},
+		{"display name right-to-left override", store.NewUser{Username: "abc", Email: "a@b.co", Password: "password1", DisplayName: "Ann\u202Egnp.exe"}, "display_name"},
+		{"display name isolate", store.NewUser{Username: "abc", Email: "a@b.co", Password: "password1", DisplayName: "Ann\u2067x"}, "display_name"},
+		{"display name BEL", store.NewUser{Username: "abc", Email: "a@b.co", Password: "password1", DisplayName: "Ann\a"}, "display_name"},
+		{"display name line break", store.NewUser{Username: "abc", Email: "a@b.co", Password: "password1", DisplayName: "Ann\nadmin"}, "display_name"},
+		{"display name NUL", store.NewUser{Username: "abc", Email: "a@b.co", Password: "password1", DisplayName: "Ann\x00"}, "display_name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := tc.in.Valid()

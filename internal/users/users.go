@@ -38,7 +38,7 @@ type Service struct {
 type Options struct {
 	Logger *slog.Logger
 	// EndSessions, when set, ends every session of a user whose password
-	// changed or who was deleted (the sessions package's RevokeAll).
+	// or username changed or who was deleted (the sessions package's RevokeAll).
 	EndSessions func(ctx context.Context, userID int64) (int, error)
 }
 

@@ -67,12 +67,35 @@ func decodeAndWrite[T any](s *Service, apply func(context.Context, int64, T) (*s
 		if err := s.writable(); err != nil {
 			return nil, err
 		}
+		var before *store.User
+		if setsUsername(in) {
+			if before, err = s.db.GetUser(ctx, id); err != nil {
+				return nil, err
+			}
+		}
 		u, err := apply(ctx, id, in)
-		if err == nil && setsPassword(in) {
+		switch {
+		case err != nil:
+		case setsPassword(in):
 			s.endAllSessions(ctx, id, "password changed")
+		case before != nil && before.Username != u.Username:
+			// A session carries the name it logged in with (chat sender,
+			// rate-limit key); once the old name is free, a new user may
+			// take it, and the old sessions would pass for theirs.
+			s.endAllSessions(ctx, id, "username changed")
 		}
 		return u, err
 	})
+}
+
+func setsUsername(in any) bool {
+	switch v := in.(type) {
+	case store.Replacement:
+		return true
+	case store.Patch:
+		return v.Username != nil
+	}
+	return false
 }
 
 func setsPassword(in any) bool {
@@ -85,7 +108,8 @@ func setsPassword(in any) bool {
 	return false
 }
 
-// endAllSessions logs out a user everywhere after a credential change.
+// endAllSessions logs out a user everywhere after a change of credentials
+// or of name.
 func (s *Service) endAllSessions(ctx context.Context, id int64, why string) {
 	if s.endSessions == nil {
 		return

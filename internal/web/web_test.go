@@ -47,8 +47,18 @@ func TestDecodeAnswersEveryMistakeWithItsField(t *testing.T) {
 		{"unknown field", "application/json", `{"username":"a","password":"b","admin":true}`, 400, "unknown-field", []string{"admin"}},
 		{"wrong type", "application/json", `{"username":"a","password":"b","age":"x"}`, 400, "bad-request", []string{"age"}},
 		{"trailing data", "application/json", `{"username":"a","password":"b"} {}`, 400, "bad-request", nil},
-		{"not an object", "application/json", `[1]`, 400, "bad-request", nil},
+		{"not an object", "application/json", `[1]`, 400, "bad-request", []string{"body"}},
 		{"invalid fields", "application/json", `{"username":"","password":""}`, 422, "validation", []string{"password", "username"}},
+		{"null", "application/json", `null`, 400, "bad-request", []string{"body"}},
+		{"a string", "application/json", `"a"`, 400, "bad-request", []string{"body"}},
+		{"duplicate key", "application/json", `{"username":"a","password":"b","username":"admin"}`, 400, "bad-request", []string{"username"}},
+		{"duplicate key in another case", "application/json", `{"username":"a","password":"b","Username":"admin"}`, 400, "bad-request", []string{"Username"}},
+		{"duplicate key by escape", "application/json", `{"username":"a","password":"b","\u0075sername":"admin"}`, 400, "bad-request", []string{"username"}},
+		{"NUL escaped", "application/json", `{"username":"a\u0000b","password":"b"}`, 400, "bad-request", []string{"username"}},
+		{"invalid UTF-8", "application/json", "{\"username\":\"a\xffb\",\"password\":\"b\"}", 400, "bad-request", []string{"username"}},
+		{"unpaired surrogate", "application/json", `{"username":"a\ud800","password":"b"}`, 400, "bad-request", []string{"username"}},
+		{"the empty key", "application/json", `{"username":"a","password":"b","":1}`, 400, "unknown-field", []string{`""`}},
+		{"paired surrogates are fine", "application/json", `{"username":"\ud83d\ude00","password":"b"}`, 200, "", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,5 +164,67 @@ func TestDomainErrorsMapOnce(t *testing.T) {
 		if strings.Contains(rec.Body.String(), "refused") {
 			t.Errorf("%v: the cause leaked into the answer: %s", tc.err, rec.Body)
 		}
+	}
+}
+
+// CheckJSON names the path of the first value breaking the input rules.
+func TestCheckJSONNamesThePath(t *testing.T) {
+	for _, tc := range []struct{ doc, field, problem string }{
+		{`{"a":1,"b":[1,{"c":"x"}]}`, "", ""},
+		{`{"a":{"b":1,"b":2}}`, "a.b", "duplicate"},
+		{`{"":0,"":0}`, `""`, "duplicate"}, // found by FuzzCheckJSON: the path was empty
+		{`{"a":{"b":1,"B":2}}`, "", ""},    // nested keys are compared exactly (payloads are anyone's JSON)
+		{`{"a":1,"A":2}`, "A", "duplicate"},
+		{`{"p":{"items":["ok","x\u0000"]}}`, "p.items[1]", "NUL"},
+		{`{"k\u0000":1}`, "k\x00", "NUL"},
+		{`"\u0000"`, "body", "NUL"},
+		{`["a","\udfff"]`, "body[1]", "UTF-8"},
+		{"{\"a\":\"\xc3\x28\"}", "a", "UTF-8"},
+		{`{"a":"\u00e9\u4e2d\ud83d\ude00 \\u0000"}`, "", ""}, // an escaped backslash, then "u0000": text
+	} {
+		field, problem := web.CheckJSON([]byte(tc.doc))
+		if field != tc.field || !strings.Contains(problem, tc.problem) || (tc.problem == "") != (problem == "") {
+			t.Errorf("CheckJSON(%s) = %q, %q; want %q, %q", tc.doc, field, problem, tc.field, tc.problem)
+		}
+	}
+}
+
+// DecodeOptional takes a missing body as the zero value, but a body that is
+// there must be an object: null is not "no body".
+func TestDecodeOptionalNoBodyVersusNull(t *testing.T) {
+	type opts struct {
+		TTL string `json:"ttl"`
+	}
+	for _, tc := range []struct {
+		name, body string
+		chunked    bool
+		code       int
+	}{
+		{"no body", "", false, 200},
+		{"no body, chunked", "", true, 200},
+		{"whitespace", " \n", true, 200},
+		{"empty object", "{}", false, 200},
+		{"null", "null", false, 400},
+		{"list", "[]", false, 400},
+		{"duplicate", `{"ttl":"1s","ttl":"2s"}`, false, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+				v, err := web.DecodeOptional[opts](r)
+				if err != nil {
+					return err
+				}
+				return web.Encode(w, 200, v)
+			})
+			r := httptest.NewRequest("POST", "/locks/x", strings.NewReader(tc.body))
+			if tc.chunked {
+				r.ContentLength = -1
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code != tc.code {
+				t.Fatalf("%q: %d %s, want %d", tc.body, rec.Code, rec.Body, tc.code)
+			}
+		})
 	}
 }
