@@ -32,7 +32,7 @@ func AppliedFrom(ctx context.Context) *Applied {
 type Service struct {
 	l   *Limiter
 	ps  *Policies
-	act activity // this instance's decisions, for operators
+	act activity // this instance's recent refusals, for operators
 }
 
 // NewService limits requests with l under the policies of cfg, which it
@@ -64,12 +64,10 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 			}
 			if p.FailOpen {
 				l.metrics.decisions.WithLabelValues(p.Name, "failed_open").Inc()
-				act.count(p.Name, "failed_open")
 				next.ServeHTTP(w, r)
 				return
 			}
 			l.metrics.decisions.WithLabelValues(p.Name, "failed_closed").Inc()
-			act.count(p.Name, "failed_closed")
 			web.Logger(r.Context()).Debug("rate limit undecided, refusing (failOpen false)", "policy", p.Name, "error", err.Error())
 			web.WriteProblem(w, r, &web.Error{Status: http.StatusServiceUnavailable, Slug: "rate-limit-unavailable",
 				Detail: "The rate limiter cannot decide right now; try again shortly.", RetryAfter: time.Second})
@@ -79,7 +77,6 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 		h.Set("RateLimit-Policy", p.policyHeader)
 		if !d.Allowed {
 			l.metrics.decisions.WithLabelValues(p.Name, "limited").Inc()
-			act.count(p.Name, "limited")
 			act.limited(Limited{At: time.Now(), Policy: p.Name, Subject: subject, Route: web.RouteOf(r)})
 			retry := max(ceilSeconds(d.Refill), 1)
 			h.Set("RateLimit", serviceLimit(p.Name, 0, retry))
@@ -89,7 +86,6 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		l.metrics.decisions.WithLabelValues(p.Name, "allowed").Inc()
-		act.count(p.Name, "allowed")
 		// t is when the next request comes back: within t the client can
 		// use no more than r, the draft's definition, exact for GCRA.
 		h.Set("RateLimit", serviceLimit(p.Name, d.Remaining, ceilSeconds(d.Refill)))

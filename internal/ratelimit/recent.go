@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/web"
 )
@@ -21,25 +23,13 @@ type Limited struct {
 	Route   string    `json:"route"`
 }
 
-// activity counts this instance's decisions by policy and outcome and
-// keeps its last recentLimited refusals, newest last.
+// activity keeps this instance's last recentLimited refusals, newest
+// last. The decision counts are the redlane_ratelimit_decisions_total
+// counter's own.
 type activity struct {
 	mu     sync.Mutex
-	counts map[string]map[string]int64
 	recent []Limited
 	next   int
-}
-
-func (a *activity) count(policy, outcome string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.counts == nil {
-		a.counts = map[string]map[string]int64{}
-	}
-	if a.counts[policy] == nil {
-		a.counts[policy] = map[string]int64{}
-	}
-	a.counts[policy][outcome]++
 }
 
 func (a *activity) limited(l Limited) {
@@ -53,22 +43,25 @@ func (a *activity) limited(l Limited) {
 	a.next = (a.next + 1) % recentLimited
 }
 
-// snapshot returns the counts of policy and the recent refusals, newest first.
-func (a *activity) snapshot() (map[string]map[string]int64, []Limited) {
+// snapshot returns the recent refusals, newest first.
+func (a *activity) snapshot() []Limited {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	counts := make(map[string]map[string]int64, len(a.counts))
-	for p, m := range a.counts {
-		counts[p] = make(map[string]int64, len(m))
-		for k, v := range m {
-			counts[p][k] = v
-		}
-	}
 	out := make([]Limited, 0, len(a.recent))
 	for i := range a.recent {
 		out = append(out, a.recent[(a.next+len(a.recent)-1-i)%len(a.recent)])
 	}
-	return counts, out
+	return out
+}
+
+// decided reads this instance's count of policy's decisions with outcome
+// from the decisions counter.
+func (m *metrics) decided(policy, outcome string) int64 {
+	var d dto.Metric
+	if c, err := m.decisions.GetMetricWithLabelValues(policy, outcome); err != nil || c.Write(&d) != nil {
+		return 0
+	}
+	return int64(d.GetCounter().GetValue())
 }
 
 // PolicyActivity is one policy as configured and what this instance
@@ -82,12 +75,12 @@ type PolicyActivity struct {
 // this instance's decisions since it started, and its last 100 refusals.
 func (s *Service) HandleActivity() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		counts, recent := s.act.snapshot()
+		recent := s.act.snapshot()
 		policies := []PolicyActivity{}
 		for _, p := range s.ps.store.Current().Spec.RateLimits {
-			d := map[string]int64{"allowed": 0, "limited": 0, "failed_open": 0, "failed_closed": 0}
-			for k, v := range counts[p.Name] {
-				d[k] = v
+			d := map[string]int64{}
+			for _, outcome := range []string{"allowed", "limited", "failed_open", "failed_closed"} {
+				d[outcome] = s.l.metrics.decided(p.Name, outcome)
 			}
 			policies = append(policies, PolicyActivity{RateLimitPolicy: p, Decisions: d})
 		}
