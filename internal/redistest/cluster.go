@@ -161,3 +161,50 @@ func (c *Cluster) ReplicaOf(master *Server) *Server {
 	}
 	return nil
 }
+
+// WaitReplicated returns once master's replica has received every write
+// the master has taken so far (its replication offset has reached the
+// master's). Redis replicates asynchronously: a write acknowledged an
+// instant before its master dies may be missing on the replica promoted
+// in its place, so a test of what survives a failover, rather than of
+// that loss, waits for this before it stops the master.
+func (c *Cluster) WaitReplicated(master *Server) {
+	c.t.Helper()
+	replica := c.ReplicaOf(master)
+	if replica == nil {
+		c.t.Fatalf("%s has no replica", master.Addr())
+	}
+	offset := func(s *Server, field string) (int64, error) {
+		cl := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.Password, MaxRetries: -1})
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		info, err := cl.Info(ctx, "replication").Result()
+		if err != nil {
+			return 0, err
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, field+":"); ok {
+				var n int64
+				_, err := fmt.Sscan(v, &n)
+				return n, err
+			}
+		}
+		return 0, fmt.Errorf("%s: no %s in INFO replication", s.Addr(), field)
+	}
+	want, err := offset(master, "master_repl_offset")
+	if err != nil {
+		c.t.Fatalf("reading %s's replication offset: %v", master.Addr(), err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := offset(replica, "slave_repl_offset")
+		if err == nil && got >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("replica %s at offset %d (%v), master %s at %d: not caught up within 10s", replica.Addr(), got, err, master.Addr(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,7 +28,7 @@ func setupTracked(t testing.TB, redisCfg func(*config.Redis), mut func(*config.S
 // runs it until the test ends, and waits until it is live.
 func trackWith(t testing.TB, e *env, rc *redisx.Client) *tracking.Tracker {
 	t.Helper()
-	tr := tracking.New(rc, tracking.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	tr := tracking.New(rc, tracking.Options{Logger: slog.New(slog.NewTextHandler(testLog{t}, nil))})
 	e.m.UseTracker(tr)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -36,6 +36,15 @@ func trackWith(t testing.TB, e *env, rc *redisx.Client) *tracking.Tracker {
 	t.Cleanup(func() { cancel(); <-done })
 	waitUntil(t, 20*time.Second, "tracking live", tr.Live)
 	return tr
+}
+
+// testLog writes the tracker's log lines to the test's log (shown when it
+// fails, or with -v); the tracker stops in a Cleanup, before the test ends.
+type testLog struct{ t testing.TB }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
@@ -232,6 +241,11 @@ func TestFailoverWhileTracked(t *testing.T) {
 	tok, sess := a.login("alice")
 	warmLocal(t, b, tok)
 	master := c.MasterOf(b.m.k.session(sess.tag, sess.ID))
+	// The session must survive the failover for this test: Redis replicates
+	// asynchronously, and a login acknowledged just before its master dies
+	// can be missing on the promoted replica (then it is simply gone, on
+	// every pod: "no such session").
+	c.WaitReplicated(master)
 	master.Stop()
 	waitUntil(t, 5*time.Second, "b's tracking down", func() bool { return !b.m.local.tr.Live() })
 	if _, ok := b.m.local.get(b.m.k.session(sess.tag, sess.ID)); ok {
