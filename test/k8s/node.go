@@ -34,6 +34,9 @@ type NodeOptions struct {
 	// ClusterDNS points the pods' resolv.conf at the bridge's address,
 	// where StartClusterServices runs CoreDNS.
 	ClusterDNS bool
+	// Registry, a host:port on loopback (StartRegistry), is one containerd
+	// pulls from over plain HTTP.
+	Registry string
 }
 
 // Node is a containerd and a kubelet under one temporary root, stopped and
@@ -99,7 +102,7 @@ func StartNode(t *testing.T, opt NodeOptions) *Node {
 	n := &Node{t: t, root: root, Name: fmt.Sprintf("redlane-node-%d", os.Getpid()),
 		bridge: fmt.Sprintf("rlnode%d", os.Getpid()%100000), netnsBefore: netns()}
 	t.Cleanup(n.cleanup)
-	n.startContainerd(t, opt.PauseImage)
+	n.startContainerd(t, opt.PauseImage, opt.Registry)
 	for _, img := range opt.Images {
 		archive := filepath.Join(root, "image.tar")
 		if out, err := exec.Command("podman", "save", "--format", "oci-archive", "-o", archive, img).CombinedOutput(); err != nil {
@@ -127,11 +130,24 @@ func (n *Node) Ctr(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-func (n *Node) startContainerd(t *testing.T, pause string) {
+func (n *Node) startContainerd(t *testing.T, pause, registry string) {
 	t.Helper()
 	cni := filepath.Join(n.root, "cni")
 	if err := os.MkdirAll(cni, 0o755); err != nil {
 		t.Fatal(err)
+	}
+	// Registry hosts (containerd's hosts.toml): a loopback registry is
+	// spoken to over plain HTTP.
+	hosts := filepath.Join(n.root, "certs.d")
+	if registry != "" {
+		dir := filepath.Join(hosts, registry)
+		toml := fmt.Sprintf("server = \"http://%[1]s\"\n[host.\"http://%[1]s\"]\n  capabilities = [\"pull\", \"resolve\"]\n", registry)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "hosts.toml"), []byte(toml), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// restrict_oom_score_adj: runc cannot lower oom_score_adj here (no
 	// CAP_SYS_RESOURCE), which the kubelet asks for the sandbox (-998);
@@ -162,7 +178,9 @@ state = "%[1]s/containerd-state"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "%[4]s"
-`, n.root, n.sock(), pause, cni)
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "%[5]s"
+`, n.root, n.sock(), pause, cni, hosts)
 	confFile := filepath.Join(n.root, "containerd.toml")
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

@@ -1,32 +1,45 @@
 package k8s
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// The images `make image` builds, and podman's local pause image.
+// The images `make image` builds, and podman's local pause image (the
+// sandbox image, imported into containerd; the rest is pulled from a
+// registry on loopback).
 var realNodeImages = []string{
 	"localhost/podman-pause:4.3.1-0",
 	"localhost/redlane:local",
 	"localhost/redlane-redis:7.0.15-debian12",
+	"localhost/redlane-wget:1.21.3-debian12",
+	"localhost/redlane-postgres:15-debian12",
 }
 
-// TestChartOnRealNode is level 3 as far as this machine goes so far: a
-// control plane of its own (kwok's fake node tainted away) with a real node
-// joined (kubelet 1.35.4, containerd, runc, CNI bridge, CoreDNS, kube-proxy;
-// test/k8s/node.go). `helm install` schedules the chart's pods onto it; the
-// Redis StatefulSet's pod becomes Ready through its real exec probe with the
+// TestChartOnRealNode is level 3 as far as this machine goes: a control
+// plane of its own (kwok's fake node tainted away) with a real node joined
+// (kubelet 1.35.4, containerd, runc, CNI bridge, CoreDNS, kube-proxy;
+// test/k8s/node.go) that pulls the chart's images from a registry on
+// loopback. `helm install` schedules the chart's pods onto it; the Redis
+// StatefulSet's pod becomes Ready through its real exec probe with the
 // rendered Secret env and ConfigMap files, and redis-cli from the host (over
 // the CNI bridge, with the Secret's password) reads the values' memory
 // settings back; the Redlane pod reaches Redis through its Service, becomes
-// Ready through its real probe and serves /readyz at its pod IP.
+// Ready through its real probe and serves /readyz at its pod IP; `helm
+// test` passes in a real pod. Then, while a client on the host sends
+// requests to the Service's IP without a pause: `helm upgrade` to two pods
+// on a shared PostgreSQL, a rolling upgrade, and a pod deleted — not one
+// request may fail.
 func TestChartOnRealNode(t *testing.T) {
 	tools := RequireTools(t)
 	kubelet := RequireKubelet(t)
@@ -53,14 +66,22 @@ func TestChartOnRealNode(t *testing.T) {
 			t.Skipf("no %s in %s (test/k8s/kubelet.sh)", b, bin)
 		}
 	}
-	node := StartNode(t, NodeOptions{Kubelet: kubelet, Kubeconfig: c.Kubeconfig, Images: realNodeImages,
-		PauseImage: realNodeImages[0], Subnet: fmt.Sprintf("10.246.%d.0/24", os.Getpid()%200), ClusterDNS: true})
+	// Every image but the sandbox's is pulled by containerd from a
+	// registry on loopback, as a cluster pulls from its registry.
+	reg := StartRegistry(t)
+	pulled := map[string]string{}
+	for _, img := range realNodeImages[1:] {
+		pulled[img] = reg.Push(t, img)
+	}
+	values := registryValues(t, pulled)
+	node := StartNode(t, NodeOptions{Kubelet: kubelet, Kubeconfig: c.Kubeconfig, Images: realNodeImages[:1],
+		PauseImage: realNodeImages[0], Registry: reg.Addr, Subnet: fmt.Sprintf("10.246.%d.0/24", os.Getpid()%200), ClusterDNS: true})
 	node.StartClusterServices(t, filepath.Join(bin, "coredns"), filepath.Join(bin, "kube-proxy"), c.Kubeconfig, "redlane-test")
 	if _, errOut, err := c.kubectlWait(2*time.Minute, "wait", "--for=condition=Ready", "node/"+node.Name, "--timeout=120s"); err != nil {
 		t.Fatalf("node not Ready: %v %s", err, errOut)
 	}
 
-	c.Helm(t, "install", "real", ChartDir(), "-f", LocalImagesValues()).Must(t)
+	c.Helm(t, "install", "real", ChartDir(), "-f", LocalImagesValues(), "-f", values).Must(t)
 	t.Cleanup(func() { _, _, _ = c.Helm(t, "uninstall", "real", "--wait", "--timeout", "60s").Run() })
 	redis := "pod/real-redlane-redis-0"
 	if _, errOut, err := c.kubectlWait(3*time.Minute, "wait", "--for=condition=Ready", redis, "--timeout=180s"); err != nil {
@@ -109,4 +130,165 @@ func TestChartOnRealNode(t *testing.T) {
 		t.Fatalf("GET /readyz at %s: %d", appIP, resp.StatusCode)
 	}
 	t.Logf("Redlane pod Ready on %s at %s, reaching Redis through its Service", node.Name, appIP)
+
+	// helm test: the chart's test pod runs on the node and reaches
+	// /readyz through the Service.
+	if out, errOut, err := c.Helm(t, "test", "real", "--timeout", "3m").Run(); err != nil {
+		t.Fatalf("helm test: %v\n%s%s\n%s", err, out, errOut, c.dump("default"))
+	}
+
+	// Two pods on a shared users database: the chart's PostgreSQL
+	// (Debian's 15, from the registry). The upgrade itself must roll
+	// without a failed request from a client outside (maxUnavailable 0,
+	// readiness, preStop).
+	svc := "http://" + c.Kubectl("get", "svc", "real-redlane", "-o", "jsonpath={.spec.clusterIP}").Must(t) + ":8000"
+	load := startLoad(t, svc+"/health")
+	upgrade := func(what string, set ...string) {
+		t.Helper()
+		args := []string{"upgrade", "real", ChartDir(), "-f", LocalImagesValues(), "-f", values, "--wait", "--timeout", "4m",
+			"--set", "replicaCount=2", "--set", "postgresql.enabled=true", "--set", "postgresql.persistence.enabled=false",
+			"--set", "config.database.seedUsers=null"}
+		if out, errOut, err := c.Helm(t, append(args, set...)...).Run(); err != nil {
+			t.Fatalf("helm upgrade (%s): %v\n%s%s\n%s", what, err, out, errOut, c.dump("default"))
+		}
+		c.Kubectl("rollout", "status", "deployment/real-redlane", "--timeout=3m").Must(t)
+		load.check(t, what)
+	}
+	upgrade("to two pods on PostgreSQL")
+
+	// A user created through one pod is read through the Service from
+	// either; the cached read is what the client keeps asking for.
+	admin := c.Kubectl("get", "secret", "real-redlane", "-o", "go-template={{index .data \"admin-token\" | base64decode}}").Must(t)
+	id := createUser(t, svc, admin)
+	load.switchTo(svc + "/users/" + id)
+	time.Sleep(2 * time.Second)
+	load.check(t, "cached reads of a user")
+
+	upgrade("a rolling upgrade under load", "--set-string", "podAnnotations.redlane\\.dev/rollout=2")
+
+	// A pod deleted under load: its replacement comes up, the other pod
+	// (the PDB keeps one) answers meanwhile.
+	live := `go-template={{range .items}}{{if not .metadata.deletionTimestamp}}{{.metadata.name}} {{end}}{{end}}`
+	pods := strings.Fields(c.Kubectl(append([]string{"get", "pod", "-o", live}, strings.Fields(app)...)...).Must(t))
+	if len(pods) != 2 {
+		t.Fatalf("want 2 Redlane pods, have %v", pods)
+	}
+	c.Kubectl("delete", "pod", pods[0], "--wait=true", "--timeout=2m").Must(t)
+	if _, errOut, err := c.kubectlWait(3*time.Minute, "rollout", "status", "deployment/real-redlane", "--timeout=3m"); err != nil {
+		t.Fatalf("replacement of %s: %v %s", pods[0], err, errOut)
+	}
+	load.check(t, "a pod deleted under load")
+	t.Logf("requests from outside during the upgrades and the deletion: %d, none failed", load.total())
+}
+
+// registryValues writes a values file that takes the chart's images from
+// the registry (pulled: podman name -> registry reference), pulled on
+// every start (pullPolicy Always), and returns its path.
+func registryValues(t *testing.T, pulled map[string]string) string {
+	t.Helper()
+	image := func(local string) string {
+		ref := pulled[local]
+		i := strings.LastIndex(ref, ":")
+		return fmt.Sprintf("{repository: %q, tag: %q, pullPolicy: Always}", ref[:i], ref[i+1:])
+	}
+	doc := fmt.Sprintf("image: %s\nredis:\n  image: %s\ntests:\n  image: %s\npostgresql:\n  image: %s\n",
+		image("localhost/redlane:local"), image("localhost/redlane-redis:7.0.15-debian12"),
+		image("localhost/redlane-wget:1.21.3-debian12"), image("localhost/redlane-postgres:15-debian12"))
+	path := filepath.Join(t.TempDir(), "registry-values.yaml")
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// load is a client outside the cluster: four goroutines sending GET url
+// back to back through kept-alive connections, counting every request
+// that fails (a transport error or a status other than 200).
+type load struct {
+	url     atomic.Pointer[string]
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	n, bad  atomic.Int64
+	mu      sync.Mutex
+	samples []string
+}
+
+func startLoad(t *testing.T, url string) *load {
+	l := &load{stop: make(chan struct{})}
+	l.url.Store(&url)
+	client := &http.Client{Timeout: 10 * time.Second}
+	for range 4 {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				u := *l.url.Load()
+				resp, err := client.Get(u)
+				why := ""
+				if err != nil {
+					why = err.Error()
+				} else {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						why = fmt.Sprintf("GET %s: %d", u, resp.StatusCode)
+					}
+				}
+				l.n.Add(1)
+				if why != "" {
+					l.bad.Add(1)
+					l.mu.Lock()
+					if len(l.samples) < 5 {
+						l.samples = append(l.samples, time.Now().Format("15:04:05.000 ")+why)
+					}
+					l.mu.Unlock()
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+	}
+	t.Cleanup(func() { close(l.stop); l.wg.Wait() })
+	return l
+}
+
+func (l *load) switchTo(url string) { l.url.Store(&url) }
+
+func (l *load) total() int64 { return l.n.Load() }
+
+// check fails the test if any request failed so far.
+func (l *load) check(t *testing.T, during string) {
+	t.Helper()
+	if bad := l.bad.Load(); bad > 0 {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		t.Fatalf("during %s: %d of %d requests failed, e.g.\n%s", during, bad, l.n.Load(), strings.Join(l.samples, "\n"))
+	}
+	t.Logf("after %s: %d requests, none failed", during, l.n.Load())
+}
+
+// createUser creates a user through the Service with the admin token and
+// returns its id.
+func createUser(t *testing.T, base, adminToken string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/users", strings.NewReader(`{"username":"realnode","email":"realnode@example.com","password":"a long password"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var u struct {
+		ID json.Number `json:"id"`
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(body, &u) != nil || u.ID == "" {
+		t.Fatalf("POST /users: %d %s", resp.StatusCode, body)
+	}
+	return u.ID.String()
 }

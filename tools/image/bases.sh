@@ -12,6 +12,11 @@
 #                                               the same plus busybox in /busybox (the dev target)
 #   localhost/redlane-redis:7.0.15-debian12     Debian 12's redis-server/redis-cli 7.0.15 with the
 #                                               shared libraries they link, busybox sh, uid 999
+#   localhost/redlane-wget:1.21.3-debian12      Debian 12's GNU wget 1.21.3 with the libraries it
+#                                               links, CA certs (the chart's helm test pod runs it)
+#   localhost/redlane-postgres:15-debian12      Debian 12's PostgreSQL 15 with the libraries it
+#                                               links, busybox sh, nss_wrapper, an entrypoint
+#                                               for POSTGRES_USER/PASSWORD/DB and PGDATA
 #
 # The names say what they are: none of them is the upstream image it stands
 # in for (Debian's Redis is 7.0.15, not the chart's default 7.4.6).
@@ -26,9 +31,13 @@
 # Usage: tools/image/bases.sh              build what is missing, print the names
 #        tools/image/bases.sh --names      print the names only (builds nothing)
 set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 GO_VERSION=1.26.8
 REDIS_VERSION=7.0.15
+WGET_VERSION=1.21.3
+# Debian 12's PostgreSQL (the chart's default image is 17.6).
+POSTGRES_MAJOR=15
 # Bump when the recipe changes without a version change: images carrying an
 # older recipe label are rebuilt.
 RECIPE=r1
@@ -37,10 +46,12 @@ BUILDER_IMAGE="localhost/redlane-go:${GO_VERSION}-busybox"
 STATIC_IMAGE="localhost/redlane-base-static:debian12-nonroot"
 DEBUG_IMAGE="localhost/redlane-base-static:debian12-debug-nonroot"
 REDIS_IMAGE="localhost/redlane-redis:${REDIS_VERSION}-debian12"
+WGET_IMAGE="localhost/redlane-wget:${WGET_VERSION}-debian12"
+POSTGRES_IMAGE="localhost/redlane-postgres:${POSTGRES_MAJOR}-debian12"
 
 names() {
-	printf 'GO_IMAGE=%s\nRUNTIME_IMAGE=%s\nDEV_IMAGE=%s\nREDIS_IMAGE=%s\n' \
-		"$BUILDER_IMAGE" "$STATIC_IMAGE" "$DEBUG_IMAGE" "$REDIS_IMAGE"
+	printf 'GO_IMAGE=%s\nRUNTIME_IMAGE=%s\nDEV_IMAGE=%s\nREDIS_IMAGE=%s\nWGET_IMAGE=%s\nPOSTGRES_IMAGE=%s\n' \
+		"$BUILDER_IMAGE" "$STATIC_IMAGE" "$DEBUG_IMAGE" "$REDIS_IMAGE" "$WGET_IMAGE" "$POSTGRES_IMAGE"
 }
 if [[ "${1:-}" == "--names" ]]; then
 	names
@@ -163,32 +174,91 @@ go_into() {
 	rm -rf "$root/usr/local/go/test" "$root/usr/local/go/go.env.mod"
 }
 
-# redis_into DIR: redis-server and redis-cli from Debian's packages, plus the
-# shared libraries the dynamic loader resolves for them on this Debian host.
-redis_into() {
-	local root=$1 tmp lib
-	tmp=$(mktemp -d)
-	dpkg-deb -x "$(deb redis-tools)" "$tmp"
-	mkdir -p "$root/usr/bin" "$root/etc/redis" "$root/data" "$root/lib64" "$root/usr/lib/x86_64-linux-gnu"
-	cp "$tmp/usr/bin/redis-check-rdb" "$tmp/usr/bin/redis-cli" "$root/usr/bin/"
-	# Debian's redis-server is this one binary under another name.
-	ln -s redis-check-rdb "$root/usr/bin/redis-server"
-	for lib in $( (ldd "$tmp/usr/bin/redis-check-rdb"; ldd "$tmp/usr/bin/redis-cli") | awk '/=> \// {print $3} /^\s*\/lib64/ {print $1}' | sort -u); do
+# libs_into DIR BINARY...: the shared libraries the dynamic loader resolves
+# for the binaries on this Debian host (the same release as the .debs),
+# in DIR's /lib64 and /usr/lib/x86_64-linux-gnu.
+libs_into() {
+	local root=$1 lib
+	shift
+	mkdir -p "$root/lib64" "$root/usr/lib/x86_64-linux-gnu"
+	if for b in "$@"; do ldd "$b"; done | grep -q 'not found'; then
+		echo "bases.sh: $* need libraries this host lacks (apt-get install redis-server postgresql):" >&2
+		for b in "$@"; do ldd "$b"; done | grep 'not found' >&2
+		return 1
+	fi
+	for lib in $(for b in "$@"; do ldd "$b"; done | awk '/=> \// {print $3} /^\s*\/lib64/ {print $1}' | sort -u); do
 		if [[ "$lib" == /lib64/* ]]; then
 			cp -L "$lib" "$root/lib64/"
 		else
 			cp -L "$lib" "$root/usr/lib/x86_64-linux-gnu/"
 		fi
 	done
-	if (ldd "$tmp/usr/bin/redis-check-rdb"; ldd "$tmp/usr/bin/redis-cli") | grep -q 'not found'; then
-		echo "bases.sh: redis needs libraries this host lacks (apt-get install redis-server):" >&2
-		ldd "$tmp/usr/bin/redis-check-rdb" | grep 'not found' >&2
-		return 1
-	fi
+}
+
+# wget_into DIR: GNU wget from Debian's package with the libraries it
+# links. Not busybox's wget: Debian 12's busybox 1.35.0 (static and
+# dynamic alike) dies with SIGSEGV in wget before it sends a request when
+# it runs as a non-root user (on the host too).
+wget_into() {
+	local root=$1 tmp
+	tmp=$(mktemp -d)
+	dpkg-deb -x "$(deb wget)" "$tmp"
+	mkdir -p "$root/usr/bin"
+	cp "$tmp/usr/bin/wget" "$root/usr/bin/wget"
+	libs_into "$root" "$tmp/usr/bin/wget"
+	rm -rf "$tmp"
+}
+
+# redis_into DIR: redis-server and redis-cli from Debian's packages, with
+# their shared libraries.
+redis_into() {
+	local root=$1 tmp
+	tmp=$(mktemp -d)
+	dpkg-deb -x "$(deb redis-tools)" "$tmp"
+	mkdir -p "$root/usr/bin" "$root/etc/redis" "$root/data"
+	cp "$tmp/usr/bin/redis-check-rdb" "$tmp/usr/bin/redis-cli" "$root/usr/bin/"
+	# Debian's redis-server is this one binary under another name.
+	ln -s redis-check-rdb "$root/usr/bin/redis-server"
+	libs_into "$root" "$tmp/usr/bin/redis-check-rdb" "$tmp/usr/bin/redis-cli"
 	rm -rf "$tmp"
 	echo 'redis:x:999:999:redis:/data:/sbin/nologin' >>"$root/etc/passwd"
 	echo 'redis:x:999:' >>"$root/etc/group"
 	chown 999:999 "$root/data"
+}
+
+# postgres_into DIR: Debian's PostgreSQL server and pg_isready/psql, their
+# shared libraries, nss_wrapper (for a pod's arbitrary runAsUser, as the
+# official image does) and an entrypoint that follows the official image's
+# contract for what the chart and k8s/base use: POSTGRES_USER,
+# POSTGRES_PASSWORD, POSTGRES_DB and PGDATA initialise an empty data
+# directory (scram-sha-256 over TCP), then postgres runs in the foreground.
+postgres_into() {
+	local root=$1 tmp v=$POSTGRES_MAJOR
+	tmp=$(mktemp -d)
+	dpkg-deb -x "$(deb "postgresql-$v")" "$tmp"
+	dpkg-deb -x "$(deb "postgresql-client-$v")" "$tmp"
+	dpkg-deb -x "$(deb libnss-wrapper)" "$tmp"
+	mkdir -p "$root/usr/lib/postgresql/$v/bin" "$root/usr/share/postgresql" "$root/usr/local/bin" \
+		"$root/var/lib/postgresql/data" "$root/var/run/postgresql"
+	local b
+	for b in postgres initdb pg_ctl pg_isready psql; do
+		cp "$tmp/usr/lib/postgresql/$v/bin/$b" "$root/usr/lib/postgresql/$v/bin/"
+		ln -s "../../lib/postgresql/$v/bin/$b" "$root/usr/local/bin/$b"
+	done
+	cp -a "$tmp/usr/lib/postgresql/$v/lib" "$root/usr/lib/postgresql/$v/lib"
+	cp -a "$tmp/usr/share/postgresql/$v" "$root/usr/share/postgresql/$v"
+	mkdir -p "$root/usr/lib/x86_64-linux-gnu"
+	cp -L "$tmp/usr/lib/x86_64-linux-gnu/libnss_wrapper.so" "$root/usr/lib/x86_64-linux-gnu/"
+	libs_into "$root" "$tmp/usr/lib/postgresql/$v/bin/postgres" "$tmp/usr/lib/postgresql/$v/bin/initdb" \
+		"$tmp/usr/lib/postgresql/$v/bin/pg_isready" "$tmp/usr/lib/postgresql/$v/bin/psql" \
+		"$tmp/usr/lib/postgresql/$v/lib/plpgsql.so"
+	cp "$HERE/postgres-entrypoint" "$root/usr/local/bin/docker-entrypoint.sh"
+	chmod 0755 "$root/usr/local/bin/docker-entrypoint.sh"
+	rm -rf "$tmp"
+	echo 'postgres:x:999:999:postgres:/var/lib/postgresql:/bin/sh' >>"$root/etc/passwd"
+	echo 'postgres:x:999:' >>"$root/etc/group"
+	chown -R 999:999 "$root/var/lib/postgresql" "$root/var/run/postgresql"
+	chmod 2777 "$root/var/run/postgresql"
 }
 
 # image NAME CHANGES... -- BUILDERS...: unless NAME exists with this recipe,
@@ -239,5 +309,10 @@ image "$DEBUG_IMAGE" "USER 65532:65532" "WORKDIR /home/nonroot" \
 image "$REDIS_IMAGE" "USER 999:999" "WORKDIR /data" "ENV PATH=/usr/bin:/bin" \
 	"CMD [\"redis-server\"]" \
 	-- skeleton busybox_bin redis_into
+image "$WGET_IMAGE" "USER 65532:65532" "ENV PATH=/usr/bin:/bin" "ENTRYPOINT [\"/usr/bin/wget\"]" \
+	-- skeleton certs_into wget_into
+image "$POSTGRES_IMAGE" "USER 999:999" "ENV PATH=/usr/local/bin:/usr/bin:/bin" "ENV PGDATA=/var/lib/postgresql/data" \
+	"ENTRYPOINT [\"/usr/local/bin/docker-entrypoint.sh\"]" "CMD [\"postgres\"]" "STOPSIGNAL SIGINT" "EXPOSE 5432" \
+	-- skeleton busybox_bin tzdata_into postgres_into
 log "base images ready in $((SECONDS - start)) s"
 names
