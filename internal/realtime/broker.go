@@ -147,6 +147,25 @@ func (b *broker) move(channel string, from *shard) {
 	}
 }
 
+// relocate moves channel, subscribed and confirmed on sh although the
+// master at addr serves its slot now, to addr's shard, and unsubscribes it
+// on sh. A shard's connection can outlive the change without an error: a
+// Cluster being formed while this instance starts (its slot map flaps as
+// masters are assigned) can leave a channel subscribed on a node that then
+// turns replica, and a replica takes SSUBSCRIBE and even relays its
+// master's messages, so nothing fails; readiness, which compares every
+// channel's shard with its slot's master, is what notices it.
+func (b *broker) relocate(channel string, sh *shard, addr string) {
+	b.log.Info("realtime: channel subscribed on a node that does not serve its slot; moving its subscription", "channel", channel, "from", sh.addr, "to", addr)
+	b.move(channel, sh)
+	b.mu.Lock()
+	moved := b.routes[channel] != sh
+	b.mu.Unlock()
+	if moved {
+		sh.setWant(channel, false)
+	}
+}
+
 // forget drops channel's route once its shard no longer holds it.
 func (b *broker) forget(channel string, s *shard) {
 	b.mu.Lock()
@@ -213,14 +232,19 @@ func (b *broker) checkShard(ctx context.Context, sh *shard, nonce string) error 
 	if !sh.sharded {
 		return nil // the probe round trip went through this one server
 	}
+	var misplaced error
 	for _, ch := range wanted {
 		addr, err := b.owner(ctx, ch)
 		if err != nil {
 			return err
 		}
 		if addr != sh.addr {
-			return fmt.Errorf("pub/sub: %s is served by %s but subscribed on %s", ch, addr, sh.addr)
+			b.relocate(ch, sh, addr)
+			misplaced = fmt.Errorf("pub/sub: %s is served by %s but subscribed on %s (moving it)", ch, addr, sh.addr)
 		}
+	}
+	if misplaced != nil {
+		return misplaced
 	}
 	// A sibling of a room channel (same hash tag, so same slot and master)
 	// that nobody subscribes: the write reaches no one. The probe channel
