@@ -95,11 +95,9 @@ func TestHelmLifecycle(t *testing.T) {
 				t.Errorf("the default install warns:\n%s", notes)
 			}
 			if vc.Name == "cluster" {
-				// The create Job ran (and completed) as a post-install hook;
-				// hook-succeeded deleted it.
-				if out, _, _ := c.Kubectl("get", "jobs", "-n", ns, "-o", "name").Run(); strings.Contains(out, "cluster-init") {
-					t.Errorf("cluster-init Job still present after a successful hook: %s", out)
-				}
+				// The create Job is the release's own, one per revision
+				// (kwok completes its pod).
+				c.Kubectl("wait", "--for=condition=Complete", "-n", ns, "job/"+testRelease+"-redlane-redis-cluster-init-r1", "--timeout=60s").Must(t)
 				pvcs := c.Kubectl("get", "pvc", "-n", ns, "-l", "app.kubernetes.io/component=redis", "-o", "jsonpath={range .items[*]}{.status.phase}{\"\\n\"}{end}").Must(t)
 				if strings.Count(pvcs, "Bound") != 6 {
 					t.Errorf("want 6 bound volume claims, got:\n%s", pvcs)
@@ -110,6 +108,13 @@ func TestHelmLifecycle(t *testing.T) {
 			start = time.Now()
 			helm("upgrade", testRelease, ChartDir(), "--reuse-values", "--wait", "--timeout", helmTimeout)
 			t.Logf("no-op upgrade --wait: %s", time.Since(start).Round(time.Millisecond))
+			if vc.Name == "cluster" {
+				// The upgrade's own Job replaces the install's.
+				c.Kubectl("wait", "--for=condition=Complete", "-n", ns, "job/"+testRelease+"-redlane-redis-cluster-init-r2", "--timeout=60s").Must(t)
+				if out := c.Kubectl("get", "jobs", "-n", ns, "-o", "name").Must(t); strings.Contains(out, "cluster-init-r1") {
+					t.Errorf("the install's cluster Job outlived the upgrade: %s", out)
+				}
+			}
 			if rev, hash := c.newestReplicaSet(t, ns, deploy); rev != rev0 || hash != hash0 {
 				t.Errorf("an upgrade without changes rolled the pods: revision %s→%s, hash %s→%s", rev0, rev, hash0, hash)
 			}

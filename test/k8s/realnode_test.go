@@ -41,45 +41,7 @@ var realNodeImages = []string{
 // on a shared PostgreSQL, a rolling upgrade, and a pod deleted — not one
 // request may fail.
 func TestChartOnRealNode(t *testing.T) {
-	tools := RequireTools(t)
-	kubelet := RequireKubelet(t)
-	for _, img := range realNodeImages {
-		if err := exec.Command("podman", "image", "exists", img).Run(); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("image %s is missing; .ci/run runs make image (and test/image creates the pause image)", img)
-			}
-			t.Skipf("image %s is missing (make image; make test-image creates the pause image)", img)
-		}
-	}
-	c, err := startControlPlane(tools)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.stop) // after the node's cleanup (LIFO)
-	c.Kubectl("taint", "node", "kwok-node-0", "redlane.dev/fake=true:NoSchedule").Must(t)
-	bin := filepath.Dir(kubelet)
-	for _, b := range []string{"coredns", "kube-proxy"} {
-		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("no %s in %s; .ci/run runs test/k8s/kubelet.sh", b, bin)
-			}
-			t.Skipf("no %s in %s (test/k8s/kubelet.sh)", b, bin)
-		}
-	}
-	// Every image but the sandbox's is pulled by containerd from a
-	// registry on loopback, as a cluster pulls from its registry.
-	reg := StartRegistry(t)
-	pulled := map[string]string{}
-	for _, img := range realNodeImages[1:] {
-		pulled[img] = reg.Push(t, img)
-	}
-	values := registryValues(t, pulled)
-	node := StartNode(t, NodeOptions{Kubelet: kubelet, Kubeconfig: c.Kubeconfig, Images: realNodeImages[:1],
-		PauseImage: realNodeImages[0], Registry: reg.Addr, Subnet: fmt.Sprintf("10.246.%d.0/24", os.Getpid()%200), ClusterDNS: true})
-	node.StartClusterServices(t, filepath.Join(bin, "coredns"), filepath.Join(bin, "kube-proxy"), c.Kubeconfig, "redlane-test")
-	if _, errOut, err := c.kubectlWait(2*time.Minute, "wait", "--for=condition=Ready", "node/"+node.Name, "--timeout=120s"); err != nil {
-		t.Fatalf("node not Ready: %v %s", err, errOut)
-	}
+	c, node, pulled, values := realNode(t)
 
 	c.Helm(t, "install", "real", ChartDir(), "-f", LocalImagesValues(), "-f", values).Must(t)
 	t.Cleanup(func() { _, _, _ = c.Helm(t, "uninstall", "real", "--wait", "--timeout", "60s").Run() })
@@ -179,6 +141,190 @@ func TestChartOnRealNode(t *testing.T) {
 	}
 	load.check(t, "a pod deleted under load")
 	t.Logf("requests from outside during the upgrades and the deletion: %d, none failed", load.total())
+
+	applyDevOverlay(t, c, node, pulled)
+}
+
+// TestChartClusterModeOnRealNode: `helm install --wait --wait-for-jobs`
+// of the chart in its Redis Cluster mode on the real node.
+func TestChartClusterModeOnRealNode(t *testing.T) {
+	c, node, _, values := realNode(t)
+	clusterModeOnNode(t, c, node, values)
+}
+
+// clusterModeOnNode installs the chart in its Redis Cluster mode
+// (charts/redlane/ci/cluster-values.yaml: six Redis pods and the Job that
+// forms the cluster) with `helm install --wait --wait-for-jobs`: every pod
+// Ready through its probes, the cluster formed (cluster_state:ok, six
+// nodes known), and the Redlane pod serving /readyz through its Service.
+func clusterModeOnNode(t *testing.T, c *ControlPlane, node *Node, values string) {
+	t.Helper()
+	const ns = "clus"
+	c.Kubectl("create", "namespace", ns).Must(t)
+	if out, errOut, err := c.Helm(t, "install", "clus", ChartDir(), "-n", ns, "-f", LocalImagesValues(), "-f", values,
+		"-f", filepath.Join(ChartDir(), "ci", "cluster-values.yaml"), "--wait", "--wait-for-jobs", "--timeout", "4m").Run(); err != nil {
+		ready := ""
+		if ip, _, err := c.Kubectl("get", "pod", "-n", ns, "-l", "app.kubernetes.io/component=app", "-o", "jsonpath={.items[0].status.podIP}").Run(); err == nil {
+			if resp, err := http.Get("http://" + strings.TrimSpace(ip) + ":8000/readyz"); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				ready = fmt.Sprintf("%d %s", resp.StatusCode, b)
+			}
+		}
+		t.Fatalf("helm install --wait (cluster mode): %v\n%s%s\nthe app's /readyz: %s\n%s\n%s", err, out, errOut, ready, c.dump(ns), tail(node.Logs("clus-redlane-", "redlane"), 20))
+	}
+	t.Cleanup(func() { _, _, _ = c.Helm(t, "uninstall", "clus", "-n", ns, "--wait", "--timeout", "60s").Run() })
+	notReady := c.Kubectl("get", "pod", "-n", ns, "-o",
+		`go-template={{range .items}}{{if ne .status.phase "Succeeded"}}{{range .status.conditions}}{{if and (eq .type "Ready") (ne .status "True")}}{{$.metadata.name}} {{end}}{{end}}{{end}}{{end}}`).Must(t)
+	if strings.TrimSpace(notReady) != "" {
+		t.Fatalf("cluster mode: pods not Ready after helm install --wait: %s\n%s", notReady, c.dump(ns))
+	}
+	ip := c.Kubectl("get", "pod", "clus-redlane-redis-0", "-n", ns, "-o", "jsonpath={.status.podIP}").Must(t)
+	password := c.Kubectl("get", "secret", "clus-redlane", "-n", ns, "-o", "go-template={{index .data \"redis-password\" | base64decode}}").Must(t)
+	cmd := exec.Command("redis-cli", "-h", ip, "-p", "6379", "--no-auth-warning", "CLUSTER", "INFO")
+	cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+password)
+	info, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(info), "cluster_state:ok") || !strings.Contains(string(info), "cluster_known_nodes:6") {
+		t.Fatalf("CLUSTER INFO at %s: %v\n%s", ip, err, info)
+	}
+	svc := c.Kubectl("get", "svc", "clus-redlane", "-n", ns, "-o", "jsonpath={.spec.clusterIP}").Must(t)
+	resp, err := http.Get("http://" + svc + ":8000/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("cluster mode: GET /readyz through the Service: %d", resp.StatusCode)
+	}
+	t.Logf("cluster mode: helm install --wait with six Redis pods and the cluster Job on %s; cluster_state:ok, /readyz 200", node.Name)
+}
+
+// applyDevOverlay runs `kubectl apply -k k8s/overlays/dev` on the node,
+// through a kustomization of the test's that only points the overlay's
+// images at the registry (Redis and PostgreSQL under their Debian
+// versions); the two volume claims bind to hostPath volumes made for them
+// (there is no provisioner). Every pod must turn Ready through its probes,
+// and the app serve /readyz through its Service.
+func applyDevOverlay(t *testing.T, c *ControlPlane, node *Node, pulled map[string]string) {
+	t.Helper()
+	dir := t.TempDir()
+	split := func(local string) (string, string) {
+		ref := pulled[local]
+		i := strings.LastIndex(ref, ":")
+		return ref[:i], ref[i+1:]
+	}
+	app, appTag := split("localhost/redlane:local")
+	redis, redisTag := split("localhost/redlane-redis:7.0.15-debian12")
+	pg, pgTag := split("localhost/redlane-postgres:15-debian12")
+	// kustomize takes a base outside the kustomization's directory only by
+	// a relative path.
+	overlay, err := filepath.Rel(dir, filepath.Join(RepoRoot(), "k8s", "overlays", "dev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kust := fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [%q]
+images:
+  - {name: redlane, newName: %q, newTag: %q}
+  - {name: docker.io/library/redis, newName: %q, newTag: %q}
+  - {name: docker.io/library/postgres, newName: %q, newTag: %q}
+`, overlay, app, appTag, redis, redisTag, pg, pgTag)
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(kust), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var pvs strings.Builder
+	for _, claim := range []string{"data-redlane-redis-0", "data-redlane-postgresql-0"} {
+		path := filepath.Join(dir, claim)
+		if err := os.Mkdir(path, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		_ = os.Chmod(path, 0o777) // past the umask: the pods run as 10001 and 10002
+		fmt.Fprintf(&pvs, `---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: dev-%[1]s}
+spec:
+  capacity: {storage: 8Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  hostPath: {path: %[2]q, type: Directory}
+  claimRef: {namespace: redlane-dev, name: %[1]s}
+`, claim, path)
+	}
+	c.Kubectl("apply", "-f", "-").WithStdin(pvs.String()).Must(t)
+	defer func() {
+		if t.Failed() {
+			t.Log(c.dump("redlane-dev"))
+			t.Log(tail(node.Logs("redlane-", "redlane"), 20))
+		}
+	}()
+	c.Kubectl("apply", "--validate=strict", "-k", dir).Must(t)
+	for _, w := range []string{"statefulset/redlane-redis", "statefulset/redlane-postgresql", "deployment/redlane"} {
+		if _, errOut, err := c.kubectlWait(4*time.Minute, "rollout", "status", w, "-n", "redlane-dev", "--timeout=3m"); err != nil {
+			t.Fatalf("kubectl apply -k k8s/overlays/dev: %s not rolled out: %v %s", w, err, errOut)
+		}
+	}
+	ip := c.Kubectl("get", "svc", "redlane", "-n", "redlane-dev", "-o", "jsonpath={.spec.clusterIP}").Must(t)
+	resp, err := http.Get("http://" + ip + ":8000/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("dev overlay: GET /readyz through its Service: %d", resp.StatusCode)
+	}
+	t.Logf("kubectl apply -k k8s/overlays/dev: Redis, PostgreSQL and Redlane Ready on %s, /readyz 200 through the Service", node.Name)
+	c.Kubectl("delete", "-k", dir, "--wait=false").Must(t)
+}
+
+// realNode starts a control plane with a real node joined that pulls from
+// a registry on loopback holding the images `make image` built; values is a
+// values file pointing the chart at them (pulled maps each podman image to
+// its registry reference).
+func realNode(t *testing.T) (c *ControlPlane, node *Node, pulled map[string]string, values string) {
+	t.Helper()
+	tools := RequireTools(t)
+	kubelet := RequireKubelet(t)
+	for _, img := range realNodeImages {
+		if err := exec.Command("podman", "image", "exists", img).Run(); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("image %s is missing; .ci/run runs make image (and test/image creates the pause image)", img)
+			}
+			t.Skipf("image %s is missing (make image; make test-image creates the pause image)", img)
+		}
+	}
+	c, err := startControlPlane(tools)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.stop) // after the node's cleanup (LIFO)
+	c.Kubectl("taint", "node", "kwok-node-0", "redlane.dev/fake=true:NoSchedule").Must(t)
+	bin := filepath.Dir(kubelet)
+	for _, b := range []string{"coredns", "kube-proxy"} {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("no %s in %s; .ci/run runs test/k8s/kubelet.sh", b, bin)
+			}
+			t.Skipf("no %s in %s (test/k8s/kubelet.sh)", b, bin)
+		}
+	}
+	// Every image but the sandbox's is pulled by containerd from a
+	// registry on loopback, as a cluster pulls from its registry.
+	reg := StartRegistry(t)
+	pulled = map[string]string{}
+	for _, img := range realNodeImages[1:] {
+		pulled[img] = reg.Push(t, img)
+	}
+	values = registryValues(t, pulled)
+	node = StartNode(t, NodeOptions{Kubelet: kubelet, Kubeconfig: c.Kubeconfig, Images: realNodeImages[:1],
+		PauseImage: realNodeImages[0], Registry: reg.Addr, Subnet: fmt.Sprintf("10.246.%d.0/24", os.Getpid()%200), ClusterDNS: true})
+	node.StartClusterServices(t, filepath.Join(bin, "coredns"), filepath.Join(bin, "kube-proxy"), c.Kubeconfig, "redlane-test")
+	if _, errOut, err := c.kubectlWait(2*time.Minute, "wait", "--for=condition=Ready", "node/"+node.Name, "--timeout=120s"); err != nil {
+		t.Fatalf("node not Ready: %v %s", err, errOut)
+	}
+
+	return c, node, pulled, values
 }
 
 // registryValues writes a values file that takes the chart's images from

@@ -11,7 +11,8 @@
 #   localhost/redlane-base-static:debian12-debug-nonroot
 #                                               the same plus busybox in /busybox (the dev target)
 #   localhost/redlane-redis:7.0.15-debian12     Debian 12's redis-server/redis-cli 7.0.15 with the
-#                                               shared libraries they link, busybox sh, uid 999
+#                                               shared libraries they link, getent, busybox sh,
+#                                               uid 999
 #   localhost/redlane-wget:1.21.3-debian12      Debian 12's GNU wget 1.21.3 with the libraries it
 #                                               links, CA certs (the chart's helm test pod runs it)
 #   localhost/redlane-postgres:15-debian12      Debian 12's PostgreSQL 15 with the libraries it
@@ -40,7 +41,7 @@ WGET_VERSION=1.21.3
 POSTGRES_MAJOR=15
 # Bump when the recipe changes without a version change: images carrying an
 # older recipe label are rebuilt.
-RECIPE=r1
+RECIPE=r2
 
 BUILDER_IMAGE="localhost/redlane-go:${GO_VERSION}-busybox"
 STATIC_IMAGE="localhost/redlane-base-static:debian12-nonroot"
@@ -216,10 +217,13 @@ redis_into() {
 	tmp=$(mktemp -d)
 	dpkg-deb -x "$(deb redis-tools)" "$tmp"
 	mkdir -p "$root/usr/bin" "$root/etc/redis" "$root/data"
-	cp "$tmp/usr/bin/redis-check-rdb" "$tmp/usr/bin/redis-cli" "$root/usr/bin/"
+	# getent (glibc's): the chart's cluster-creating Job resolves the nodes'
+	# names with it, as it can in the official image.
+	dpkg-deb -x "$(deb libc-bin)" "$tmp"
+	cp "$tmp/usr/bin/redis-check-rdb" "$tmp/usr/bin/redis-cli" "$tmp/usr/bin/getent" "$root/usr/bin/"
 	# Debian's redis-server is this one binary under another name.
 	ln -s redis-check-rdb "$root/usr/bin/redis-server"
-	libs_into "$root" "$tmp/usr/bin/redis-check-rdb" "$tmp/usr/bin/redis-cli"
+	libs_into "$root" "$tmp/usr/bin/redis-check-rdb" "$tmp/usr/bin/redis-cli" "$tmp/usr/bin/getent"
 	rm -rf "$tmp"
 	echo 'redis:x:999:999:redis:/data:/sbin/nologin' >>"$root/etc/passwd"
 	echo 'redis:x:999:' >>"$root/etc/group"
