@@ -2,12 +2,16 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redlane/redlane/internal/realtime/access"
 )
 
 // FieldError is one problem with the document, named by its field path.
@@ -298,6 +302,16 @@ func validateRealtime(v *validator, rt *Realtime) {
 		v.atLeast(p+"publishRate."+name+".burst", int64(r.Burst), 0)
 	}
 	v.atLeast(p+"publishRate.closeAfter", int64(rt.PublishRate.CloseAfter), 1)
+	for i, rp := range rt.RoomPolicies {
+		path := fmt.Sprintf("%sroomPolicies[%d]", p, i)
+		if len(rp.Subscribe) == 0 {
+			v.add(path+".subscribe", "must list who may subscribe (anyone, authenticated, nobody, user:<name>, role:<role>, {placeholder})")
+		}
+		bad := access.Check(rp.Rule())
+		for _, f := range slices.Sorted(maps.Keys(bad)) {
+			v.add(path+"."+f, "%s", bad[f])
+		}
+	}
 }
 
 func validateCache(v *validator, c *Cache) {

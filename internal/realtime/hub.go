@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -67,6 +68,8 @@ type Hub struct {
 	auth    Authenticate
 	limiter *ratelimit.Limiter
 	pod     string
+	// compiled caches the room policies of the configuration in effect.
+	compiled atomic.Pointer[compiledPolicies]
 	// readAfter reads history for catch-up: hist.after, replaced by tests
 	// that make reads fail.
 	readAfter func(ctx context.Context, room string, since streamID, count int64) ([]*envelope, error)
@@ -91,6 +94,8 @@ func New(o Options) *Hub {
 		rooms: map[string]*localRoom{}, conns: map[*Conn]struct{}{},
 	}
 	h.readAfter = h.hist.after
+	// A policy change applies to connections already in rooms.
+	o.Config.OnChange(func(*config.Config) { h.enforcePolicies() })
 	h.broker = newBroker(o.Redis, k, h.pod, o.Logger, h.metrics, h)
 	if o.Redis.Embedded() {
 		o.Logger.Info("realtime: embedded Redis: plain PUBLISH/SUBSCRIBE (no sharded pub/sub); history, resume and presence work as with a real server")
@@ -163,7 +168,7 @@ func (h *Hub) register(c *Conn, max int) error {
 	}
 	h.conns[c] = struct{}{}
 	h.handlers.Add(1)
-	h.metrics.connections.Inc()
+	h.metrics.connections.WithLabelValues(c.transport()).Inc()
 	return nil
 }
 
@@ -172,7 +177,7 @@ func (h *Hub) unregister(c *Conn) {
 	h.mu.Lock()
 	delete(h.conns, c)
 	h.mu.Unlock()
-	h.metrics.connections.Dec()
+	h.metrics.connections.WithLabelValues(c.transport()).Dec()
 	h.handlers.Done()
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/redlane/redlane/internal/realtime/access"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -116,6 +117,10 @@ func (h *Hub) socketPublish(ctx context.Context, c *Conn, f inFrame) {
 		fail("not-joined", "join a room before sending to it (room "+room+")")
 		return
 	}
+	if !h.may(c.principal, room, access.Publish) {
+		fail("forbidden", forbiddenDetail(c.principal, room, access.Publish))
+		return
+	}
 	if problem := h.checkText(text); problem != "" {
 		fail("invalid-message", "text "+problem)
 		return
@@ -175,9 +180,11 @@ type gapFrame struct {
 }
 
 type leftFrame struct {
-	Type string `json:"type"` // "left"
-	Room string `json:"room"`
-	Ref  string `json:"ref,omitempty"`
+	Type   string `json:"type"` // "left"
+	Room   string `json:"room"`
+	Ref    string `json:"ref,omitempty"`
+	Reason string `json:"reason,omitempty"` // forbidden: a policy change took the socket out
+	Detail string `json:"detail,omitempty"`
 }
 
 type ackFrame struct {

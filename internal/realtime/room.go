@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/redlane/redlane/internal/realtime/access"
 )
 
 // A room's membership, in this file: a socket joins (join, acquire,
@@ -52,6 +54,9 @@ func (h *Hub) join(ctx context.Context, c *Conn, name string, since *streamID, r
 	rt := h.cfg.Current().Spec.Realtime
 	if err := ValidRoom(name); err != nil {
 		return &joinError{code: "invalid-room", detail: "room " + err.Error(), close: 1008}
+	}
+	if !h.may(c.principal, name, access.Subscribe) {
+		return &joinError{code: "forbidden", detail: forbiddenDetail(c.principal, name, access.Subscribe), close: CloseForbidden}
 	}
 	m := &member{room: name, recovering: true}
 	c.mu.Lock()

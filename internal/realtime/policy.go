@@ -1,0 +1,103 @@
+package realtime
+
+import (
+	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/errdefs"
+	"github.com/redlane/redlane/internal/realtime/access"
+	"github.com/redlane/redlane/internal/web"
+)
+
+// Room access policies (spec.realtime.roomPolicies, package access) are
+// enforced here, on every entry point alike: a socket's join and message
+// frames, an SSE stream, POST /chat/message, history, presence and the room
+// list. The answer depends on the room's name and the caller only, never on
+// whether the room has members or messages, so a refusal tells nothing of a
+// room's existence.
+
+// CloseForbidden (4403) closes a socket whose URL room a policy refuses.
+const CloseForbidden = 4403
+
+// compiledPolicies caches the policies of one configuration generation.
+type compiledPolicies struct {
+	cfg *config.Config
+	ps  *access.Policies
+}
+
+// policies are the room policies in effect, compiled once per
+// configuration (validation already compiled them, so this cannot fail;
+// if it did, every room would be refused rather than opened).
+func (h *Hub) policies() *access.Policies {
+	cur := h.cfg.Current()
+	if c := h.compiled.Load(); c != nil && c.cfg == cur {
+		return c.ps
+	}
+	rules := make([]access.Rule, len(cur.Spec.Realtime.RoomPolicies))
+	for i, rp := range cur.Spec.Realtime.RoomPolicies {
+		rules[i] = rp.Rule()
+	}
+	ps, err := access.Compile(rules)
+	if err != nil {
+		h.log.Error("realtime: room policies do not compile; refusing every room", "error", err.Error())
+		ps, _ = access.Compile([]access.Rule{{Match: "*"}})
+	}
+	h.compiled.Store(&compiledPolicies{cfg: cur, ps: ps})
+	return ps
+}
+
+// may reports whether p may take action a in room.
+func (h *Hub) may(p *web.Principal, room string, a access.Action) bool {
+	var c *access.Caller
+	if p != nil {
+		c = &access.Caller{Username: p.Username, Role: p.Role}
+	}
+	return h.policies().Allows(c, room, a)
+}
+
+// allow is may as an error: a 403 naming the room field, the same for every
+// room the policy refuses.
+func (h *Hub) allow(p *web.Principal, room string, a access.Action) error {
+	if h.may(p, room, a) {
+		return nil
+	}
+	return errdefs.Forbidden("room-forbidden", forbiddenDetail(p, room, a), "room")
+}
+
+func forbiddenDetail(p *web.Principal, room string, a access.Action) string {
+	d := "The room policy does not let you " + a.String() + " in room " + room + "."
+	if p == nil {
+		d += " Sign in: it may let a user in."
+	}
+	return d
+}
+
+// enforcePolicies applies a configuration change to connections already in
+// rooms: each is taken out of every room it may no longer subscribe to and
+// told why by a left frame; an SSE stream, which has one room, then ends.
+func (h *Hub) enforcePolicies() {
+	h.mu.Lock()
+	conns := make([]*Conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.mu.Lock()
+		var refused []string
+		for name := range c.rooms {
+			if !h.may(c.principal, name, access.Subscribe) {
+				refused = append(refused, name)
+			}
+		}
+		c.mu.Unlock()
+		for _, name := range refused {
+			if !h.leave(c, name) {
+				continue
+			}
+			detail := "the room policy no longer lets you subscribe to room " + name
+			c.send(leftFrame{Type: "left", Room: name, Reason: "forbidden", Detail: detail})
+			if c.sse != nil {
+				c.closeWith(CloseForbidden, detail)
+			}
+		}
+	}
+}
