@@ -97,7 +97,7 @@ func (h *Hub) HandleRooms() http.Handler {
 		}
 		// Only the rooms whose presence the caller may read: a member count
 		// is presence, and a listed name would tell that the room exists.
-		p := web.PrincipalFrom(r.Context())
+		p := h.withRole(r.Context(), web.PrincipalFrom(r.Context()))
 		rooms = slices.DeleteFunc(rooms, func(rm RoomInfo) bool { return !h.may(p, rm.Room, access.Presence) })
 		return web.Encode(w, http.StatusOK, map[string]any{"rooms": rooms, "count": len(rooms)})
 	})
@@ -167,5 +167,5 @@ func (h *Hub) roomParam(r *http.Request, q url.Values, a access.Action) (string,
 	if err := ValidRoom(room); err != nil {
 		return "", web.BadRequest("room", "room "+err.Error())
 	}
-	return room, h.allow(web.PrincipalFrom(r.Context()), room, a)
+	return room, h.allow(h.withRole(r.Context(), web.PrincipalFrom(r.Context())), room, a)
 }

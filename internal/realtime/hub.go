@@ -50,6 +50,10 @@ type Options struct {
 	// Limiter decides the per-sender publish rate on Redis; nil leaves
 	// only the per-connection one.
 	Limiter *ratelimit.Limiter
+	// RoleOf looks up a user's role for room policies with role: entries
+	// (sessions carry the user, not the role); nil: roles are unknown, and
+	// no role: entry admits anyone.
+	RoleOf func(ctx context.Context, userID int64) (string, error)
 }
 
 // Hub is one instance's chat engine: its sockets, their rooms, and the
@@ -67,6 +71,7 @@ type Hub struct {
 	broker  *broker
 	auth    Authenticate
 	limiter *ratelimit.Limiter
+	roleOf  func(ctx context.Context, userID int64) (string, error)
 	pod     string
 	// compiled caches the room policies of the configuration in effect.
 	compiled atomic.Pointer[compiledPolicies]
@@ -89,7 +94,7 @@ func New(o Options) *Hub {
 	k := newKeys(o.Redis)
 	h := &Hub{
 		cfg: o.Config, rc: o.Redis, keys: k, hist: &history{rc: o.Redis, keys: k},
-		log: o.Logger, metrics: newMetrics(o.Registry), auth: o.Authenticate, limiter: o.Limiter,
+		log: o.Logger, metrics: newMetrics(o.Registry), auth: o.Authenticate, limiter: o.Limiter, roleOf: o.RoleOf,
 		pod:   randomID(6),
 		rooms: map[string]*localRoom{}, conns: map[*Conn]struct{}{},
 	}

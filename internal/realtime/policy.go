@@ -1,6 +1,9 @@
 package realtime
 
 import (
+	"context"
+	"time"
+
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/realtime/access"
@@ -44,6 +47,23 @@ func (h *Hub) policies() *access.Policies {
 	return ps
 }
 
+// withRole fills in p's role when a policy admits by role: sessions carry
+// the user, not the role, so it is read from the users database. A failed
+// lookup leaves it empty, which no role: entry admits (fail closed).
+func (h *Hub) withRole(ctx context.Context, p *web.Principal) *web.Principal {
+	if p == nil || p.Role != "" || p.UserID == 0 || h.roleOf == nil || !h.policies().UsesRoles() {
+		return p
+	}
+	role, err := h.roleOf(ctx, p.UserID)
+	if err != nil {
+		h.log.Warn("realtime: cannot read the user's role for room policies", "user_id", p.UserID, "error", err.Error())
+		return p
+	}
+	q := *p
+	q.Role = role
+	return &q
+}
+
 // may reports whether p may take action a in room.
 func (h *Hub) may(p *web.Principal, room string, a access.Action) bool {
 	var c *access.Caller
@@ -81,10 +101,15 @@ func (h *Hub) enforcePolicies() {
 	}
 	h.mu.Unlock()
 	for _, c := range conns {
+		// A connection opened before role: entries existed has no role yet.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		p := h.withRole(ctx, c.who())
+		cancel()
 		c.mu.Lock()
+		c.principal = p
 		var refused []string
 		for name := range c.rooms {
-			if !h.may(c.principal, name, access.Subscribe) {
+			if !h.may(p, name, access.Subscribe) {
 				refused = append(refused, name)
 			}
 		}
@@ -100,4 +125,11 @@ func (h *Hub) enforcePolicies() {
 			}
 		}
 	}
+}
+
+// who is the connection's caller (enforcePolicies may fill in its role).
+func (c *Conn) who() *web.Principal {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.principal
 }

@@ -117,8 +117,8 @@ func (h *Hub) socketPublish(ctx context.Context, c *Conn, f inFrame) {
 		fail("not-joined", "join a room before sending to it (room "+room+")")
 		return
 	}
-	if !h.may(c.principal, room, access.Publish) {
-		fail("forbidden", forbiddenDetail(c.principal, room, access.Publish))
+	if p := c.who(); !h.may(p, room, access.Publish) {
+		fail("forbidden", forbiddenDetail(p, room, access.Publish))
 		return
 	}
 	if problem := h.checkText(text); problem != "" {

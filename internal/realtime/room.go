@@ -55,8 +55,8 @@ func (h *Hub) join(ctx context.Context, c *Conn, name string, since *streamID, r
 	if err := ValidRoom(name); err != nil {
 		return &joinError{code: "invalid-room", detail: "room " + err.Error(), close: 1008}
 	}
-	if !h.may(c.principal, name, access.Subscribe) {
-		return &joinError{code: "forbidden", detail: forbiddenDetail(c.principal, name, access.Subscribe), close: CloseForbidden}
+	if p := c.who(); !h.may(p, name, access.Subscribe) {
+		return &joinError{code: "forbidden", detail: forbiddenDetail(p, name, access.Subscribe), close: CloseForbidden}
 	}
 	m := &member{room: name, recovering: true}
 	c.mu.Lock()

@@ -126,7 +126,7 @@ func (h *Hub) principal(r *http.Request) (*web.Principal, error) {
 	if p == nil && h.cfg.Current().Spec.Realtime.RequireAuthentication {
 		return nil, web.Errorf(http.StatusUnauthorized, "unauthorized", "Chat requires a session; anonymous chat is disabled.")
 	}
-	return p, nil
+	return h.withRole(r.Context(), p), nil
 }
 
 // originAllowed lets non-browser clients (no Origin) in, and browsers from

@@ -195,7 +195,14 @@ type policy struct {
 
 // Policies are compiled rules; the first whose pattern fits a room decides,
 // and a room no pattern fits is open to anyone, as without policies.
-type Policies struct{ list []policy }
+type Policies struct {
+	list  []policy
+	roles bool // some entry is role:<role>
+}
+
+// UsesRoles reports whether any entry admits by role, so callers know
+// whether a caller's role must be looked up.
+func (ps *Policies) UsesRoles() bool { return ps != nil && ps.roles }
 
 // Compile compiles rules that Check found sound; an error names the first
 // rule that is not.
@@ -214,6 +221,7 @@ func Compile(rules []Rule) (*Policies, error) {
 					return nil, fmt.Errorf("room policy %d: %s: %w", i, Names[a], err)
 				}
 				pol.who[a] = append(pol.who[a], w)
+				ps.roles = ps.roles || w.kind == "role"
 			}
 		}
 		ps.list = append(ps.list, pol)
