@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redlane/redlane/internal/realtime/access"
 	"github.com/redlane/redlane/internal/redistest"
 )
 
@@ -188,10 +189,10 @@ func checkRoomPolicies(t *testing.T, s *server) {
 
 // policyServer serves roomPolicies on Redis (env names it) with the admin
 // token set, and returns it with its config file, which tests rewrite.
-func policyServer(t *testing.T, env map[string]string) (*server, string) {
+func policyServer(t *testing.T, env map[string]string, realtime string) (*server, string) {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "redlane.yaml")
-	policyConfig(t, cfg, roomPolicies)
+	policyConfig(t, cfg, realtime)
 	env["ADMIN_TOKEN"] = adminToken
 	s := startServer(t, env, "--config", cfg)
 	s.waitStatus("/readyz", 200, readyWithin)
@@ -200,13 +201,13 @@ func policyServer(t *testing.T, env map[string]string) (*server, string) {
 
 func TestChatRoomPoliciesStandalone(t *testing.T) {
 	rs := redistest.Start(t)
-	s, _ := policyServer(t, map[string]string{"REDIS_URL": rs.URL()})
+	s, _ := policyServer(t, map[string]string{"REDIS_URL": rs.URL()}, roomPolicies)
 	checkRoomPolicies(t, s)
 }
 
 func TestChatRoomPoliciesCluster(t *testing.T) {
 	c := redistest.StartCluster(t, 3, 0)
-	s, _ := policyServer(t, map[string]string{"REDIS_ADDRS": strings.Join(c.Addrs(), ",")})
+	s, _ := policyServer(t, map[string]string{"REDIS_ADDRS": strings.Join(c.Addrs(), ",")}, roomPolicies)
 	checkRoomPolicies(t, s)
 }
 
@@ -215,7 +216,7 @@ func TestChatRoomPoliciesCluster(t *testing.T) {
 // stream then ends), others stay, and new joins follow the new policy.
 func TestChatRoomPolicyReload(t *testing.T) {
 	rs := redistest.Start(t)
-	s, cfg := policyServer(t, map[string]string{"REDIS_URL": rs.URL()})
+	s, cfg := policyServer(t, map[string]string{"REDIS_URL": rs.URL()}, roomPolicies)
 	who := policyCallers(t, s)
 
 	user1 := dialChat(t, s, "/ws/chat/staff:room", who["user1"]...)
@@ -263,5 +264,80 @@ func TestChatRoomPolicyReload(t *testing.T) {
 	}
 	if r := s.do("GET", "/chat/history?room=staff:room", "", who["user1"]...); r.Status != 403 {
 		t.Fatalf("after a rejected reload the policy in effect changed: %d %s", r.Status, fmt.Sprint(string(r.Body)))
+	}
+}
+
+// TestChatRoomTokens: rooms whose membership lives in the application's
+// backend admit holders of a room token it signed (HS256, kid-selected key)
+// on every entry point; a token for another room or user, an expired one or
+// one signed with an unknown key admits nobody; and removing a key (the end
+// of a rotation) takes out the sockets that joined with its tokens.
+func TestChatRoomTokens(t *testing.T) {
+	rs := redistest.Start(t)
+	k1 := access.Key{ID: "k1", Secret: []byte(strings.Repeat("1", 32))}
+	k2 := access.Key{ID: "k2", Secret: []byte(strings.Repeat("2", 32))}
+	keys := func(ks ...access.Key) string {
+		out := "    roomTokens:\n      keys:\n"
+		for _, k := range ks {
+			out += fmt.Sprintf("        - {id: %s, secret: %q}\n", k.ID, k.Secret)
+		}
+		return out + roomPolicies + `      - {match: "game:*", subscribe: [token], presence: [nobody]}
+`
+	}
+	s, cfg := policyServer(t, map[string]string{"REDIS_URL": rs.URL()}, keys(k1, k2))
+	who := policyCallers(t, s)
+	in := time.Now().Add(time.Hour)
+
+	oldTok := access.SignToken(k1, "game:1", "user1", in)
+	ws := dialChat(t, s, "/ws/chat/game:1?token="+oldTok, who["user1"]...)
+	ws.next("joined")
+	ws.sendJSON(map[string]string{"type": "message", "text": "with a token", "ref": "1"})
+	ws.next("ack")
+	// A join frame carries its own token; anonymous callers get tokens too.
+	anon := dialChat(t, s, "/ws/chat")
+	anon.sendJSON(map[string]string{"type": "join", "room": "game:1", "token": access.SignToken(k2, "game:1", "", in)})
+	anon.next("joined")
+	anon.sendJSON(map[string]string{"type": "join", "room": "game:2", "token": access.SignToken(k2, "game:1", "", in)})
+	if e := anon.next("error", "joined"); e.str("code") != "forbidden" {
+		t.Fatalf("a token for game:1 joined game:2: %v", e)
+	}
+
+	newTok := access.SignToken(k2, "game:1", "user2", in)
+	if _, _, _, err := dialSSEErr(t, s.URL, "/sse/chat/game:1", append(who["user2"], "X-Room-Token", newTok)...); err != nil {
+		t.Fatalf("SSE with a token: %v", err)
+	}
+	b := `{"room":"game:1","message":"posted"}`
+	for _, tc := range []struct {
+		name string
+		tok  string
+		want int
+	}{
+		{"valid", newTok, 200},
+		{"none", "", 403},
+		{"another user's", oldTok, 403},
+		{"another room's", access.SignToken(k2, "game:2", "user2", in), 403},
+		{"expired", access.SignToken(k2, "game:1", "user2", time.Now().Add(-time.Second)), 403},
+		{"unknown key", access.SignToken(access.Key{ID: "k9", Secret: k2.Secret}, "game:1", "user2", in), 403},
+	} {
+		r := s.do("POST", "/chat/message", b, append(who["user2"], "X-Room-Token", tc.tok)...)
+		if r.Status != tc.want {
+			t.Errorf("POST with %s token = %d %s, want %d", tc.name, r.Status, r.Body, tc.want)
+		}
+		if h := s.do("GET", "/chat/history?room=game:1", "", append(who["user2"], "X-Room-Token", tc.tok)...); h.Status != tc.want {
+			t.Errorf("history with %s token = %d, want %d", tc.name, h.Status, tc.want)
+		}
+	}
+	if r := s.do("GET", "/chat/presence?room=game:1", "", append(who["user2"], "X-Room-Token", newTok)...); r.Status != 403 {
+		t.Errorf("presence: nobody, even with a token: %d", r.Status)
+	}
+
+	// The end of a rotation: k1 is removed; the socket that joined with a
+	// k1 token is taken out, the one with a k2 token stays.
+	policyConfig(t, cfg, keys(k2))
+	if l := ws.next("left"); l.str("reason") != "forbidden" {
+		t.Fatalf("after removing k1: %v", l)
+	}
+	post(t, s, "game:1", "after the rotation", append(who["user2"], "X-Room-Token", newTok)...)
+	for anon.next("message").str("text") != "after the rotation" { // earlier messages first
 	}
 }

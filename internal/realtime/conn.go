@@ -41,6 +41,7 @@ type Conn struct {
 	drained   signal // fired when the writer takes the queue
 	idle      signal // fired when the writer stops
 	rooms     map[string]*member
+	tokens    map[string]string // room tokens the client joined with, by room (guarded by mu)
 }
 
 // member is a socket's membership of one room, guarded by Conn.mu.

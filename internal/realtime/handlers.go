@@ -53,7 +53,7 @@ func (h *Hub) HandlePostMessage() http.Handler {
 		if err != nil {
 			return err
 		}
-		if err := h.allow(p, in.Room, access.Publish); err != nil {
+		if err := h.allow(p, in.Room, access.Publish, requestToken(r)); err != nil {
 			return err
 		}
 		if problem := h.checkText(in.Message); problem != "" {
@@ -98,7 +98,7 @@ func (h *Hub) HandleRooms() http.Handler {
 		// Only the rooms whose presence the caller may read: a member count
 		// is presence, and a listed name would tell that the room exists.
 		p := h.withRole(r.Context(), web.PrincipalFrom(r.Context()))
-		rooms = slices.DeleteFunc(rooms, func(rm RoomInfo) bool { return !h.may(p, rm.Room, access.Presence) })
+		rooms = slices.DeleteFunc(rooms, func(rm RoomInfo) bool { return !h.may(p, rm.Room, access.Presence, "") })
 		return web.Encode(w, http.StatusOK, map[string]any{"rooms": rooms, "count": len(rooms)})
 	})
 }
@@ -167,5 +167,5 @@ func (h *Hub) roomParam(r *http.Request, q url.Values, a access.Action) (string,
 	if err := ValidRoom(room); err != nil {
 		return "", web.BadRequest("room", "room "+err.Error())
 	}
-	return room, h.allow(h.withRole(r.Context(), web.PrincipalFrom(r.Context())), room, a)
+	return room, h.allow(h.withRole(r.Context(), web.PrincipalFrom(r.Context())), room, a, requestToken(r))
 }

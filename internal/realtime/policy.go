@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/redlane/redlane/internal/config"
@@ -64,19 +65,42 @@ func (h *Hub) withRole(ctx context.Context, p *web.Principal) *web.Principal {
 	return &q
 }
 
-// may reports whether p may take action a in room.
-func (h *Hub) may(p *web.Principal, room string, a access.Action) bool {
-	var c *access.Caller
+// may reports whether p may take action a in room, with token the room
+// token the caller presented ("" for none).
+func (h *Hub) may(p *web.Principal, room string, a access.Action, token string) bool {
+	c := &access.Caller{}
 	if p != nil {
-		c = &access.Caller{Username: p.Username, Role: p.Role}
+		c.Username, c.Role = p.Username, p.Role
+	}
+	if token != "" {
+		keys := h.cfg.Current().Spec.Realtime.RoomTokens.Keys
+		ks := make([]access.Key, len(keys))
+		for i, k := range keys {
+			ks[i] = access.Key{ID: k.ID, Secret: []byte(k.Secret)}
+		}
+		err := access.VerifyToken(token, ks, room, c.Username, time.Now())
+		c.Token = err == nil
+		if err != nil {
+			h.log.Debug("realtime: room token refused", "room", room, "reason", err.Error())
+		}
 	}
 	return h.policies().Allows(c, room, a)
 }
 
+// requestToken is the room token of a request: the X-Room-Token header, or
+// ?token= (browsers cannot set headers on WebSocket and EventSource). The
+// access log records paths without their query.
+func requestToken(r *http.Request) string {
+	if t := r.Header.Get("X-Room-Token"); t != "" {
+		return t
+	}
+	return r.URL.Query().Get("token")
+}
+
 // allow is may as an error: a 403 naming the room field, the same for every
 // room the policy refuses.
-func (h *Hub) allow(p *web.Principal, room string, a access.Action) error {
-	if h.may(p, room, a) {
+func (h *Hub) allow(p *web.Principal, room string, a access.Action, token string) error {
+	if h.may(p, room, a, token) {
 		return nil
 	}
 	return errdefs.Forbidden("room-forbidden", forbiddenDetail(p, room, a), "room")
@@ -109,7 +133,7 @@ func (h *Hub) enforcePolicies() {
 		c.principal = p
 		var refused []string
 		for name := range c.rooms {
-			if !h.may(p, name, access.Subscribe) {
+			if !h.may(p, name, access.Subscribe, c.tokens[name]) {
 				refused = append(refused, name)
 			}
 		}

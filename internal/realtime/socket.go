@@ -54,6 +54,7 @@ func (h *Hub) HandleSocket() http.Handler {
 		if err := h.register(c, rt.MaxConnections); err != nil {
 			return errdefs.Unavailable("Chat on this instance ("+err.Error()+")", err)
 		}
+		token := requestToken(r)
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			h.unregister(c)
@@ -66,7 +67,7 @@ func (h *Hub) HandleSocket() http.Handler {
 		// staying alive as long as the socket.
 		go func() {
 			defer h.unregister(c)
-			h.serve(context.Background(), c, since) // no request's values, never cancelled
+			h.serve(context.Background(), c, since, token) // no request's values, never cancelled
 		}()
 		return nil
 	})
@@ -92,8 +93,8 @@ func (c *Conn) welcome(rt config.Realtime) {
 
 // joinPrimary joins the URL's room; a refusal is an error frame, then the
 // connection closes with the refusal's code.
-func (h *Hub) joinPrimary(ctx context.Context, c *Conn, since *streamID) {
-	if err := h.join(ctx, c, c.primary, since, ""); err != nil {
+func (h *Hub) joinPrimary(ctx context.Context, c *Conn, since *streamID, token string) {
+	if err := h.join(ctx, c, c.primary, since, "", token); err != nil {
 		var je *joinError
 		if errors.As(err, &je) {
 			c.send(errorFrame{Type: "error", Code: je.code, Detail: je.detail, Room: c.primary})
@@ -165,7 +166,7 @@ func (h *Hub) upgrader() *websocket.Upgrader {
 }
 
 // serve runs the socket until it closes: the URL's room first, then frames.
-func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
+func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID, token string) {
 	rt := h.cfg.Current().Spec.Realtime
 	ws := c.ws
 	// Every write to the socket goes through its writer as raw frames (see
@@ -199,7 +200,7 @@ func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
 		joined := make(chan struct{})
 		go func() {
 			defer close(joined)
-			h.joinPrimary(ctx, c, since)
+			h.joinPrimary(ctx, c, since, token)
 		}()
 		<-joined
 	}

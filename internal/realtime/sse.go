@@ -47,7 +47,8 @@ func (h *Hub) HandleEvents() http.Handler {
 		if !h.originAllowed(r, rt.AllowedOrigins) {
 			return web.Errorf(http.StatusForbidden, "origin-not-allowed", "Origin %q may not open chat streams.", r.Header.Get("Origin"))
 		}
-		if err := h.allow(p, room, access.Subscribe); err != nil {
+		token := requestToken(r)
+		if err := h.allow(p, room, access.Subscribe, token); err != nil {
 			return err
 		}
 		hdr := w.Header()
@@ -70,7 +71,7 @@ func (h *Hub) HandleEvents() http.Handler {
 		if _, err := io.WriteString(w, sseRetry); err != nil || s.rc.Flush() != nil {
 			return nil
 		}
-		h.serveStream(r.Context(), c, since)
+		h.serveStream(r.Context(), c, since, token)
 		return nil
 	})
 }
@@ -96,11 +97,11 @@ func streamSince(r *http.Request) (*streamID, error) {
 // closed (shutdown, slow consumer, a failed write, a policy change) or the
 // client goes away; then it waits for the writer, which must not touch the
 // response after the handler returns.
-func (h *Hub) serveStream(ctx context.Context, c *Conn, since *streamID) {
+func (h *Hub) serveStream(ctx context.Context, c *Conn, since *streamID, token string) {
 	rt := h.cfg.Current().Spec.Realtime
 	c.touch()
 	c.welcome(rt)
-	h.joinPrimary(ctx, c, since)
+	h.joinPrimary(ctx, c, since, token)
 	select {
 	case <-c.sse.done:
 	case <-ctx.Done():

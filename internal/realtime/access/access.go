@@ -29,10 +29,12 @@ var Names = [numActions]string{"subscribe", "publish", "history", "presence"}
 
 func (a Action) String() string { return Names[a] }
 
-// Caller is who asks: nil is anonymous.
+// Caller is who asks: nil, or an empty Username, is anonymous.
 type Caller struct {
 	Username string
 	Role     string
+	// Token reports a valid room token for the room asked about (VerifyToken).
+	Token bool
 }
 
 // Pattern is a compiled room-name pattern. Literal characters match
@@ -121,11 +123,12 @@ const (
 	Nobody        = "nobody"        // no caller (a read-only room, say)
 )
 
-// parseWho reads one entry: anyone, authenticated, nobody, user:<name>,
-// role:<role>, or {name} (the user the room's name names there).
+// parseWho reads one entry: anyone, authenticated, nobody, token (a valid
+// room token), user:<name>, role:<role>, or {name} (the user the room's
+// name names there).
 func parseWho(s string, names []string) (who, error) {
 	switch s {
-	case Anyone, Authenticated, Nobody:
+	case Anyone, Authenticated, Nobody, Token:
 		return who{kind: s}, nil
 	}
 	if v, ok := strings.CutPrefix(s, "user:"); ok && v != "" {
@@ -142,7 +145,7 @@ func parseWho(s string, names []string) (who, error) {
 		}
 		return who{kind: "placeholder", index: i}, nil
 	}
-	return who{}, fmt.Errorf("%q: must be anyone, authenticated, nobody, user:<name>, role:<role> or {placeholder}", s)
+	return who{}, fmt.Errorf("%q: must be anyone, authenticated, nobody, token, user:<name>, role:<role> or {placeholder}", s)
 }
 
 // admits reports whether w lets c in, given the room's placeholder values.
@@ -151,13 +154,15 @@ func (w who) admits(c *Caller, values []string) bool {
 	case Anyone:
 		return true
 	case Authenticated:
-		return c != nil
+		return c != nil && c.Username != ""
+	case Token:
+		return c != nil && c.Token
 	case "user":
-		return c != nil && c.Username == w.value
+		return c != nil && c.Username != "" && c.Username == w.value
 	case "role":
-		return c != nil && c.Role == w.value
+		return c != nil && c.Username != "" && c.Role == w.value
 	case "placeholder":
-		return c != nil && c.Username == values[w.index]
+		return c != nil && c.Username != "" && c.Username == values[w.index]
 	}
 	return false // nobody
 }

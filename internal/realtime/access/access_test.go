@@ -1,8 +1,10 @@
 package access
 
 import (
+	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPatterns(t *testing.T) {
@@ -119,5 +121,40 @@ func TestAllows(t *testing.T) {
 	}
 	if !(*Policies)(nil).Allows(anon, "anything", Publish) {
 		t.Error("no policies must leave every room open")
+	}
+}
+
+func TestRoomTokens(t *testing.T) {
+	now := time.Now()
+	k1 := Key{ID: "k1", Secret: []byte(strings.Repeat("a", 32))}
+	k2 := Key{ID: "k2", Secret: []byte(strings.Repeat("b", 32))}
+	keys := []Key{k1, k2}
+	good := SignToken(k2, "game:1", "alice", now.Add(time.Minute))
+	parts := strings.Split(good, ".")
+	tests := []struct {
+		name, tok, room, user string
+		want                  error
+	}{
+		{"valid, second key", good, "game:1", "alice", nil},
+		{"valid, first key", SignToken(k1, "game:1", "alice", now.Add(time.Minute)), "game:1", "alice", nil},
+		{"anonymous token", SignToken(k1, "game:1", "", now.Add(time.Minute)), "game:1", "", nil},
+		{"unknown key", SignToken(Key{ID: "k3", Secret: k1.Secret}, "game:1", "alice", now.Add(time.Minute)), "game:1", "alice", ErrTokenKey},
+		{"wrong secret", SignToken(Key{ID: "k1", Secret: k2.Secret}, "game:1", "alice", now.Add(time.Minute)), "game:1", "alice", ErrTokenSignature},
+		{"expired", SignToken(k1, "game:1", "alice", now.Add(-time.Second)), "game:1", "alice", ErrTokenExpired},
+		{"another room", good, "game:2", "alice", ErrTokenScope},
+		{"another user", good, "game:1", "bob", ErrTokenScope},
+		{"a user's token used anonymously", good, "game:1", "", ErrTokenScope},
+		{"claims changed", parts[0] + "." + strings.Split(SignToken(k2, "game:2", "alice", now.Add(time.Minute)), ".")[1] + "." + parts[2], "game:2", "alice", ErrTokenSignature},
+		{"alg none", "eyJhbGciOiJub25lIiwia2lkIjoiazEifQ." + parts[1] + ".", "game:1", "alice", ErrTokenKey},
+		{"not a token", "nope", "game:1", "alice", ErrTokenMalformed},
+	}
+	for _, tc := range tests {
+		if err := VerifyToken(tc.tok, keys, tc.room, tc.user, now); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	ps, _ := Compile([]Rule{{Match: "game:*", Who: [numActions][]string{{Token}, {Token}, {Token}, {Nobody}}}})
+	if ps.Allows(&Caller{Username: "alice"}, "game:1", Subscribe) || !ps.Allows(&Caller{Token: true}, "game:1", Subscribe) {
+		t.Error("the token entry must admit exactly the callers with a valid token")
 	}
 }
