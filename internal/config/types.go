@@ -255,7 +255,7 @@ type Realtime struct {
 	IdempotencyTTL        Duration     `json:"idempotencyTTL" jsonschema_description:"How long an idempotency key remembers the message it published."`
 	PresenceTTL           Duration     `json:"presenceTTL" jsonschema_description:"Presence entries expire this long after their instance last refreshed them (refresh every third of it), so a crashed instance's members vanish."`
 	PublishRate           PublishRates `json:"publishRate"`
-	RoomTokens            RoomTokens   `json:"roomTokens"`
+	RoomTokens            RoomTokens   `json:"roomTokens" jsonschema_description:"Keys of room tokens: JWTs an application signs to admit a user to one room (the who entry token of roomPolicies)."`
 	RoomPolicies          []RoomPolicy `json:"roomPolicies,omitempty" jsonschema_description:"Who may subscribe to, publish in, and read the history and presence of rooms whose name fits a pattern; the first policy that fits decides, and a room no policy fits is open to anyone. A change applies to joined sockets and streams too."`
 }
 

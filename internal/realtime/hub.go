@@ -1,6 +1,7 @@
-// Package realtime serves Redlane's chat rooms over WebSocket and HTTP, so
-// that every member of a room, on any instance, gets each message in publish
-// order or an explicit gap frame saying what it missed.
+// Package realtime serves Redlane's chat rooms over WebSocket, Server-Sent
+// Events and HTTP, so that every member of a room, on any instance, gets
+// each message in publish order or an explicit gap frame saying what it
+// missed.
 //
 // A message's path through the files: Publish (hub.go) appends it to the
 // room's history stream and publishes it in one Redis step (history.go runs
@@ -11,8 +12,11 @@
 // the last one fanned out (streamid.go), fills any hole from history or
 // reports a gap, and queues one prebuilt frame (message.go, frame.go) to
 // each member's socket (conn.go). Sockets are opened in socket.go, speak the frames of
-// protocol.go and are pinged by keepalive.go; presence.go records who is
-// where, handlers.go serves /chat/*, metrics.go counts it all.
+// protocol.go and are pinged by keepalive.go; sse.go serves the same
+// connection as an event stream; policy.go enforces the room access
+// policies (compiled by the access package) on every entry point;
+// presence.go records who is where, handlers.go serves /chat/*, metrics.go
+// counts it all.
 package realtime
 
 import (
