@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -226,4 +230,68 @@ func sessionCookie(t *testing.T, tb *tab) string {
 		}
 	}
 	return ""
+}
+
+// TestBrowserChatSSEFallback: behind a proxy that refuses WebSocket
+// upgrades, the chat page falls back to Server-Sent Events (sending with
+// POST); a page that reaches the server directly stays on WebSocket; the two
+// talk to each other, and when the server restarts the SSE page resumes by
+// itself, without a gap or a duplicate.
+func TestBrowserChatSSEFallback(t *testing.T) {
+	b := startBrowser(t)
+	rs := redistest.Start(t)
+	env := map[string]string{"REDIS_URL": rs.URL()}
+	addr := freeAddr(t)
+	s := startServerAt(t, addr, env)
+	s.waitStatus("/readyz", 200, readyWithin)
+	target, _ := url.Parse(s.URL)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			http.Error(w, "this proxy does not pass WebSocket upgrades", http.StatusBadGateway)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { proxy.CloseClientConnections(); proxy.Close() }) // Close alone waits for open streams
+	const room = "fallback-room"
+
+	carol := chatter{b.newTab("carol", true)} // through the proxy: SSE
+	dave := chatter{b.newTab("dave", true)}   // direct: WebSocket
+	carol.open(proxy.URL, room)
+	dave.open(s.URL, room)
+	if tr := eval[string](carol.tab, `document.body.dataset.transport`); tr != "sse" {
+		t.Fatalf("behind a proxy without upgrades the page uses %q, want sse", tr)
+	}
+	if tr := eval[string](dave.tab, `document.body.dataset.transport`); tr != "ws" {
+		t.Fatalf("reaching the server directly the page uses %q, want ws", tr)
+	}
+	dave.send("over websocket")
+	carol.sees("over websocket")
+	carol.send("over sse")
+	dave.sees("over sse")
+	carol.screenshot("chat-sse-fallback")
+
+	// The server restarts; while it is down another instance takes messages.
+	s.stop()
+	carol.wait(`document.body.dataset.chat === "reconnecting"`, 20*time.Second)
+	other := startServer(t, env)
+	other.waitStatus("/readyz", 200, readyWithin)
+	for i := 1; i <= 3; i++ {
+		if r := other.do("POST", "/chat/message", fmt.Sprintf(`{"room":%q,"message":"during the restart %d"}`, room, i)); r.Status != 200 {
+			t.Fatalf("POST /chat/message on the other instance = %d %s", r.Status, r.Body)
+		}
+	}
+	s2 := startServerAt(t, addr, env)
+	s2.waitStatus("/readyz", 200, readyWithin)
+	carol.waitLive()
+	carol.sees("during the restart 3")
+	if tr := eval[string](carol.tab, `document.body.dataset.transport`); tr != "sse" {
+		t.Fatalf("after the restart the page uses %q, want sse", tr)
+	}
+	carol.send("after the restart")
+	carol.sees("after the restart")
+	carol.requireOnce("over websocket", "over sse", "during the restart 1", "during the restart 2", "during the restart 3", "after the restart")
+	carol.checkNoProblems()
+	dave.checkNoProblems()
 }

@@ -32,7 +32,8 @@ func TestConfigCheck(t *testing.T) {
 	bad := filepath.Join(dir, "bad.yaml")
 	writeFile(t, bad, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  redis: {url: 'http://x', porrt: 1}\n  log: {level: loud}\n")
 	worse := filepath.Join(dir, "worse.yaml")
-	writeFile(t, worse, "spec:\n  log: {level: loud}\n  server: {maxBodyBytes: 0, address: nope}\n")
+	writeFile(t, worse, "spec:\n  log: {level: loud}\n  server: {maxBodyBytes: 0, address: nope}\n"+
+		"  realtime: {roomPolicies: [{match: 'team:{id', subscribe: [anyone]}, {match: 'dm:{a},{b}', subscribe: ['{c}']}]}\n")
 
 	if out, _, err := runCLI(t, nil, "config", "check", "-f", good); err != nil || !strings.Contains(out, "valid") {
 		t.Fatalf("good file: %v %q", err, out)
@@ -42,7 +43,7 @@ func TestConfigCheck(t *testing.T) {
 		t.Fatalf("bad file: %v\n%s", err, stderr)
 	}
 	_, stderr, err = runCLI(t, nil, "config", "check", "-f", worse)
-	for _, want := range []string{"spec.log.level", "spec.server.address"} {
+	for _, want := range []string{"spec.log.level", "spec.server.address", "spec.realtime.roomPolicies[0].match", "spec.realtime.roomPolicies[1].subscribe[0]"} {
 		if err == nil || !strings.Contains(stderr, want) {
 			t.Errorf("worse file should list %s: %v\n%s", want, err, stderr)
 		}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"sort"
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/pb33f/libopenapi"
@@ -176,6 +179,44 @@ func (c *contract) websocket(path string, headers ...string) (*websocket.Conn, r
 	}
 	c.record(req, r.Status)
 	return ws, r
+}
+
+// eventStream opens an event stream and validates its answer like any
+// other: for a 200, the headers and the stream up to its first event (the
+// welcome), then the connection is dropped; else the problem.
+func (c *contract) eventStream(path string, headers ...string) response {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", c.s.URL+path, nil)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	var b []byte
+	if resp.StatusCode == 200 {
+		br := bufio.NewReader(resp.Body)
+		for !bytes.Contains(b, []byte("event: welcome\n")) || !bytes.HasSuffix(b, []byte("\n\n")) {
+			line, err := br.ReadBytes('\n')
+			b = append(b, line...)
+			if err != nil {
+				c.t.Fatalf("GET %s: %v after %q", path, err, b)
+			}
+		}
+	} else {
+		b, _ = io.ReadAll(resp.Body)
+	}
+	r := response{resp.StatusCode, resp.Header, b}
+	check := &http.Response{StatusCode: r.Status, Header: r.Header, Body: io.NopCloser(bytes.NewReader(b)), Request: req}
+	if ok, errs := c.v.ValidateHttpResponse(req, check); !ok {
+		c.t.Errorf("GET %s = %d %s: the answer breaks the document:%s", path, r.Status, truncate(b, 300), describe(errs))
+	}
+	c.record(req, r.Status)
+	return r
 }
 
 func (c *contract) record(req *http.Request, status int) {

@@ -75,6 +75,11 @@ var notRun = []struct {
 		tests:   []string{"TestServeRedisCluster", "TestOpenEveryMode"},
 	},
 	{
+		pattern: `^curl -N `,
+		why:     "an event stream: curl -N reads it until interrupted",
+		tests:   []string{"TestChatSSE", "TestBrowserChatSSEFallback"},
+	},
+	{
 		pattern: `^wscat `,
 		why:     "an interactive WebSocket client (npm wscat)",
 		tests:   []string{"TestChatSeedUsage", "TestChatWithSessions"},

@@ -285,6 +285,10 @@ func TestOpenAPIContract(t *testing.T) {
 			t.Errorf("plain GET of the socket = %d", r.Status)
 		}
 		c.expect(426, "GET", "/ws/chat", "")
+		if r := c.eventStream("/sse/chat/contract?since=0-0"); r.Status != 200 || r.Header.Get("Content-Type") != "text/event-stream" {
+			t.Errorf("GET /sse/chat/contract = %d %s %s", r.Status, r.Header.Get("Content-Type"), r.Body)
+		}
+		c.bad("GET", "/sse/chat/contract?since=yesterday", "")
 		c.call("POST", "/chat/message", `{"room":"contract","message":"hello"}`)
 		c.call("POST", "/chat/message", `{"room":"contract","message":"as user1"}`, bearer(token)...)
 		for range 2 {

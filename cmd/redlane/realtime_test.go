@@ -288,7 +288,7 @@ func TestChatSeedUsage(t *testing.T) {
 			{"POST", "/chat/message", `{"room":"r","message":""}`, 422, "message"},
 			{"POST", "/chat/message", `{"room":"r","message":"` + strings.Repeat("x", 65) + `"}`, 422, "message"},
 			{"POST", "/chat/message", `{"room":"r","message":"x","sender":"admin"}`, 400, "sender"},
-			{"GET", "/chat/history?room=" + strings.Repeat("r", 65), "", 400, "room"},
+			{"GET", "/chat/history?room=" + strings.Repeat("r", 129), "", 400, "room"},
 			{"GET", "/chat/history?room=r&limit=0", "", 400, "limit"},
 			{"GET", "/chat/history?room=r&before=yesterday", "", 400, "before"},
 			{"GET", "/ws/chat/bad*room", "", 400, "room"},
@@ -433,6 +433,8 @@ func TestChatAcrossInstancesCluster(t *testing.T) {
 	// Resume and idempotency work the same on a Cluster.
 	ws := dialChat(t, b, "/ws/chat/gamma?since="+want["gamma"][9])
 	assertOrdered(t, "resume on the Cluster", ids(ws.messages(len(want["gamma"])-10)), want["gamma"][10:])
+	ev, _, _ := dialSSE(t, a.URL, "/sse/chat/gamma", "Last-Event-ID", want["gamma"][9])
+	assertOrdered(t, "SSE resume on the Cluster", ids(ev.messages(len(want["gamma"])-10)), want["gamma"][10:])
 	first := post(t, a, "delta", "once", "Idempotency-Key", "cluster-key")
 	if again := post(t, b, "delta", "once", "Idempotency-Key", "cluster-key"); again["id"] != first["id"] || again["duplicate"] != true {
 		t.Fatalf("idempotent publish on the Cluster: %v then %v", first, again)

@@ -262,7 +262,14 @@ func newServices(cfg *config.Config, b *base, rc *redisx.Client, users *usersdb.
 
 	// Chat rooms. Sessions.Optional (a router middleware) puts the caller in
 	// each request's context, which is how sockets and POSTs know the sender.
-	chat := realtime.New(realtime.Options{Config: cfgStore, Redis: rc, Logger: log, Registry: reg, Limiter: limiter})
+	roleOf := func(ctx context.Context, id int64) (string, error) {
+		u, err := users.GetUser(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return u.Role, nil
+	}
+	chat := realtime.New(realtime.Options{Config: cfgStore, Redis: rc, Logger: log, Registry: reg, Limiter: limiter, RoleOf: roleOf})
 	probes.AddReadiness("realtime", chat.Ready)
 
 	site, err := docs.New(buildVersion())

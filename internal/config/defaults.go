@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Default returns a complete document with every default applied.
 func Default() *Config {
@@ -143,6 +146,14 @@ func setRealtimeDefaults(rt *Realtime) {
 	setNum(&pr.PerSender.Limit, 100)
 	setDur(&pr.PerSender.Period, 2*time.Second)
 	setNum(&pr.CloseAfter, 50)
+	for i := range rt.RoomPolicies {
+		p := &rt.RoomPolicies[i]
+		for _, l := range []*[]string{&p.Publish, &p.History, &p.Presence} {
+			if len(*l) == 0 {
+				*l = slices.Clone(p.Subscribe)
+			}
+		}
+	}
 }
 
 // setNum sets a numeric field that is still zero.

@@ -2,6 +2,8 @@
 // validation, environment overrides, redaction, JSON Schema and live reload.
 package config
 
+import "github.com/redlane/redlane/internal/realtime/access"
+
 // APIVersion and Kind identify the document, Kubernetes component-config style.
 const (
 	APIVersion = "redlane.dev/v1alpha1"
@@ -253,6 +255,40 @@ type Realtime struct {
 	IdempotencyTTL        Duration     `json:"idempotencyTTL" jsonschema_description:"How long an idempotency key remembers the message it published."`
 	PresenceTTL           Duration     `json:"presenceTTL" jsonschema_description:"Presence entries expire this long after their instance last refreshed them (refresh every third of it), so a crashed instance's members vanish."`
 	PublishRate           PublishRates `json:"publishRate"`
+	RoomTokens            RoomTokens   `json:"roomTokens" jsonschema_description:"Keys of room tokens: JWTs an application signs to admit a user to one room (the who entry token of roomPolicies)."`
+	RoomPolicies          []RoomPolicy `json:"roomPolicies,omitempty" jsonschema_description:"Who may subscribe to, publish in, and read the history and presence of rooms whose name fits a pattern; the first policy that fits decides, and a room no policy fits is open to anyone. A change applies to joined sockets and streams too."`
+}
+
+// RoomPolicy is one room access policy: a room-name pattern and, per
+// action, who may. Each list holds anyone, authenticated, nobody,
+// user:<name>, role:<role>, or {placeholder} (the user the room's name
+// names there). Publish, history and presence default to subscribe's list.
+type RoomPolicy struct {
+	Match     string   `json:"match" jsonschema_description:"Room-name pattern: literal characters, * (any run of characters) and {name} (one part of the name, up to a ':' or ','), e.g. public:*, team:{team}:*, dm:{a},{b}."`
+	Subscribe []string `json:"subscribe" jsonschema_description:"Who may join the room (WebSocket) or stream it (SSE)."`
+	Publish   []string `json:"publish,omitempty" jsonschema_description:"Who may publish (POST /chat/message, socket frames); default: subscribe's list."`
+	History   []string `json:"history,omitempty" jsonschema_description:"Who may read GET /chat/history; default: subscribe's list."`
+	Presence  []string `json:"presence,omitempty" jsonschema_description:"Who may read GET /chat/presence and see the room in GET /chat/rooms; default: subscribe's list."`
+}
+
+// RoomTokens are the keys that may sign room tokens: JWTs (HS256) with
+// claims room, sub (the user, "" for anonymous) and exp, which an
+// application's backend issues to admit a user to one room; a policy's
+// who entry "token" admits their holders. The header's kid picks the key,
+// so keys rotate by adding the new one before signing with it.
+type RoomTokens struct {
+	Keys []RoomTokenKey `json:"keys,omitempty" jsonschema_description:"HMAC keys that may sign room tokens (HS256 JWTs with claims room, sub, exp), chosen by the token header's kid."`
+}
+
+// RoomTokenKey is one room-token key.
+type RoomTokenKey struct {
+	ID     string `json:"id" jsonschema_description:"The key id, the kid a token's header names."`
+	Secret string `json:"secret" secret:"true" jsonschema_description:"The HMAC-SHA256 key, at least 32 characters."`
+}
+
+// Rule is the policy as the access package compiles it.
+func (p RoomPolicy) Rule() access.Rule {
+	return access.Rule{Match: p.Match, Who: [4][]string{p.Subscribe, p.Publish, p.History, p.Presence}}
 }
 
 // PublishRates bounds how fast messages are published, so one client cannot

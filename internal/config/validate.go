@@ -2,12 +2,16 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redlane/redlane/internal/realtime/access"
 )
 
 // FieldError is one problem with the document, named by its field path.
@@ -298,6 +302,36 @@ func validateRealtime(v *validator, rt *Realtime) {
 		v.atLeast(p+"publishRate."+name+".burst", int64(r.Burst), 0)
 	}
 	v.atLeast(p+"publishRate.closeAfter", int64(rt.PublishRate.CloseAfter), 1)
+	ids := map[string]bool{}
+	for i, k := range rt.RoomTokens.Keys {
+		path := fmt.Sprintf("%sroomTokens.keys[%d]", p, i)
+		if k.ID == "" || ids[k.ID] {
+			v.add(path+".id", "must be set and unique, got %q", k.ID)
+		}
+		ids[k.ID] = true
+		if len(k.Secret) < 32 {
+			v.add(path+".secret", "must be at least 32 characters, got %d", len(k.Secret))
+		}
+	}
+	for i, rp := range rt.RoomPolicies {
+		path := fmt.Sprintf("%sroomPolicies[%d]", p, i)
+		if len(rp.Subscribe) == 0 {
+			v.add(path+".subscribe", "must list who may subscribe (anyone, authenticated, nobody, user:<name>, role:<role>, {placeholder})")
+		}
+		if len(rt.RoomTokens.Keys) == 0 {
+			for a, list := range rp.Rule().Who {
+				for j, w := range list {
+					if w == access.Token {
+						v.add(fmt.Sprintf("%s.%s[%d]", path, access.Names[a], j), "token admits nobody without spec.realtime.roomTokens.keys")
+					}
+				}
+			}
+		}
+		bad := access.Check(rp.Rule())
+		for _, f := range slices.Sorted(maps.Keys(bad)) {
+			v.add(path+"."+f, "%s", bad[f])
+		}
+	}
 }
 
 func validateCache(v *validator, c *Cache) {

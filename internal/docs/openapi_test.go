@@ -164,7 +164,7 @@ func TestProblemTypesMatchCode(t *testing.T) {
 
 // slugsInCode finds problem slugs written as string literals in the
 // module's non-test Go files: the second argument of web.Errorf (Errorf
-// inside package web), the code of errdefs.Conflict, Slug fields of
+// inside package web), the code of errdefs.Conflict and Forbidden, Slug fields of
 // web.Error literals, Code fields of errdefs.Error literals and the slug
 // fields of web's table of default slugs per kind.
 func slugsInCode(t *testing.T, root string) map[string]string {
@@ -201,7 +201,7 @@ func slugsInCode(t *testing.T, root string) map[string]string {
 					if x, ok := fn.X.(*ast.Ident); ok && x.Name == "web" {
 						name = fn.Sel.Name
 					}
-					if x, ok := fn.X.(*ast.Ident); ok && x.Name == "errdefs" && fn.Sel.Name == "Conflict" && len(n.Args) >= 1 {
+					if x, ok := fn.X.(*ast.Ident); ok && x.Name == "errdefs" && (fn.Sel.Name == "Conflict" || fn.Sel.Name == "Forbidden") && len(n.Args) >= 1 {
 						add(n.Args[0])
 					}
 				case *ast.Ident:

@@ -33,6 +33,9 @@ const (
 	// KindUnavailable is a backing service (Redis, the database) that could
 	// not be reached in time; retrying shortly may succeed.
 	KindUnavailable
+	// KindForbidden is a caller that may not do this (a room policy refuses
+	// it); the answer is the same whether the thing exists or not.
+	KindForbidden
 )
 
 // Error is a classified failure. Detail and Fields are safe to show to the
@@ -86,6 +89,12 @@ func NotFound(format string, args ...any) *Error {
 // code.
 func Conflict(code, detail string) *Error {
 	return &Error{Kind: KindConflict, Code: code, Detail: detail}
+}
+
+// Forbidden reports a caller refused by a policy, under a stable code,
+// naming the input field whose value was refused.
+func Forbidden(code, detail, field string) *Error {
+	return &Error{Kind: KindForbidden, Code: code, Detail: detail, Fields: map[string]string{field: detail}}
 }
 
 // Unavailable reports that what (e.g. "The task queue") could not reach a

@@ -33,6 +33,7 @@ func addRoutes(r *routes, d Deps, o *ops) {
 	if chat := d.Chat; chat != nil {
 		r.Handle("GET", "/ws/chat/{room}", chat.HandleSocket())
 		r.Handle("GET", "/ws/chat", chat.HandleSocket())
+		r.Handle("GET", "/sse/chat/{room}", chat.HandleEvents())
 		r.Handle("POST", "/chat/message", chat.HandlePostMessage())
 		r.Handle("GET", "/chat/rooms", chat.HandleRooms())
 		r.Handle("GET", "/chat/history", chat.HandleHistory())

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/redlane/redlane/internal/web"
 )
 
 // Conn is one client socket. Its handler goroutine reads; writes go through
@@ -16,12 +18,14 @@ import (
 // there is something to write, so an idle socket costs one goroutine.
 type Conn struct {
 	h         *Hub
-	ws        *websocket.Conn
+	ws        *websocket.Conn // the client's socket, or nil for an SSE stream
+	sse       *sseStream      // the client's event stream (sse.go), or nil for a WebSocket
 	id        string
 	sender    string
-	subject   string // whom the per-sender publish rate counts (publishrate.go)
-	bucket    bucket // the per-connection publish rate, used by the reader only
-	primary   string // the URL's room, target of plain-text frames
+	principal *web.Principal // the authenticated user, nil when anonymous; room policies judge it
+	subject   string         // whom the per-sender publish rate counts (publishrate.go)
+	bucket    bucket         // the per-connection publish rate, used by the reader only
+	primary   string         // the URL's room, target of plain-text frames
 	queueCap  int
 	writeWait time.Duration
 
@@ -37,6 +41,7 @@ type Conn struct {
 	drained   signal // fired when the writer takes the queue
 	idle      signal // fired when the writer stops
 	rooms     map[string]*member
+	tokens    map[string]string // room tokens the client joined with, by room (guarded by mu)
 }
 
 // member is a socket's membership of one room, guarded by Conn.mu.
@@ -234,13 +239,19 @@ func (c *Conn) writeLoop() {
 // writeBatch writes every queued frame with one writev: a socket that fell
 // behind catches up in few system calls instead of one per message.
 func (c *Conn) writeBatch(batch []item, bufs net.Buffers) error {
-	for _, it := range batch {
-		bufs = append(bufs, it.bytes())
-	}
-	nc := c.ws.NetConn()
-	_ = nc.SetWriteDeadline(time.Now().Add(c.writeWait))
-	if _, err := bufs.WriteTo(nc); err != nil {
-		return err
+	if c.sse != nil {
+		if err := c.sse.write(batch, c.writeWait); err != nil {
+			return err
+		}
+	} else {
+		for _, it := range batch {
+			bufs = append(bufs, it.bytes())
+		}
+		nc := c.ws.NetConn()
+		_ = nc.SetWriteDeadline(time.Now().Add(c.writeWait))
+		if _, err := bufs.WriteTo(nc); err != nil {
+			return err
+		}
 	}
 	now := time.Now().UnixMicro()
 	delivered := 0
@@ -297,7 +308,19 @@ func (c *Conn) closeLocked(code int, text string) {
 		// The writer flushes what is queued (an error frame saying why,
 		// messages before a shutdown) before the close frame goes out.
 	}
+	if c.sse != nil {
+		c.sse.wake()
+		return
+	}
 	_ = c.ws.NetConn().SetReadDeadline(time.Now())
+}
+
+// transport names how the client reads, the label of the connections gauge.
+func (c *Conn) transport() string {
+	if c.sse != nil {
+		return "sse"
+	}
+	return "ws"
 }
 
 func (c *Conn) closeState() (bool, int, string) {

@@ -44,6 +44,21 @@ func appendFrameHeader(b []byte, op byte, n int) []byte {
 
 var pingFrame = encodeFrame(opPing, nil)
 
+// framePayload is the payload of a frame built by encodeFrame: how an SSE
+// stream (sse.go) reads the frames a socket's queue holds.
+func framePayload(frame []byte) []byte {
+	if len(frame) < 2 {
+		return nil
+	}
+	switch frame[1] {
+	case 126:
+		return frame[min(4, len(frame)):]
+	case 127:
+		return frame[min(10, len(frame)):]
+	}
+	return frame[2:]
+}
+
 // closeFrame is a close frame with code and reason (reason cut to fit a
 // control frame's 125 bytes).
 func closeFrame(code int, reason string) []byte {

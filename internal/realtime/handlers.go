@@ -3,9 +3,11 @@ package realtime
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/redlane/redlane/internal/errdefs"
+	"github.com/redlane/redlane/internal/realtime/access"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -51,6 +53,9 @@ func (h *Hub) HandlePostMessage() http.Handler {
 		if err != nil {
 			return err
 		}
+		if err := h.allow(p, in.Room, access.Publish, requestToken(r)); err != nil {
+			return err
+		}
 		if problem := h.checkText(in.Message); problem != "" {
 			return errdefs.InvalidFields(map[string]string{"message": problem})
 		}
@@ -90,6 +95,10 @@ func (h *Hub) HandleRooms() http.Handler {
 		if err != nil {
 			return err
 		}
+		// Only the rooms whose presence the caller may read: a member count
+		// is presence, and a listed name would tell that the room exists.
+		p := h.withRole(r.Context(), web.PrincipalFrom(r.Context()))
+		rooms = slices.DeleteFunc(rooms, func(rm RoomInfo) bool { return !h.may(p, rm.Room, access.Presence, "") })
 		return web.Encode(w, http.StatusOK, map[string]any{"rooms": rooms, "count": len(rooms)})
 	})
 }
@@ -100,7 +109,7 @@ func (h *Hub) HandleRooms() http.Handler {
 func (h *Hub) HandleHistory() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
-		room, err := roomParam(q)
+		room, err := h.roomParam(r, q, access.History)
 		if err != nil {
 			return err
 		}
@@ -139,7 +148,7 @@ func (h *Hub) HandleHistory() http.Handler {
 // any instance.
 func (h *Hub) HandlePresence() http.Handler {
 	return web.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		room, err := roomParam(r.URL.Query())
+		room, err := h.roomParam(r, r.URL.Query(), access.Presence)
 		if err != nil {
 			return err
 		}
@@ -151,11 +160,12 @@ func (h *Hub) HandlePresence() http.Handler {
 	})
 }
 
-// roomParam reads the room query parameter, a 400 naming it when invalid.
-func roomParam(q url.Values) (string, error) {
+// roomParam reads the room query parameter, a 400 naming it when invalid
+// and a 403 when the caller may not take action a there.
+func (h *Hub) roomParam(r *http.Request, q url.Values, a access.Action) (string, error) {
 	room := q.Get("room")
 	if err := ValidRoom(room); err != nil {
 		return "", web.BadRequest("room", "room "+err.Error())
 	}
-	return room, nil
+	return room, h.allow(h.withRole(r.Context(), web.PrincipalFrom(r.Context())), room, a, requestToken(r))
 }

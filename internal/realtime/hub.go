@@ -1,6 +1,7 @@
-// Package realtime serves Redlane's chat rooms over WebSocket and HTTP, so
-// that every member of a room, on any instance, gets each message in publish
-// order or an explicit gap frame saying what it missed.
+// Package realtime serves Redlane's chat rooms over WebSocket, Server-Sent
+// Events and HTTP, so that every member of a room, on any instance, gets
+// each message in publish order or an explicit gap frame saying what it
+// missed.
 //
 // A message's path through the files: Publish (hub.go) appends it to the
 // room's history stream and publishes it in one Redis step (history.go runs
@@ -11,8 +12,11 @@
 // the last one fanned out (streamid.go), fills any hole from history or
 // reports a gap, and queues one prebuilt frame (message.go, frame.go) to
 // each member's socket (conn.go). Sockets are opened in socket.go, speak the frames of
-// protocol.go and are pinged by keepalive.go; presence.go records who is
-// where, handlers.go serves /chat/*, metrics.go counts it all.
+// protocol.go and are pinged by keepalive.go; sse.go serves the same
+// connection as an event stream; policy.go enforces the room access
+// policies (compiled by the access package) on every entry point;
+// presence.go records who is where, handlers.go serves /chat/*, metrics.go
+// counts it all.
 package realtime
 
 import (
@@ -24,6 +28,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -49,6 +54,10 @@ type Options struct {
 	// Limiter decides the per-sender publish rate on Redis; nil leaves
 	// only the per-connection one.
 	Limiter *ratelimit.Limiter
+	// RoleOf looks up a user's role for room policies with role: entries
+	// (sessions carry the user, not the role); nil: roles are unknown, and
+	// no role: entry admits anyone.
+	RoleOf func(ctx context.Context, userID int64) (string, error)
 }
 
 // Hub is one instance's chat engine: its sockets, their rooms, and the
@@ -66,7 +75,10 @@ type Hub struct {
 	broker  *broker
 	auth    Authenticate
 	limiter *ratelimit.Limiter
+	roleOf  func(ctx context.Context, userID int64) (string, error)
 	pod     string
+	// compiled caches the room policies of the configuration in effect.
+	compiled atomic.Pointer[compiledPolicies]
 	// readAfter reads history for catch-up: hist.after, replaced by tests
 	// that make reads fail.
 	readAfter func(ctx context.Context, room string, since streamID, count int64) ([]*envelope, error)
@@ -86,11 +98,13 @@ func New(o Options) *Hub {
 	k := newKeys(o.Redis)
 	h := &Hub{
 		cfg: o.Config, rc: o.Redis, keys: k, hist: &history{rc: o.Redis, keys: k},
-		log: o.Logger, metrics: newMetrics(o.Registry), auth: o.Authenticate, limiter: o.Limiter,
+		log: o.Logger, metrics: newMetrics(o.Registry), auth: o.Authenticate, limiter: o.Limiter, roleOf: o.RoleOf,
 		pod:   randomID(6),
 		rooms: map[string]*localRoom{}, conns: map[*Conn]struct{}{},
 	}
 	h.readAfter = h.hist.after
+	// A policy change applies to connections already in rooms.
+	o.Config.OnChange(func(*config.Config) { h.enforcePolicies() })
 	h.broker = newBroker(o.Redis, k, h.pod, o.Logger, h.metrics, h)
 	if o.Redis.Embedded() {
 		o.Logger.Info("realtime: embedded Redis: plain PUBLISH/SUBSCRIBE (no sharded pub/sub); history, resume and presence work as with a real server")
@@ -163,7 +177,7 @@ func (h *Hub) register(c *Conn, max int) error {
 	}
 	h.conns[c] = struct{}{}
 	h.handlers.Add(1)
-	h.metrics.connections.Inc()
+	h.metrics.connections.WithLabelValues(c.transport()).Inc()
 	return nil
 }
 
@@ -172,7 +186,7 @@ func (h *Hub) unregister(c *Conn) {
 	h.mu.Lock()
 	delete(h.conns, c)
 	h.mu.Unlock()
-	h.metrics.connections.Dec()
+	h.metrics.connections.WithLabelValues(c.transport()).Dec()
 	h.handlers.Done()
 }
 

@@ -39,7 +39,9 @@ func (h *Hub) keepalive(ctx context.Context) {
 			}()
 		}
 		for _, c := range conns {
-			if c.silentFor(now) > limit {
+			// An SSE client never writes: its stream ends when a write
+			// fails or the request's connection closes.
+			if c.sse == nil && c.silentFor(now) > limit {
 				c.closeWith(0, "") // the peer is gone; no close frame will reach it
 				continue
 			}

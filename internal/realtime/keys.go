@@ -68,17 +68,19 @@ func (k keys) roomOfChannel(ch string) (string, bool) {
 	return rest[:len(rest)-1], true
 }
 
-var roomPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+var roomPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:,-]{0,127}$`)
 
-// ValidRoom checks a room name: 1-64 characters of letters, digits, '_', '.'
-// and '-', starting with a letter or digit. Braces, spaces and glob
-// characters are refused so a name can never break a key or hash tag.
+// ValidRoom checks a room name: 1-128 characters of letters, digits, '_',
+// '.', '-', ':' and ',', starting with a letter or digit. ':' and ',' are
+// what room policies' patterns split on (team:{id}:general, dm:{a},{b}).
+// Braces, spaces and glob characters are refused so a name can never break
+// a key or hash tag.
 func ValidRoom(room string) error {
 	if room == "" {
 		return fmt.Errorf("must not be empty")
 	}
 	if !roomPattern.MatchString(room) {
-		return fmt.Errorf("must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+		return fmt.Errorf("must be 1-128 letters, digits, '_', '.', '-', ':' or ',', starting with a letter or digit")
 	}
 	return nil
 }

@@ -4,7 +4,7 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // metrics are the chat metrics of one instance (redlane_realtime_*).
 type metrics struct {
-	connections     prometheus.Gauge
+	connections     *prometheus.GaugeVec
 	rooms           prometheus.Gauge
 	published       *prometheus.CounterVec
 	delivered       prometheus.Counter
@@ -25,9 +25,9 @@ var gapReasons = []string{"history-trimmed", "history-expired", "history-lost", 
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		connections: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "redlane_realtime_connections", Help: "Open chat WebSocket connections on this instance.",
-		}),
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "redlane_realtime_connections", Help: "Open chat connections on this instance, by transport (ws: WebSocket, sse: Server-Sent Events).",
+		}, []string{"transport"}),
 		rooms: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "redlane_realtime_rooms", Help: "Rooms with at least one member on this instance (each one subscribed in Redis).",
 		}),
@@ -73,6 +73,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range gapReasons {
 		m.gaps.WithLabelValues(r)
 	}
+	m.connections.WithLabelValues("ws")
+	m.connections.WithLabelValues("sse")
 	m.published.WithLabelValues("http")
 	m.published.WithLabelValues("ws")
 	m.dropped.WithLabelValues("slow_consumer")

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/redlane/redlane/internal/realtime/access"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -38,6 +39,7 @@ type inFrame struct {
 	Since          string `json:"since,omitempty"`
 	Ref            string `json:"ref,omitempty"`
 	IdempotencyKey string `json:"idempotencyKey,omitempty"`
+	Token          string `json:"token,omitempty"` // join: a room token (policy.go)
 }
 
 // handleFrame answers one client frame. Mistakes get an error frame; the
@@ -75,7 +77,7 @@ func (h *Hub) handleFrame(ctx context.Context, c *Conn, data []byte) {
 			}
 			since = &id
 		}
-		if err := h.join(ctx, c, f.Room, since, f.Ref); err != nil {
+		if err := h.join(ctx, c, f.Room, since, f.Ref, f.Token); err != nil {
 			var je *joinError
 			if errors.As(err, &je) {
 				c.send(errorFrame{Type: "error", Code: je.code, Detail: je.detail, Room: f.Room, Ref: f.Ref})
@@ -110,10 +112,14 @@ func (h *Hub) socketPublish(ctx context.Context, c *Conn, f inFrame) {
 		c.send(errorFrame{Type: "error", Code: code, Detail: detail, Room: room, Ref: f.Ref})
 	}
 	c.mu.Lock()
-	joined := c.rooms[room] != nil
+	joined, token := c.rooms[room] != nil, c.tokens[room]
 	c.mu.Unlock()
 	if !joined {
 		fail("not-joined", "join a room before sending to it (room "+room+")")
+		return
+	}
+	if p := c.who(); !h.may(p, room, access.Publish, token) {
+		fail("forbidden", forbiddenDetail(p, room, access.Publish))
 		return
 	}
 	if problem := h.checkText(text); problem != "" {
@@ -175,9 +181,11 @@ type gapFrame struct {
 }
 
 type leftFrame struct {
-	Type string `json:"type"` // "left"
-	Room string `json:"room"`
-	Ref  string `json:"ref,omitempty"`
+	Type   string `json:"type"` // "left"
+	Room   string `json:"room"`
+	Ref    string `json:"ref,omitempty"`
+	Reason string `json:"reason,omitempty"` // forbidden: a policy change took the socket out
+	Detail string `json:"detail,omitempty"`
 }
 
 type ackFrame struct {

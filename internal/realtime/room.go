@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/redlane/redlane/internal/realtime/access"
 )
 
 // A room's membership, in this file: a socket joins (join, acquire,
@@ -48,10 +50,13 @@ func (e *joinError) Error() string { return e.detail }
 // join makes c a member of name. With since, every message after it is
 // replayed from history before live ones (a gap frame says when history no
 // longer covers it); without, the client gets messages from now on.
-func (h *Hub) join(ctx context.Context, c *Conn, name string, since *streamID, ref string) error {
+func (h *Hub) join(ctx context.Context, c *Conn, name string, since *streamID, ref, token string) error {
 	rt := h.cfg.Current().Spec.Realtime
 	if err := ValidRoom(name); err != nil {
 		return &joinError{code: "invalid-room", detail: "room " + err.Error(), close: 1008}
+	}
+	if p := c.who(); !h.may(p, name, access.Subscribe, token) {
+		return &joinError{code: "forbidden", detail: forbiddenDetail(p, name, access.Subscribe), close: CloseForbidden}
 	}
 	m := &member{room: name, recovering: true}
 	c.mu.Lock()
@@ -64,6 +69,12 @@ func (h *Hub) join(ctx context.Context, c *Conn, name string, since *streamID, r
 		return &joinError{code: "too-many-rooms", detail: fmt.Sprintf("at most %d rooms per connection", rt.MaxRoomsPerConnection), close: 1008}
 	}
 	c.rooms[name] = m
+	if token != "" {
+		if c.tokens == nil {
+			c.tokens = map[string]string{}
+		}
+		c.tokens[name] = token
+	}
 	c.mu.Unlock()
 
 	r, created := h.acquire(c, m, since)
@@ -168,6 +179,7 @@ func (h *Hub) leave(c *Conn, name string) bool {
 	c.mu.Lock()
 	m := c.rooms[name]
 	delete(c.rooms, name)
+	delete(c.tokens, name)
 	c.mu.Unlock()
 	if m == nil {
 		return false

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/errdefs"
 	"github.com/redlane/redlane/internal/web"
 )
@@ -49,16 +50,11 @@ func (h *Hub) HandleSocket() http.Handler {
 			w.Header().Set("Upgrade", "websocket")
 			return web.Errorf(http.StatusUpgradeRequired, "websocket-required", "This endpoint speaks WebSocket: connect with a WebSocket client (e.g. wscat -c ws://host/ws/chat/room1).")
 		}
-		c := &Conn{h: h, id: "c" + randomID(6), primary: room,
-			queueCap: rt.SendQueueSize, writeWait: rt.WriteTimeout.Duration, rooms: map[string]*member{}}
-		c.sender = "anon-" + c.id[1:7]
-		if p != nil {
-			c.sender = p.Username
-		}
-		c.subject = senderSubject(p, web.ClientIP(r, web.ParsePrefixes(h.cfg.Current().Spec.Server.TrustedProxies)))
+		c := h.newConn(r, p, room, rt)
 		if err := h.register(c, rt.MaxConnections); err != nil {
 			return errdefs.Unavailable("Chat on this instance ("+err.Error()+")", err)
 		}
+		token := requestToken(r)
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			h.unregister(c)
@@ -71,10 +67,53 @@ func (h *Hub) HandleSocket() http.Handler {
 		// staying alive as long as the socket.
 		go func() {
 			defer h.unregister(c)
-			h.serve(context.Background(), c, since) // no request's values, never cancelled
+			h.serve(context.Background(), c, since, token) // no request's values, never cancelled
 		}()
 		return nil
 	})
+}
+
+// newConn is a client connection of either transport, before it registers.
+func (h *Hub) newConn(r *http.Request, p *web.Principal, room string, rt config.Realtime) *Conn {
+	c := &Conn{h: h, id: "c" + randomID(6), primary: room, principal: p,
+		queueCap: rt.SendQueueSize, writeWait: rt.WriteTimeout.Duration, rooms: map[string]*member{}}
+	c.sender = "anon-" + c.id[1:7]
+	if p != nil {
+		c.sender = p.Username
+	}
+	c.subject = senderSubject(p, web.ClientIP(r, web.ParsePrefixes(h.cfg.Current().Spec.Server.TrustedProxies)))
+	return c
+}
+
+// welcome queues the first frame a client gets: its connection id, sender
+// name and limits.
+func (c *Conn) welcome(rt config.Realtime) {
+	c.send(welcomeFrame{Type: "welcome", Connection: c.id, Sender: c.sender, MaxRooms: rt.MaxRoomsPerConnection, MaxTextBytes: rt.MaxMessageBytes})
+}
+
+// joinPrimary joins the URL's room; a refusal is an error frame, then the
+// connection closes with the refusal's code.
+func (h *Hub) joinPrimary(ctx context.Context, c *Conn, since *streamID, token string) {
+	if err := h.join(ctx, c, c.primary, since, "", token); err != nil {
+		var je *joinError
+		if errors.As(err, &je) {
+			c.send(errorFrame{Type: "error", Code: je.code, Detail: je.detail, Room: c.primary})
+			c.closeWith(je.close, je.detail)
+		}
+	}
+}
+
+// leaveAll takes a closed connection out of every room it is in.
+func (h *Hub) leaveAll(c *Conn) {
+	c.mu.Lock()
+	rooms := make([]string, 0, len(c.rooms))
+	for name := range c.rooms {
+		rooms = append(rooms, name)
+	}
+	c.mu.Unlock()
+	for _, name := range rooms {
+		h.leave(c, name)
+	}
 }
 
 func (h *Hub) principal(r *http.Request) (*web.Principal, error) {
@@ -88,7 +127,7 @@ func (h *Hub) principal(r *http.Request) (*web.Principal, error) {
 	if p == nil && h.cfg.Current().Spec.Realtime.RequireAuthentication {
 		return nil, web.Errorf(http.StatusUnauthorized, "unauthorized", "Chat requires a session; anonymous chat is disabled.")
 	}
-	return p, nil
+	return h.withRole(r.Context(), p), nil
 }
 
 // originAllowed lets non-browser clients (no Origin) in, and browsers from
@@ -127,7 +166,7 @@ func (h *Hub) upgrader() *websocket.Upgrader {
 }
 
 // serve runs the socket until it closes: the URL's room first, then frames.
-func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
+func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID, token string) {
 	rt := h.cfg.Current().Spec.Realtime
 	ws := c.ws
 	// Every write to the socket goes through its writer as raw frames (see
@@ -153,7 +192,7 @@ func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
 		c.closeWith(code, "") // echoed when the socket is torn down
 		return nil
 	})
-	c.send(welcomeFrame{Type: "welcome", Connection: c.id, Sender: c.sender, MaxRooms: rt.MaxRoomsPerConnection, MaxTextBytes: rt.MaxMessageBytes})
+	c.welcome(rt)
 	if c.primary != "" {
 		// The join (Redis calls, history replay) runs on a goroutine of its
 		// own: the stack it grows is freed when it ends, and the reader,
@@ -161,13 +200,7 @@ func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
 		joined := make(chan struct{})
 		go func() {
 			defer close(joined)
-			if err := h.join(ctx, c, c.primary, since, ""); err != nil {
-				var je *joinError
-				if errors.As(err, &je) {
-					c.send(errorFrame{Type: "error", Code: je.code, Detail: je.detail, Room: c.primary})
-					c.closeWith(je.close, je.detail)
-				}
-			}
+			h.joinPrimary(ctx, c, since, token)
 		}()
 		<-joined
 	}
@@ -209,15 +242,7 @@ func (h *Hub) serve(ctx context.Context, c *Conn, since *streamID) {
 	if !closed {
 		c.closeWith(0, "") // the connection broke or the peer vanished
 	}
-	c.mu.Lock()
-	rooms := make([]string, 0, len(c.rooms))
-	for name := range c.rooms {
-		rooms = append(rooms, name)
-	}
-	c.mu.Unlock()
-	for _, name := range rooms {
-		h.leave(c, name)
-	}
+	h.leaveAll(c)
 	if code > 0 && code != websocket.CloseAbnormalClosure && c.waitWriterIdle(time.Second) {
 		nc := ws.NetConn()
 		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))

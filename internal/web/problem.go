@@ -80,6 +80,7 @@ var kinds = map[errdefs.Kind]struct {
 	errdefs.KindNotFound:    {status: http.StatusNotFound, slug: "not-found"},
 	errdefs.KindConflict:    {status: http.StatusConflict, slug: "conflict"},
 	errdefs.KindUnavailable: {status: http.StatusServiceUnavailable, slug: "unavailable"},
+	errdefs.KindForbidden:   {status: http.StatusForbidden, slug: "forbidden"},
 }
 
 // answer is the HTTP answer to err: a *Error as it is, an errdefs error by

@@ -1,7 +1,10 @@
 // The chat demo at /: rooms, history, live messages, presence, and resume
 // after a dropped connection or a reload. It uses only the public API:
 //   GET /chat/history, /chat/rooms, /chat/presence; WS /ws/chat/{room}?since=ID;
-//   POST /auth/login, /auth/logout; GET /auth/session.
+//   POST /auth/login, /auth/logout; GET /auth/session. Where no WebSocket gets
+//   through (a proxy that refuses upgrades), it reads GET /sse/chat/{room}
+//   with an EventSource instead and sends with POST /chat/message; ?transport=sse
+//   forces that.
 // The session travels in the HttpOnly cookie set by /auth/login: the page
 // never sees or stores a token, and never puts one in a URL.
 "use strict";
@@ -12,7 +15,8 @@
 
   const state = {
     room: "",
-    ws: null,
+    ws: null, // the WebSocket, or the EventSource when transport is "sse"
+    transport: new URLSearchParams(location.search).get("transport") === "sse" ? "sse" : "ws",
     joined: false,
     me: "", // sender name from the welcome frame
     user: "", // signed-in user name, "" when anonymous
@@ -75,6 +79,7 @@
     $("composer-input").disabled = !state.room;
     $("send").disabled = !state.room;
     document.body.dataset.chat = s; // for tests and styling
+    document.body.dataset.transport = state.transport;
     if (live) $("composer-input").focus();
   }
 
@@ -177,6 +182,7 @@
     // duplicate. With nothing shown yet, 0-0 replays the (empty) start, so
     // nothing sent between the history read and the join is lost either.
     const since = state.newest || "0-0";
+    if (state.transport === "sse") { connectEvents(gen, since); return; }
     const proto = location.protocol === "https:" ? "wss://" : "ws://";
     const ws = new WebSocket(proto + location.host + "/ws/chat/" + encodeURIComponent(state.room) + "?since=" + encodeURIComponent(since));
     state.ws = ws;
@@ -214,9 +220,57 @@
   // plain HTTP answers a problem that says (origin, authentication, ...).
   async function explainHandshake(gen) {
     const r = await api("/ws/chat/" + encodeURIComponent(state.room));
-    // 426: the endpoint is fine (the server went away meanwhile); 0: down.
-    if (gen !== state.generation || r.status === 426 || r.status === 0) return;
+    if (gen !== state.generation || r.status === 0) return; // 0: the server is down; keep retrying
+    if (r.status === 426) {
+      // The server is up and answers plain HTTP, yet no WebSocket got
+      // through: something on the way refuses upgrades. Stream instead.
+      if (typeof EventSource !== "function") return;
+      state.transport = "sse";
+      state.retry = 0;
+      notice("WebSocket unavailable: streaming with Server-Sent Events instead.", "warn");
+      connect(gen);
+      return;
+    }
     notice("Cannot connect: " + problemText(r), "bad");
+  }
+
+  // The SSE path: the same frames as events. EventSource reconnects by
+  // itself and sends Last-Event-ID (the newest message id, or the joined
+  // event's resume point), which the server resumes from as a socket does
+  // from ?since=.
+  function connectEvents(gen, since) {
+    const es = new EventSource("/sse/chat/" + encodeURIComponent(state.room) + "?since=" + encodeURIComponent(since));
+    state.ws = es;
+    const onEvent = (ev) => {
+      if (es !== state.ws || ev.data === undefined) return;
+      let f;
+      try { f = JSON.parse(ev.data); } catch (e) { return; }
+      onFrame(f);
+      if (f.type === "left" && f.reason === "forbidden") { es.close(); state.ws = null; setStatus("failed", "refused"); }
+    };
+    for (const t of ["welcome", "joined", "message", "gap", "left", "error"]) es.addEventListener(t, onEvent);
+    es.onerror = () => { // the stream broke (EventSource retries), or was refused (it gives up)
+      if (es !== state.ws) return;
+      state.joined = false;
+      if (es.readyState === EventSource.CLOSED) {
+        es.close();
+        state.ws = null;
+        scheduleReconnect(gen, 0);
+        return;
+      }
+      setStatus("reconnecting", "reconnecting (connection lost)");
+    };
+  }
+
+  // Over SSE a message is a POST; its answer is the ack.
+  async function postMessage(ref, p) {
+    const r = await api("/chat/message", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ room: state.room, message: p.text, idempotencyKey: p.key }),
+    });
+    if (r.ok) onFrame({ type: "ack", ref: String(ref), id: r.body.id });
+    else if (r.status !== 0) onFrame({ type: "error", ref: String(ref), code: r.status >= 500 ? "unavailable" : "refused", detail: problemText(r) });
   }
 
   function onFrame(f) {
@@ -259,6 +313,7 @@
 
   function sendFrame(ref, p) {
     if (!state.ws || !state.joined) return false;
+    if (state.transport === "sse") { postMessage(ref, p); return true; }
     state.ws.send(JSON.stringify({ type: "message", room: state.room, text: p.text, ref: String(ref), idempotencyKey: p.key }));
     return true;
   }
