@@ -1,13 +1,10 @@
 package access
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Room tokens let an application whose own backend knows a room's members
@@ -38,72 +35,60 @@ var (
 )
 
 // VerifyToken checks that tok is signed by one of keys, unexpired at now,
-// and grants room to user ("" for anonymous).
+// and grants room to user ("" for anonymous). Parsing, the HS256 signature
+// and exp (required) are checked with github.com/golang-jwt/jwt/v5; its
+// errors are mapped onto the Err values above.
 func VerifyToken(tok string, keys []Key, room, user string, now time.Time) error {
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		return ErrTokenMalformed
-	}
-	var head struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
-	}
-	if err := decodePart(parts[0], &head); err != nil {
-		return err
-	}
-	var key []byte
-	for _, k := range keys {
-		if k.ID == head.Kid {
-			key = k.Secret
+	var claims roomClaims
+	t, err := jwt.ParseWithClaims(tok, &claims, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		for _, k := range keys {
+			if k.ID == kid && k.Secret != nil {
+				return k.Secret, nil
+			}
 		}
-	}
-	if head.Alg != "HS256" || key == nil {
+		return nil, ErrTokenKey
+	},
+		jwt.WithValidMethods([]string{"HS256"}),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	)
+	switch {
+	case err == nil:
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return ErrTokenMalformed
+	case errors.Is(err, ErrTokenKey):
 		return ErrTokenKey
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil {
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		if t == nil || t.Method == nil || t.Method.Alg() != "HS256" {
+			return ErrTokenKey // an algorithm other than HS256
+		}
+		return ErrTokenSignature
+	case errors.Is(err, jwt.ErrTokenExpired), errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return ErrTokenExpired
+	default:
 		return ErrTokenMalformed
 	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(parts[0] + "." + parts[1]))
-	if !hmac.Equal(sig, mac.Sum(nil)) {
-		return ErrTokenSignature
-	}
-	var claims struct {
-		Room string `json:"room"`
-		Sub  string `json:"sub"`
-		Exp  int64  `json:"exp"`
-	}
-	if err := decodePart(parts[1], &claims); err != nil {
-		return err
-	}
-	if claims.Exp == 0 || now.Unix() >= claims.Exp {
-		return ErrTokenExpired
-	}
-	if claims.Room != room || claims.Sub != user {
+	if claims.Room != room || claims.Subject != user {
 		return ErrTokenScope
 	}
 	return nil
 }
 
-// SignToken makes a room token: what an application's backend does (with
-// any JWT library), here for tests and tools.
+// SignToken makes a room token with github.com/golang-jwt/jwt/v5: what an
+// application's backend does (with any JWT library), here for tests and tools.
 func SignToken(k Key, room, user string, exp time.Time) string {
-	enc := func(v any) string {
-		b, _ := json.Marshal(v)
-		return base64.RawURLEncoding.EncodeToString(b)
-	}
-	signed := enc(map[string]string{"alg": "HS256", "typ": "JWT", "kid": k.ID}) + "." +
-		enc(map[string]any{"room": room, "sub": user, "exp": exp.Unix()})
-	mac := hmac.New(sha256.New, k.Secret)
-	mac.Write([]byte(signed))
-	return signed + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	t := jwt.NewWithClaims(jwt.SigningMethodHS256, roomClaims{
+		Room:             room,
+		RegisteredClaims: jwt.RegisteredClaims{Subject: user, ExpiresAt: jwt.NewNumericDate(exp)},
+	})
+	t.Header["kid"] = k.ID
+	s, _ := t.SignedString(k.Secret)
+	return s
 }
 
-func decodePart(s string, v any) error {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(b, v) != nil {
-		return ErrTokenMalformed
-	}
-	return nil
+// roomClaims are a room token's claims: room, sub and exp.
+type roomClaims struct {
+	Room string `json:"room"`
+	jwt.RegisteredClaims
 }
