@@ -174,9 +174,18 @@ func (c *Cluster) WaitReplicated(master *Server) {
 	if replica == nil {
 		c.t.Fatalf("%s has no replica", master.Addr())
 	}
+	clients := map[*Server]*redis.Client{}
+	defer func() {
+		for _, cl := range clients {
+			_ = cl.Close()
+		}
+	}()
 	offset := func(s *Server, field string) (int64, error) {
-		cl := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.Password, MaxRetries: -1})
-		defer cl.Close()
+		cl := clients[s]
+		if cl == nil {
+			cl = redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.Password, MaxRetries: -1})
+			clients[s] = cl
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		info, err := cl.Info(ctx, "replication").Result()

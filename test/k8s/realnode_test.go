@@ -83,13 +83,8 @@ func TestChartOnRealNode(t *testing.T) {
 		t.Fatalf("Redlane pod not Ready: %v %s\n%s", err, errOut, tail(node.Logs("real-redlane-", "redlane"), 20))
 	}
 	appIP := c.Kubectl(append([]string{"get", "pod", "-o", "jsonpath={.items[0].status.podIP}"}, strings.Fields(app)...)...).Must(t)
-	resp, err := http.Get("http://" + appIP + ":8000/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /readyz at %s: %d", appIP, resp.StatusCode)
+	if code, body := readyz(appIP); code != http.StatusOK {
+		t.Fatalf("GET /readyz at %s: %d %s", appIP, code, body)
 	}
 	t.Logf("Redlane pod Ready on %s at %s, reaching Redis through its Service", node.Name, appIP)
 
@@ -165,11 +160,8 @@ func clusterModeOnNode(t *testing.T, c *ControlPlane, node *Node, values string)
 		"-f", filepath.Join(ChartDir(), "ci", "cluster-values.yaml"), "--wait", "--wait-for-jobs", "--timeout", "4m").Run(); err != nil {
 		ready := ""
 		if ip, _, err := c.Kubectl("get", "pod", "-n", ns, "-l", "app.kubernetes.io/component=app", "-o", "jsonpath={.items[0].status.podIP}").Run(); err == nil {
-			if resp, err := http.Get("http://" + strings.TrimSpace(ip) + ":8000/readyz"); err == nil {
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				ready = fmt.Sprintf("%d %s", resp.StatusCode, b)
-			}
+			code, body := readyz(strings.TrimSpace(ip))
+			ready = fmt.Sprintf("%d %s", code, body)
 		}
 		t.Fatalf("helm install --wait (cluster mode): %v\n%s%s\nthe app's /readyz: %s\n%s\n%s", err, out, errOut, ready, c.dump(ns), tail(node.Logs("clus-redlane-", "redlane"), 20))
 	}
@@ -188,13 +180,8 @@ func clusterModeOnNode(t *testing.T, c *ControlPlane, node *Node, values string)
 		t.Fatalf("CLUSTER INFO at %s: %v\n%s", ip, err, info)
 	}
 	svc := c.Kubectl("get", "svc", "clus-redlane", "-n", ns, "-o", "jsonpath={.spec.clusterIP}").Must(t)
-	resp, err := http.Get("http://" + svc + ":8000/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("cluster mode: GET /readyz through the Service: %d", resp.StatusCode)
+	if code, body := readyz(svc); code != http.StatusOK {
+		t.Fatalf("cluster mode: GET /readyz through the Service: %d %s", code, body)
 	}
 	t.Logf("cluster mode: helm install --wait with six Redis pods and the cluster Job on %s; cluster_state:ok, /readyz 200", node.Name)
 }
@@ -208,14 +195,9 @@ func clusterModeOnNode(t *testing.T, c *ControlPlane, node *Node, values string)
 func applyDevOverlay(t *testing.T, c *ControlPlane, node *Node, pulled map[string]string) {
 	t.Helper()
 	dir := t.TempDir()
-	split := func(local string) (string, string) {
-		ref := pulled[local]
-		i := strings.LastIndex(ref, ":")
-		return ref[:i], ref[i+1:]
-	}
-	app, appTag := split("localhost/redlane:local")
-	redis, redisTag := split("localhost/redlane-redis:7.0.15-debian12")
-	pg, pgTag := split("localhost/redlane-postgres:15-debian12")
+	app, appTag := splitRef(pulled["localhost/redlane:local"])
+	redis, redisTag := splitRef(pulled["localhost/redlane-redis:7.0.15-debian12"])
+	pg, pgTag := splitRef(pulled["localhost/redlane-postgres:15-debian12"])
 	// kustomize takes a base outside the kustomization's directory only by
 	// a relative path.
 	overlay, err := filepath.Rel(dir, filepath.Join(RepoRoot(), "k8s", "overlays", "dev"))
@@ -266,13 +248,8 @@ spec:
 		}
 	}
 	ip := c.Kubectl("get", "svc", "redlane", "-n", "redlane-dev", "-o", "jsonpath={.spec.clusterIP}").Must(t)
-	resp, err := http.Get("http://" + ip + ":8000/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("dev overlay: GET /readyz through its Service: %d", resp.StatusCode)
+	if code, body := readyz(ip); code != http.StatusOK {
+		t.Fatalf("dev overlay: GET /readyz through its Service: %d %s", code, body)
 	}
 	t.Logf("kubectl apply -k k8s/overlays/dev: Redis, PostgreSQL and Redlane Ready on %s, /readyz 200 through the Service", node.Name)
 	c.Kubectl("delete", "-k", dir, "--wait=false").Must(t)
@@ -327,15 +304,34 @@ func realNode(t *testing.T) (c *ControlPlane, node *Node, pulled map[string]stri
 	return c, node, pulled, values
 }
 
+// splitRef splits an image reference host:port/name:tag into its
+// repository and tag.
+func splitRef(ref string) (repo, tag string) {
+	i := strings.LastIndex(ref, ":")
+	return ref[:i], ref[i+1:]
+}
+
+// readyz asks Redlane at host (a pod or Service IP, port 8000) for
+// /readyz: the status and body, or 0 and the error when nothing answered.
+func readyz(host string) (int, string) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get("http://" + host + ":8000/readyz")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // registryValues writes a values file that takes the chart's images from
 // the registry (pulled: podman name -> registry reference), pulled on
 // every start (pullPolicy Always), and returns its path.
 func registryValues(t *testing.T, pulled map[string]string) string {
 	t.Helper()
 	image := func(local string) string {
-		ref := pulled[local]
-		i := strings.LastIndex(ref, ":")
-		return fmt.Sprintf("{repository: %q, tag: %q, pullPolicy: Always}", ref[:i], ref[i+1:])
+		repo, tag := splitRef(pulled[local])
+		return fmt.Sprintf("{repository: %q, tag: %q, pullPolicy: Always}", repo, tag)
 	}
 	doc := fmt.Sprintf("image: %s\nredis:\n  image: %s\ntests:\n  image: %s\npostgresql:\n  image: %s\n",
 		image("localhost/redlane:local"), image("localhost/redlane-redis:7.0.15-debian12"),
