@@ -54,9 +54,12 @@ func (t *Tracker) Run(ctx context.Context) error {
 		t.conns.Store(0)
 		t.setLive(false, flushReason(err))
 		if errors.Is(err, errUnsupported) {
-			if t.supported.Swap(supNo) != supNo {
+			// Logged before Supported turns false, so whoever sees it false
+			// finds the reason in the log (Run is the only writer of supNo).
+			if t.supported.Load() != supNo {
 				t.log.Warn("redis does not support CLIENT TRACKING (needs Redis 6+ and, with ACLs, +client|id +client|tracking +subscribe &__redis__:invalidate): near cache and session copies "+
 					"fall back to TTL-bounded or per-request reads; checking again every 30s", "error", err.Error())
+				t.supported.Store(supNo)
 			}
 			pause = 30 * time.Second
 		} else if confirmed {
