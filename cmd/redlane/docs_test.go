@@ -172,9 +172,14 @@ var notRun = []struct {
 		tests:   []string{"TestKustomizeOnServer"},
 	},
 	{
-		pattern: `^tilt up\b`,
+		pattern: `^(DOCKER_HOST=\S+ DOCKER_BUILDKIT=0 )?tilt (up|ci)\b`,
 		why:     "needs a Kubernetes cluster and a container builder",
-		tests:   []string{"TestTiltfile"},
+		tests:   []string{"TestTiltfile", "TestTiltOnRealNode"},
+	},
+	{
+		pattern: `^podman system service\b`,
+		why:     "a long-running API service for Tilt's image builds",
+		tests:   []string{"TestTiltOnRealNode"},
 	},
 	{
 		pattern: `^apt-get install `,

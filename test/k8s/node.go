@@ -99,7 +99,12 @@ func StartNode(t *testing.T, opt NodeOptions) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &Node{t: t, root: root, Name: fmt.Sprintf("redlane-node-%d", os.Getpid()),
+	// The node is named localhost: the API server reaches a kubelet at the
+	// node's Hostname address first, and localhost is the one name that
+	// resolves to loopback here, where the kubelet listens (its InternalIP
+	// cannot be loopback). So kubectl exec, logs and port-forward — Tilt's
+	// live update and port forwards — work without exposing the kubelet.
+	n := &Node{t: t, root: root, Name: "localhost",
 		bridge: fmt.Sprintf("rlnode%d", os.Getpid()%100000), netnsBefore: netns()}
 	t.Cleanup(n.cleanup)
 	n.startContainerd(t, opt.PauseImage, opt.Registry)
@@ -263,10 +268,9 @@ fileCheckFrequency: 1s
 	args := []string{"--config", confFile, "--root-dir", filepath.Join(n.root, "kubelet"),
 		"--hostname-override", n.Name, "--v", "1"}
 	if opt.Kubeconfig != "" {
-		// The kubelet listens on loopback only, and refuses loopback as its
-		// node IP ("nodeIP can't be loopback address"), so the API server
-		// cannot reach it: no kubectl logs or exec (Node.Logs reads the
-		// logs instead).
+		// The kubelet listens on loopback only and refuses loopback as its
+		// node IP ("nodeIP can't be loopback address"); the API server
+		// reaches it by its name, localhost (StartNode).
 		args = append(args, "--kubeconfig", opt.Kubeconfig)
 	}
 	n.kubelet = n.start(t, "kubelet", opt.Kubelet, args...)

@@ -24,7 +24,8 @@ type tiltManifest struct {
 			} `json:"syncs"`
 		}
 		BuildDetails struct {
-			Target string `json:"target"`
+			Target string   `json:"target"`
+			Args   []string `json:"args"`
 		}
 	}
 	DeployTarget struct {
@@ -137,6 +138,37 @@ func TestTiltfile(t *testing.T) {
 			}
 		})
 	}
+	t.Run("options", func(t *testing.T) {
+		extra := filepath.Join(t.TempDir(), "extra.yaml")
+		if err := os.WriteFile(extra, []byte("redis:\n  image: {repository: registry.example/redis, tag: \"7.0\"}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ms, errOut, err := tiltfileResult(t, tools, "--port=9123", "--values="+extra, "--dev-base=localhost/base:debug")
+		if err != nil {
+			t.Fatalf("tilt alpha tiltfile-result: %v\n%s", err, errOut)
+		}
+		for _, m := range ms {
+			switch m.Name {
+			case "redlane":
+				pf := m.DeployTarget.PortForwardTemplateSpec
+				if pf == nil || len(pf.Forwards) != 1 || pf.Forwards[0].LocalPort != 9123 || pf.Forwards[0].ContainerPort != 8000 {
+					t.Errorf("--port=9123: port forwards = %+v, want 9123:8000", pf)
+				}
+				if len(m.ImageTargets) != 1 || strings.Join(m.ImageTargets[0].BuildDetails.Args, " ") != "DEV_IMAGE=localhost/base:debug" {
+					t.Errorf("--dev-base: image targets %+v, want build argument DEV_IMAGE=localhost/base:debug", m.ImageTargets)
+				}
+			case "redlane-redis":
+				if !strings.Contains(m.DeployTarget.YAML, "image: registry.example/redis:7.0") {
+					t.Error("--values: the extra values file is not applied")
+				}
+			}
+		}
+		for _, bad := range []string{"--port=http", "--port=0", "--port=70000"} {
+			if _, errOut, err := tiltfileResult(t, tools, bad); err == nil || !strings.Contains(errOut, "--port must be a port number") {
+				t.Errorf("%s accepted: %v %s", bad, err, errOut)
+			}
+		}
+	})
 	t.Run("rejects-unknown-mode", func(t *testing.T) {
 		_, errOut, err := tiltfileResult(t, tools, "--redis=sharded")
 		if err == nil || !strings.Contains(errOut, "--redis must be 'standalone' or 'cluster'") {
