@@ -269,7 +269,7 @@ func newServices(cfg *config.Config, b *base, rc *redisx.Client, users *usersdb.
 		}
 		return u.Role, nil
 	}
-	chat := realtime.New(realtime.Options{Config: cfgStore, Redis: rc, Logger: log, Registry: reg, Limiter: limiter, RoleOf: roleOf})
+	chat := realtime.New(realtime.Options{Config: cfgStore, Redis: rc, Logger: log, Registry: reg, Limiter: limiter, RoleOf: roleOf, Tracing: b.tracing})
 	probes.AddReadiness("realtime", chat.Ready)
 
 	site, err := docs.New(buildVersion())
