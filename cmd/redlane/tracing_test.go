@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/redlane/redlane/internal/dashboards"
 	"github.com/redlane/redlane/internal/jaegertest"
+	"github.com/redlane/redlane/internal/promtest"
 	"github.com/redlane/redlane/internal/redistest"
 )
 
@@ -98,41 +103,15 @@ func TestTraceCrossesRedis(t *testing.T) {
 		}, "http/protobuf", "grpc", "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			j := jaegertest.Start(t)
-			redis := tc.redis(t)
-			a := startServer(t, tracedEnv(j, redis, "pod-a", tc.protoA))
-			b := startServer(t, tracedEnv(j, redis, "pod-b", tc.protoB))
-			a.waitStatus("/readyz", 200, readyWithin)
-			b.waitStatus("/readyz", 200, readyWithin)
-			room := "traced-" + tc.name
-			onB := dialChat(t, b, "/ws/chat/"+room)
-			onB.next("joined")
-			onA := dialChat(t, a, "/ws/chat/"+room)
-			onA.next("joined")
-
-			// 1. HTTP publish on A, continuing the caller's trace.
-			tp := "00-" + tc.traceID + "-" + tc.parentSpan + "-01"
-			sent := post(t, a, room, "hello across pods", "traceparent", tp)
-			got := onB.next("message")
-			checkClientFrame(t, got, sent)
-			onA.next("message")
+			c := publishAcrossPods(t, tc.redis(t), tc.protoA, tc.protoB, tc.traceID, tc.parentSpan)
+			j, a, b, room, sent, onA, onB, tr := c.j, c.a, c.b, c.room, c.sent, c.onA, c.onB, c.tr
+			x := spanIndex{tr}
 			hist := a.do("GET", "/chat/history?room="+room, "")
-			if strings.Contains(string(hist.Body), tc.traceID) || strings.Contains(string(hist.Body), `"c"`) {
-				t.Errorf("history shows the trace context: %s", hist.Body)
+			if hist.Status != 200 || strings.Contains(string(hist.Body), tc.traceID) || strings.Contains(string(hist.Body), `"c"`) {
+				t.Errorf("history: %d %s (must not show the trace context)", hist.Status, hist.Body)
 			}
-
 			ctx, cancel := context.WithTimeout(context.Background(), traceWithin)
 			defer cancel()
-			tr, err := jaegertest.Wait(ctx, func(ctx context.Context) (jaegertest.Trace, error) { return j.Get(ctx, tc.traceID) },
-				func(tr jaegertest.Trace) bool {
-					x := spanIndex{tr}
-					return len(x.find("chat.fanout "+room, "pod-b")) == 1 && len(x.find("chat.fanout "+room, "pod-a")) == 1 &&
-						len(x.find("POST /chat/message", "pod-a")) == 1
-				})
-			x := spanIndex{tr}
-			if err != nil {
-				t.Fatalf("trace %s: %v; spans so far:%s\njaeger log:\n%s", tc.traceID, err, x, j.Log())
-			}
 			req := x.find("POST /chat/message", "pod-a")[0]
 			if req.Parent() != tc.parentSpan {
 				t.Errorf("request span's parent = %q, want the caller's %s%s", req.Parent(), tc.parentSpan, x)
@@ -187,6 +166,53 @@ func TestTraceCrossesRedis(t *testing.T) {
 			}
 		})
 	}
+}
+
+// crossPod is a chat message published on pod A and delivered on pod B,
+// and the trace Jaeger holds for it.
+type crossPod struct {
+	j        *jaegertest.Server
+	a, b     *server
+	room     string
+	sent     map[string]any
+	onA, onB *wsClient
+	tr       jaegertest.Trace
+}
+
+// publishAcrossPods starts Jaeger and two traced instances on one Redis
+// (redis is their environment), A exporting over protoA and B over protoB,
+// a member of the room on each, and POSTs a message to A with the caller's
+// traceparent (traceID, parentSpan); it returns once Jaeger holds the
+// request span on A and a fan-out span on each pod.
+func publishAcrossPods(t *testing.T, redis map[string]string, protoA, protoB, traceID, parentSpan string) crossPod {
+	t.Helper()
+	c := crossPod{j: jaegertest.Start(t), room: "traced-" + strings.ReplaceAll(t.Name(), "/", "-")}
+	c.a = startServer(t, tracedEnv(c.j, redis, "pod-a", protoA))
+	c.b = startServer(t, tracedEnv(c.j, redis, "pod-b", protoB))
+	c.a.waitStatus("/readyz", 200, readyWithin)
+	c.b.waitStatus("/readyz", 200, readyWithin)
+	c.onB = dialChat(t, c.b, "/ws/chat/"+c.room)
+	c.onB.next("joined")
+	c.onA = dialChat(t, c.a, "/ws/chat/"+c.room)
+	c.onA.next("joined")
+
+	c.sent = post(t, c.a, c.room, "hello across pods", "traceparent", "00-"+traceID+"-"+parentSpan+"-01")
+	checkClientFrame(t, c.onB.next("message"), c.sent)
+	c.onA.next("message")
+
+	ctx, cancel := context.WithTimeout(context.Background(), traceWithin)
+	defer cancel()
+	tr, err := jaegertest.Wait(ctx, func(ctx context.Context) (jaegertest.Trace, error) { return c.j.Get(ctx, traceID) },
+		func(tr jaegertest.Trace) bool {
+			x := spanIndex{tr}
+			return len(x.find("chat.fanout "+c.room, "pod-b")) == 1 && len(x.find("chat.fanout "+c.room, "pod-a")) == 1 &&
+				len(x.find("POST /chat/message", "pod-a")) == 1
+		})
+	if err != nil {
+		t.Fatalf("trace %s: %v; spans so far:%s\njaeger log:\n%s", traceID, err, spanIndex{tr}, c.j.Log())
+	}
+	c.tr = tr
+	return c
 }
 
 // wsPublishTrace is the trace among ts in which pod-a published message id
@@ -256,4 +282,84 @@ func exemplars(t *testing.T, s *server, prefix, label string) []string {
 		}
 	}
 	return ids
+}
+
+// TestDashboardExemplars: every dashboard query that asks for exemplars
+// gets them from a real Prometheus with exemplar storage on, scraping a
+// traced Redlane through OpenMetrics; each exemplar's trace_id names a
+// trace Jaeger holds, and the panel links it to the $tracing (Jaeger)
+// datasource.
+func TestDashboardExemplars(t *testing.T) {
+	redistest.Require(t, "prometheus")
+	j := jaegertest.Start(t)
+	instance := freeAddr(t)
+	prom := promtest.Start(t, promtest.Options{Job: "redlane", Targets: []string{instance}, Exemplars: true})
+	s := startServerAt(t, instance, tracedEnv(j, map[string]string{"REDIS_URL": redistest.Start(t).URL()}, "pod-a", "grpc"))
+	s.waitStatus("/readyz", 200, readyWithin)
+	member := dialChat(t, s, "/ws/chat/exemplars")
+	member.next("joined")
+
+	vars := map[string]string{"namespace": ".*", "job": "redlane", "instance": instance, "__rate_interval": "5m"}
+	type check struct{ where, expr string }
+	var checks []check
+	for _, d := range readDashboards(t, filepath.Join("..", ".."), "*.json") {
+		if !slices.ContainsFunc(d.Templating.List, func(v dashboards.Variable) bool { return v.Name == "tracing" && v.Type == "datasource" }) {
+			t.Errorf("dashboard %s has no $tracing datasource variable", d.Title)
+		}
+		for _, p := range d.Panels {
+			for _, tg := range p.Targets {
+				if !tg.Exemplar {
+					continue
+				}
+				if !slices.ContainsFunc(p.FieldConfig.Defaults.Links, func(l dashboards.Link) bool {
+					return strings.Contains(l.URL, "${tracing}") && strings.Contains(l.URL, "${__data.fields.trace_id}")
+				}) {
+					t.Errorf("%s / %s asks for exemplars but has no data link to the trace in $tracing", d.Title, p.Title)
+				}
+				expr, err := dashboards.Expand(tg.Expr, vars)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checks = append(checks, check{d.Title + " / " + p.Title + " / " + tg.RefID, expr})
+			}
+		}
+	}
+	if len(checks) < 4 {
+		t.Fatalf("%d queries ask for exemplars; want the HTTP latency panels and the delivery latency", len(checks))
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now().Add(-time.Minute)
+	for _, c := range checks {
+		ids, err := jaegertest.Wait(ctx, func(ctx context.Context) ([]string, error) {
+			// Traffic between polls: a sampled request per round (a caller's
+			// traceparent with the sampled flag), delivered to the member.
+			post(t, s, "exemplars", "traced", "traceparent", "00-"+randomHex(16)+"-"+randomHex(8)+"-01")
+			member.next("message")
+			res, err := prom.API.QueryExemplars(ctx, c.expr, start, time.Now().Add(time.Minute))
+			var ids []string
+			for _, r := range res {
+				for _, e := range r.Exemplars {
+					ids = append(ids, string(e.Labels["trace_id"]))
+				}
+			}
+			return ids, err
+		}, func(ids []string) bool { return len(ids) > 0 })
+		if err != nil {
+			t.Errorf("%s: no exemplars: %v\n  %s\nprometheus log:\n%s", c.where, err, c.expr, prom.Log())
+			continue
+		}
+		if _, err := jaegertest.Wait(ctx, func(ctx context.Context) (jaegertest.Trace, error) { return j.Get(ctx, ids[len(ids)-1]) },
+			func(tr jaegertest.Trace) bool { return len(tr.Spans) > 0 }); err != nil {
+			t.Errorf("%s: exemplar trace %s is not in Jaeger: %v", c.where, ids[len(ids)-1], err)
+		}
+	}
+}
+
+// randomHex is n random bytes in hex (trace and span ids).
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
