@@ -127,6 +127,7 @@ func observe(m *httpMetrics, trusted []netip.Prefix, log *slog.Logger) func(http
 			elapsed := time.Since(start)
 			route := routeOf(r.Context())
 			method := normMethod(r.Method)
+			endRequestSpan(r, ww.status)
 			c := m.children(route, method, ww.status)
 			c.requests.Inc()
 			if !ww.hijacked {

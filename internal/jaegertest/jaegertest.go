@@ -234,9 +234,9 @@ func (s Span) Parent() string {
 }
 
 // Find returns the traces of service that have a span named operation,
-// newest first, searched over the last hour.
+// over the query API's default lookback (end: now).
 func (s *Server) Find(ctx context.Context, service, operation string) ([]Trace, error) {
-	q := url.Values{"service": {service}, "limit": {"100"}, "lookback": {"1h"}}
+	q := url.Values{"service": {service}, "limit": {"100"}}
 	if operation != "" {
 		q.Set("operation", operation)
 	}
