@@ -6,7 +6,8 @@
 # internal/jaegertest runs it from there. `go install pkg@version` refuses
 # the module (its go.mod has a replace directive), so this builds
 # ./cmd/jaeger inside the downloaded module, as its own main module, which
-# keeps Jaeger's own dependency pins. Cold: about 9 minutes on 2 busy cores
+# keeps Jaeger's own dependency pins. Cold: 54 min wall measured on 2 cores
+# shared with two other builds (load ~18), 10m36s user + 3m18s system CPU
 # (docs/tracing.md); warm: none. Prints the binary's path.
 set -euo pipefail
 
