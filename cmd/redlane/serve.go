@@ -248,6 +248,9 @@ func newServices(cfg *config.Config, b *base, rc *redisx.Client, users *usersdb.
 	cc := cache.New(rc, cfgStore, cache.Options{Logger: log, Info: info, Registry: reg, Locks: locks, Tracker: tracker})
 	usersAPI := usersapi.New(cc, users, cfgStore, usersapi.Options{Logger: log, EndSessions: sessions.RevokeAll})
 	queues := queue.NewBroker(rc, reg, cfgStore)
+	if b.tracing != nil {
+		queues.UseTracing(b.tracing)
+	}
 	queues.RegisterDepth(reg, cfg.Spec.Redis.InfoCacheTTL.Duration)
 	schedules := queue.NewScheduler(queues, cfgStore, reg, log)
 	boards := leaderboard.New(rc, reg)

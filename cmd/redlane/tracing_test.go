@@ -363,3 +363,54 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// TestQueueTraceAcrossInstances: a task enqueued on pod A (continuing a
+// caller's trace), claimed and acked by a worker on pod B, is one trace in
+// Jaeger: B's claim and ack spans are children of A's enqueue span, linked
+// to B's requests; the task's API view shows no trace context.
+func TestQueueTraceAcrossInstances(t *testing.T) {
+	j := jaegertest.Start(t)
+	redis := map[string]string{"REDIS_URL": redistest.Start(t).URL()}
+	a := startServer(t, tracedEnv(j, redis, "pod-a", "grpc"))
+	b := startServer(t, tracedEnv(j, redis, "pod-b", "http/protobuf"))
+	const traceID = "6e0c63257de34c92bf9efcd03927272e"
+	r := a.do("POST", "/queues/traced/tasks", `{"payload":{"n":1}}`, "traceparent", "00-"+traceID+"-d75597dee50b0cac-01")
+	if r.Status != 201 {
+		t.Fatalf("enqueue = %d %s", r.Status, r.Body)
+	}
+	id := r.JSON(t)["id"].(string)
+	if v := a.do("GET", "/queues/traced/tasks/"+id, ""); strings.Contains(string(v.Body), traceID) {
+		t.Errorf("the task view shows the trace context: %s", v.Body)
+	}
+	c := decodeInto[claimed](t, b.do("POST", "/queues/traced/claim", `{"worker":"w1"}`))
+	if len(c.Tasks) != 1 || c.Tasks[0].ID != id {
+		t.Fatalf("claim = %+v", c)
+	}
+	if r := b.do("POST", "/queues/traced/tasks/"+id+"/ack", `{"receipt":"`+c.Tasks[0].Receipt+`"}`); r.Status != 204 {
+		t.Fatalf("ack = %d %s", r.Status, r.Body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), traceWithin)
+	defer cancel()
+	tr, err := jaegertest.Wait(ctx, func(ctx context.Context) (jaegertest.Trace, error) { return j.Get(ctx, traceID) },
+		func(tr jaegertest.Trace) bool {
+			x := spanIndex{tr}
+			return len(x.find("queue.claim traced", "pod-b")) == 1 && len(x.find("queue.ack traced", "pod-b")) == 1
+		})
+	x := spanIndex{tr}
+	if err != nil {
+		t.Fatalf("trace %s: %v; spans so far:%s", traceID, err, x)
+	}
+	enq := x.find("queue.enqueue traced", "pod-a")
+	if len(enq) != 1 || jaegertest.Tag(enq[0].Tags, "messaging.message.id") != id {
+		t.Fatalf("want one queue.enqueue span for task %s on pod-a:%s", id, x)
+	}
+	for _, op := range []string{"queue.claim traced", "queue.ack traced"} {
+		s := x.find(op, "pod-b")[0]
+		if s.Parent() != enq[0].SpanID {
+			t.Errorf("%s's parent = %s, want the enqueue span %s%s", op, s.Parent(), enq[0].SpanID, x)
+		}
+		if !slices.ContainsFunc(s.References, func(r jaegertest.Reference) bool { return r.RefType == "FOLLOWS_FROM" && r.TraceID != traceID }) {
+			t.Errorf("%s has no link to the worker's request (another trace): %v", op, s.References)
+		}
+	}
+}
