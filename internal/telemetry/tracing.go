@@ -2,7 +2,9 @@ package telemetry
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"strconv"
 	"strings"
@@ -88,7 +90,8 @@ func SetupTracing(ctx context.Context, getenv func(string) string, version strin
 	if err != nil {
 		return nil, fmt.Errorf("building trace resource: %w", err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res), sdktrace.WithSampler(sampler))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res), sdktrace.WithSampler(sampler),
+		sdktrace.WithIDGenerator(idGenerator{}))
 	return &Tracing{
 		Provider:   tp,
 		Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
@@ -151,4 +154,29 @@ func resourceFromEnv(getenv func(string) string) ([]attribute.KeyValue, error) {
 		attrs = append(attrs, attribute.String("service.name", name))
 	}
 	return attrs, nil
+}
+
+// idGenerator makes trace and span ids from the runtime's ChaCha8
+// generator (math/rand/v2), which needs no lock: the SDK's default shares
+// one math/rand source behind a mutex, which every request contends for,
+// sampled or not (a new root span gets its ids before the sampler runs).
+type idGenerator struct{}
+
+func (idGenerator) NewIDs(context.Context) (trace.TraceID, trace.SpanID) {
+	var tid trace.TraceID
+	for !tid.IsValid() {
+		binary.BigEndian.PutUint64(tid[:8], rand.Uint64())
+		binary.BigEndian.PutUint64(tid[8:], rand.Uint64())
+	}
+	return tid, newSpanID()
+}
+
+func (idGenerator) NewSpanID(context.Context, trace.TraceID) trace.SpanID { return newSpanID() }
+
+func newSpanID() trace.SpanID {
+	var sid trace.SpanID
+	for !sid.IsValid() {
+		binary.BigEndian.PutUint64(sid[:], rand.Uint64())
+	}
+	return sid
 }
