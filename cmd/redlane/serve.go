@@ -246,6 +246,9 @@ func newServices(cfg *config.Config, b *base, rc *redisx.Client, users *usersdb.
 
 	locks := lock.New(rc, reg, cfgStore)
 	cc := cache.New(rc, cfgStore, cache.Options{Logger: log, Info: info, Registry: reg, Locks: locks, Tracker: tracker})
+	if b.tracing != nil {
+		cc.UseTracing(b.tracing)
+	}
 	usersAPI := usersapi.New(cc, users, cfgStore, usersapi.Options{Logger: log, EndSessions: sessions.RevokeAll})
 	queues := queue.NewBroker(rc, reg, cfgStore)
 	if b.tracing != nil {

@@ -414,3 +414,40 @@ func TestQueueTraceAcrossInstances(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheLeaseWaitLinksHolder: a cache miss that waits for another
+// caller's fill lease records a cache.lease_wait span linked to the lease
+// holder's span, named in the lease. The holder is played by the test (a
+// lease value as a traced pod writes it, expiring unfilled), so the wait
+// and its end are deterministic.
+func TestCacheLeaseWaitLinksHolder(t *testing.T) {
+	j := jaegertest.Start(t)
+	rs := redistest.Start(t)
+	b := startServer(t, tracedEnv(j, map[string]string{"REDIS_URL": rs.URL()}, "pod-b", "grpc"), withDemoUsers(t)...)
+	b.waitStatus("/readyz", 200, readyWithin)
+	const holderTrace, holderSpan = "8a3c60f7d188f8fa79d48a391a778fa6", "53995c3f42cd8ad8"
+	if err := rs.Client().Set(context.Background(), "redlane:cache:{user:7}:lease",
+		"0123456789abcdef 00-"+holderTrace+"-"+holderSpan+"-01", 300*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	const waiterTrace = "3f1b2c4d5e6f708192a3b4c5d6e7f809"
+	if r := b.do("GET", "/users/7", "", "traceparent", "00-"+waiterTrace+"-1a2b3c4d5e6f7081-01"); r.Status != 200 {
+		t.Fatalf("GET /users/7 = %d %s", r.Status, r.Body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), traceWithin)
+	defer cancel()
+	tr, err := jaegertest.Wait(ctx, func(ctx context.Context) (jaegertest.Trace, error) { return j.Get(ctx, waiterTrace) },
+		func(tr jaegertest.Trace) bool { return len(spanIndex{tr}.find("cache.lease_wait", "pod-b")) == 1 })
+	if err != nil {
+		t.Fatalf("no cache.lease_wait span in trace %s: %v%s", waiterTrace, err, spanIndex{tr})
+	}
+	w := spanIndex{tr}.find("cache.lease_wait", "pod-b")[0]
+	if !slices.ContainsFunc(w.References, func(r jaegertest.Reference) bool {
+		return r.RefType == "FOLLOWS_FROM" && r.TraceID == holderTrace && r.SpanID == holderSpan
+	}) {
+		t.Errorf("cache.lease_wait references %v, want a link to the holder %s/%s", w.References, holderTrace, holderSpan)
+	}
+	if v := jaegertest.Tag(w.Tags, "cache.filled_by_holder"); v != false {
+		t.Errorf("cache.filled_by_holder = %v, want false (the lease expired unfilled)", v)
+	}
+}
