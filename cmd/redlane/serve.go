@@ -246,8 +246,14 @@ func newServices(cfg *config.Config, b *base, rc *redisx.Client, users *usersdb.
 
 	locks := lock.New(rc, reg, cfgStore)
 	cc := cache.New(rc, cfgStore, cache.Options{Logger: log, Info: info, Registry: reg, Locks: locks, Tracker: tracker})
+	if b.tracing != nil {
+		cc.UseTracing(b.tracing)
+	}
 	usersAPI := usersapi.New(cc, users, cfgStore, usersapi.Options{Logger: log, EndSessions: sessions.RevokeAll})
 	queues := queue.NewBroker(rc, reg, cfgStore)
+	if b.tracing != nil {
+		queues.UseTracing(b.tracing)
+	}
 	queues.RegisterDepth(reg, cfg.Spec.Redis.InfoCacheTTL.Duration)
 	schedules := queue.NewScheduler(queues, cfgStore, reg, log)
 	boards := leaderboard.New(rc, reg)
@@ -269,7 +275,7 @@ func newServices(cfg *config.Config, b *base, rc *redisx.Client, users *usersdb.
 		}
 		return u.Role, nil
 	}
-	chat := realtime.New(realtime.Options{Config: cfgStore, Redis: rc, Logger: log, Registry: reg, Limiter: limiter, RoleOf: roleOf})
+	chat := realtime.New(realtime.Options{Config: cfgStore, Redis: rc, Logger: log, Registry: reg, Limiter: limiter, RoleOf: roleOf, Tracing: b.tracing})
 	probes.AddReadiness("realtime", chat.Ready)
 
 	site, err := docs.New(buildVersion())

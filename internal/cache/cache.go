@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/redlane/redlane/internal/config"
@@ -47,16 +48,17 @@ type Namespace struct {
 // Cache is the engine. It is safe for concurrent use; Run drives its
 // background work (invalidation listener, stats flush, invalidation retries).
 type Cache struct {
-	rc    *redisx.Client
-	cfg   *config.Store
-	log   *slog.Logger
-	info  *redisx.InfoCache
-	k     keys
-	sf    singleflight.Group
-	brk   breaker
-	near  near
-	stats *statsSet
-	m     *metrics
+	rc     *redisx.Client
+	tracer trace.Tracer // lease-wait spans (tracing.go); nil: tracing is off
+	cfg    *config.Store
+	log    *slog.Logger
+	info   *redisx.InfoCache
+	k      keys
+	sf     singleflight.Group
+	brk    breaker
+	near   near
+	stats  *statsSet
+	m      *metrics
 
 	pending  pendingSet
 	record   func(error) // c.brk.record, made once (a method value allocates)

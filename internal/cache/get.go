@@ -168,7 +168,7 @@ func (c *Cache) fill(ctx context.Context, ns *Namespace, id, logical string, tk 
 		e, err := c.load(ctx, ns, id)
 		return fillResult{e, Bypass}, err
 	}
-	tok := token()
+	tok := c.leaseToken(ctx)
 	rctx, cancel := c.redisCtx(ctx)
 	reply, err := leaseScript.Run(rctx, c.rc, []string{c.k.entry(logical), c.k.lease(logical)}, tok, s.LeaseTTL.Duration.Milliseconds()).Slice()
 	cancel()
@@ -199,7 +199,11 @@ func (c *Cache) fill(ctx context.Context, ns *Namespace, id, logical string, tk 
 		}
 		return fillResult{e, Miss}, nil
 	}
-	if e, ok := c.await(ctx, logical, s.LeaseTTL.Duration); ok {
+	var holder any
+	if len(reply) == 2 {
+		holder = reply[1]
+	}
+	if e, ok := c.await(ctx, logical, s.LeaseTTL.Duration, holder); ok {
 		return fillResult{e, Collapsed}, nil
 	}
 	e, err := c.load(ctx, ns, id)
@@ -207,8 +211,13 @@ func (c *Cache) fill(ctx context.Context, ns *Namespace, id, logical string, tk 
 }
 
 // await polls for the entry another caller is loading, until it appears,
-// the lease disappears without it, or wait passes.
-func (c *Cache) await(ctx context.Context, logical string, wait time.Duration) (entry, bool) {
+// the lease disappears without it, or wait passes. holder is the lease's
+// value as the lease script saw it (nil if unknown).
+func (c *Cache) await(ctx context.Context, logical string, wait time.Duration, holder any) (got entry, ok bool) {
+	ctx, span := c.startLeaseWait(ctx, logical)
+	defer func() { endLeaseWait(span, ok) }()
+	linked := false
+	linkLeaseHolder(span, &linked, holder)
 	deadline := time.Now().Add(wait)
 	pause := 5 * time.Millisecond
 	for time.Now().Before(deadline) {
@@ -237,6 +246,7 @@ func (c *Cache) await(ctx context.Context, logical string, wait time.Duration) (
 		if vals[1] == nil {
 			return entry{}, false // the loader gave up or a write cancelled it
 		}
+		linkLeaseHolder(span, &linked, vals[1])
 	}
 	return entry{}, false
 }

@@ -13,7 +13,8 @@ import "strings"
 //	<p>cache:{<ns>:<id>}          STRING  entry: header + body (entry.go). TTL = namespace TTL
 //	                                      + jitter + staleTTL (negative entries: negativeTTL).
 //	                                      Written only by the fill script; deleted by invalidate/clear.
-//	<p>cache:{<ns>:<id>}:lease    STRING  random token of the caller loading the entry; PX leaseTTL.
+//	<p>cache:{<ns>:<id>}:lease    STRING  random token of the caller loading the entry, then " " and its
+//	                                      traceparent when tracing is on (tracing.go); PX leaseTTL.
 //	                                      Written with SET NX; deleted by the fill script (same token)
 //	                                      and by invalidate, which makes an in-flight fill a no-op.
 //	<p>cache:{resp:<group>}:gen   STRING  generation of a response group; INCR on invalidation, no TTL

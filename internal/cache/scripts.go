@@ -32,13 +32,14 @@ return 0`)
 
 // leaseScript is the miss path's one round trip: it returns the entry if
 // one appeared since the caller's GET (another caller stored it), else
-// takes the lease if free. Reply: {1, entry} | {2} (lease taken) | {0}
-// (someone else holds it). KEYS: entry, lease. ARGV: token, lease ttl ms.
+// takes the lease if free. Reply: {1, entry} | {2} (lease taken) | {0,
+// holder's lease value} (someone else holds it; the value names the
+// holder's trace, tracing.go). KEYS: entry, lease. ARGV: token, lease ttl ms.
 var leaseScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if v then return {1, v} end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end
-return {0}`)
+return {0, redis.call('GET', KEYS[2]) or ''}`)
 
 // releaseScript deletes a lease only if it still holds the caller's token.
 // KEYS: lease. ARGV: token.

@@ -6,7 +6,7 @@ import "github.com/grafana/grafana-foundation-sdk/go/units"
 // (redlane_http_*, labelled by route template, never by raw path).
 func httpSection() section {
 	const reqs, dur = "redlane_http_requests_total", "redlane_http_request_duration_seconds"
-	latency := func(p float64) query { return q(quantile(p, "route", dur), "{{route}}") }
+	latency := func(p float64) []query { return withExemplars(q(quantile(p, "route", dur), "{{route}}")) }
 	return section{title: "HTTP", panels: panels(
 		graph("Requests per second by route", units.RequestsPerSecond,
 			"Requests per second by route template. Compare with your clients' rate: a route far above its usual level "+
@@ -26,16 +26,16 @@ func httpSection() section {
 			"Requests being served right now. A steady climb means requests wait on something (Redis pool exhausted, "+
 				"long polls, slow database); compare with the pool timeouts on the Redis dashboard.",
 			q("sum by (instance) ("+sel("redlane_http_requests_in_flight")+")", "{{instance}}")),
-		graph("p50 latency by route", units.Seconds,
+		traced(graph("p50 latency by route", units.Seconds,
 			"Median time to serve each route. Most Redlane routes are one or two Redis round trips: above a few "+
-				"milliseconds the network to Redis or Redis itself is slow.",
-			latency(0.5)).Span(8),
-		graph("p95 latency by route", units.Seconds,
-			"95th percentile per route. Long-poll routes (queue claim with wait, lock acquire with wait) are slow by design.",
-			latency(0.95)).Span(8),
-		graph("p99 latency by route", units.Seconds,
+				"milliseconds the network to Redis or Redis itself is slow."+exemplarNote,
+			latency(0.5)...).Span(8)),
+		traced(graph("p95 latency by route", units.Seconds,
+			"95th percentile per route. Long-poll routes (queue claim with wait, lock acquire with wait) are slow by design."+exemplarNote,
+			latency(0.95)...).Span(8)),
+		traced(graph("p99 latency by route", units.Seconds,
 			"99th percentile per route: the tail users feel. A tail far above p95 often means connection-pool waits "+
-				"or Redis blocked by a slow command (check SLOWLOG).",
-			latency(0.99)).Span(8),
+				"or Redis blocked by a slow command (check SLOWLOG)."+exemplarNote,
+			latency(0.99)...).Span(8)),
 	)}
 }

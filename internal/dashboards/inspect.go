@@ -19,9 +19,16 @@ type Panel struct {
 	Targets     []Target `json:"targets"`
 	FieldConfig struct {
 		Defaults struct {
-			Unit string `json:"unit"`
+			Unit  string `json:"unit"`
+			Links []Link `json:"links"`
 		} `json:"defaults"`
 	} `json:"fieldConfig"`
+}
+
+// Link is a panel's data link (from a data point or exemplar).
+type Link struct {
+	Title string `json:"title"`
+	URL   string `json:"url"`
 }
 
 // Target is one PromQL query of a panel.
@@ -30,6 +37,8 @@ type Target struct {
 	LegendFormat string `json:"legendFormat"`
 	RefID        string `json:"refId"`
 	Datasource   *ref   `json:"datasource"`
+	// Exemplar asks Grafana for the exemplars of the query's histograms.
+	Exemplar bool `json:"exemplar"`
 }
 
 type ref struct {

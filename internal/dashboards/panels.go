@@ -91,12 +91,40 @@ func p50p99(by, histogram string) []query {
 	}
 }
 
-// query is one PromQL target and its legend.
+// query is one PromQL target and its legend; exemplar asks Grafana to
+// fetch the histogram's exemplars (trace ids) with it.
 type query struct {
 	expr, legend string
+	exemplar     bool
 }
 
-func q(expr, legend string) query { return query{expr, legend} }
+func q(expr, legend string) query { return query{expr: expr, legend: legend} }
+
+// withExemplars marks latency queries over a histogram whose observations
+// carry trace ids (telemetry.Observe): Grafana draws each exemplar as a dot
+// on the graph.
+func withExemplars(qs ...query) []query {
+	for i := range qs {
+		qs[i].exemplar = true
+	}
+	return qs
+}
+
+// traced adds the data link from a latency panel's exemplars to the trace in
+// the tracing datasource (the $tracing variable, a Jaeger datasource):
+// clicking a dot opens that trace in Explore.
+func traced(p *timeseries.PanelBuilder) *timeseries.PanelBuilder {
+	return p.DataLinks([]cog.Builder[dashboard.DashboardLink]{
+		dashboard.NewDashboardLinkBuilder("Trace in Jaeger").
+			Type(dashboard.DashboardLinkTypeLink).
+			Url(traceLink).
+			TargetBlank(true),
+	})
+}
+
+// traceLink opens the exemplar's trace in Grafana Explore on the $tracing
+// datasource (a Jaeger query by trace id).
+const traceLink = `/explore?left={"datasource":"${tracing}","queries":[{"refId":"A","datasource":{"type":"jaeger","uid":"${tracing}"},"queryType":"","query":"${__data.fields.trace_id}"}],"range":{"from":"now-1h","to":"now"}}`
 
 func targets(qs []query) []cog.Builder[variants.Dataquery] {
 	out := make([]cog.Builder[variants.Dataquery], len(qs))
@@ -107,6 +135,9 @@ func targets(qs []query) []cog.Builder[variants.Dataquery] {
 			LegendFormat(x.legend).
 			RefId(string(rune('A' + i))).
 			Range()
+		if x.exemplar {
+			out[i].(*prometheus.DataqueryBuilder).Exemplar(true)
+		}
 	}
 	return out
 }

@@ -40,9 +40,9 @@ func realtimeSection() section {
 				"rooms too busy for spec.realtime queue sizes.",
 			q(sumRate("reason", "redlane_realtime_messages_dropped_total"), "dropped: {{reason}}"),
 			q(sumRate("", "redlane_realtime_slow_consumer_disconnects_total"), "slow-consumer disconnects")),
-		graph("Delivery latency", units.Seconds,
-			"p50 and p99 from publish to delivery across instances.",
-			p50p99("", latency)...),
+		traced(graph("Delivery latency", units.Seconds,
+			"p50 and p99 from publish to delivery across instances."+exemplarNote,
+			withExemplars(p50p99("", latency)...)...)),
 		graph("Resumes and catch-up per second", units.CountsPerSecond,
 			"Joins resuming from a message id (complete, or gap when history no longer covered it: raise history "+
 				"length or TTL), and messages read from history because pub/sub did not bring them.",

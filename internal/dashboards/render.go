@@ -130,9 +130,22 @@ func labelVariable(name, label, description, selector string, multi bool) *dashb
 		})
 }
 
+// tracingVariable is the Jaeger datasource the latency panels' exemplars
+// link to (docs/tracing.md).
+func tracingVariable() *dashboard.DatasourceVariableBuilder {
+	return dashboard.NewDatasourceVariableBuilder("tracing").
+		Label("Traces").
+		Description("The Jaeger datasource holding Redlane's traces: latency exemplars link there.").
+		Type("jaeger")
+}
+
+// exemplarNote ends the description of every panel with exemplars.
+const exemplarNote = " Dots are exemplars: one traced request each (tracing on, docs/tracing.md); click one for its trace."
+
 func standardVariables() []cog.Builder[dashboard.VariableModel] {
 	return []cog.Builder[dashboard.VariableModel]{
 		datasourceVariable(),
+		tracingVariable(),
 		labelVariable("namespace", "Namespace",
 			"Kubernetes namespace of the Redlane pods (empty outside Kubernetes).",
 			"redlane_build_info", false),

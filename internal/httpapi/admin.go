@@ -108,9 +108,11 @@ func (o *ops) HandleRedis() http.Handler {
 	})
 }
 
-// HandleMetrics serves GET /metrics in the Prometheus exposition format.
+// HandleMetrics serves GET /metrics in the Prometheus text format, or in
+// OpenMetrics when the scraper asks for it (Prometheus does): only
+// OpenMetrics carries the latency histograms' exemplars (trace ids).
 func (o *ops) HandleMetrics() http.Handler {
-	return promhttp.HandlerFor(o.reg, promhttp.HandlerOpts{Registry: o.reg})
+	return promhttp.HandlerFor(o.reg, promhttp.HandlerOpts{Registry: o.reg, EnableOpenMetrics: true})
 }
 
 // HandleConfig serves GET /admin/config: the effective configuration with

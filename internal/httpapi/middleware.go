@@ -17,7 +17,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/redlane/redlane/internal/config"
+	"github.com/redlane/redlane/internal/telemetry"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -124,10 +127,11 @@ func observe(m *httpMetrics, trusted []netip.Prefix, log *slog.Logger) func(http
 			elapsed := time.Since(start)
 			route := routeOf(r.Context())
 			method := normMethod(r.Method)
+			endRequestSpan(r, ww.status)
 			c := m.children(route, method, ww.status)
 			c.requests.Inc()
 			if !ww.hijacked {
-				c.duration.Observe(elapsed.Seconds())
+				telemetry.Observe(c.duration, elapsed.Seconds(), trace.SpanContextFromContext(r.Context()))
 			}
 			level := slog.LevelInfo
 			if slices.Contains(quietRoutes, route) {

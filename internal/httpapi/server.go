@@ -6,7 +6,6 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/redlane/redlane/internal/cache"
 	"github.com/redlane/redlane/internal/config"
@@ -92,9 +91,7 @@ func NewServer(d Deps) *Server {
 	h = observe(newHTTPMetrics(d.Registry), web.ParsePrefixes(cfg.TrustedProxies), d.Logger)(h)
 	h = requestID(d.Logger)(h)
 	if d.Tracing != nil {
-		h = otelhttp.NewHandler(h, "http.server",
-			otelhttp.WithTracerProvider(d.Tracing.Provider),
-			otelhttp.WithPropagators(d.Tracing.Propagator))
+		h = traceRequests(d.Tracing)(h)
 	}
 	return &Server{Handler: h, router: r}
 }

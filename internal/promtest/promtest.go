@@ -6,15 +6,10 @@ package promtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/redlane/redlane/internal/redistest"
+	"github.com/redlane/redlane/internal/testproc"
 )
 
 // Options say what the server scrapes.
@@ -39,6 +35,10 @@ type Options struct {
 	RuleFiles []string
 	// ScrapeInterval is also the rule evaluation interval; default 1s.
 	ScrapeInterval time.Duration
+	// Exemplars turns on exemplar storage (--enable-feature=exemplar-storage):
+	// Prometheus then scrapes OpenMetrics and keeps the exemplars, which
+	// /api/v1/query_exemplars returns.
+	Exemplars bool
 }
 
 // Server is one running Prometheus.
@@ -47,10 +47,7 @@ type Server struct {
 	API v1.API
 	Dir string
 
-	t    testing.TB
-	cmd  *exec.Cmd
-	done chan struct{}
-	once sync.Once
+	proc *testproc.Proc
 }
 
 // Start runs Prometheus until the test ends. It skips the test when the
@@ -70,17 +67,9 @@ func Start(t testing.TB, o Options) *Server {
 	if err := os.WriteFile(conf, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		s, err := launch(t, dir, conf)
-		if err == nil {
-			t.Cleanup(s.Stop)
-			return s
-		}
-		lastErr = err
-	}
-	t.Fatalf("starting prometheus: %v", lastErr)
-	return nil
+	s := testproc.Retry(t, "prometheus", func() (*Server, error) { return launch(dir, conf, o.Exemplars) })
+	t.Cleanup(s.Stop)
+	return s
 }
 
 func config(o Options) map[string]any {
@@ -103,89 +92,53 @@ func config(o Options) map[string]any {
 	}
 }
 
-func launch(t testing.TB, dir, conf string) (*Server, error) {
-	addr, err := freeAddr()
+func launch(dir, conf string, exemplars bool) (*Server, error) {
+	addrs, err := testproc.FreeAddrs(1)
 	if err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(dir, "prometheus.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	cmd := exec.Command("prometheus",
-		"--config.file="+conf,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
+	args := []string{
+		"--config.file=" + conf,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addrs[0],
 		"--log.level=warn",
-	)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	}
+	if exemplars {
+		args = append(args, "--enable-feature=exemplar-storage")
+	}
+	proc, err := testproc.Start("prometheus", args, filepath.Join(dir, "prometheus.log"))
+	if err != nil {
 		return nil, err
 	}
-	s := &Server{URL: "http://" + addr, Dir: dir, t: t, cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(s.done) }()
+	s := &Server{URL: "http://" + addrs[0], Dir: dir, proc: proc}
 	client, err := api.NewClient(api.Config{Address: s.URL})
 	if err != nil {
 		s.Stop()
 		return nil, err
 	}
 	s.API = v1.NewAPI(client)
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.done:
-			log, _ := os.ReadFile(logPath)
-			if len(log) > 2000 {
-				log = log[len(log)-2000:]
-			}
-			return nil, fmt.Errorf("prometheus exited: %s", log)
-		default:
+	err = proc.WaitReady(2*time.Minute, func() bool {
+		resp, err := http.Get(s.URL + "/-/ready")
+		if err != nil {
+			return false
 		}
-		if resp, err := http.Get(s.URL + "/-/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if err != nil {
+		return nil, fmt.Errorf("prometheus: %w", err)
 	}
-	s.Stop()
-	return nil, errors.New("prometheus was not ready within 2m")
+	return s, nil
 }
 
 // Stop terminates Prometheus and waits for it to exit. Safe to call twice.
-func (s *Server) Stop() {
-	s.once.Do(func() {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(10 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.done
-		}
-	})
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Log is what Prometheus has logged so far (warnings and errors).
-func (s *Server) Log() string {
-	b, _ := os.ReadFile(filepath.Join(s.Dir, "prometheus.log"))
-	return string(b)
-}
+func (s *Server) Log() string { return s.proc.Log() }
 
 // Query evaluates expr at the current time.
 func (s *Server) Query(ctx context.Context, expr string) (model.Value, error) {
 	v, _, _, err := s.API.Query(ctx, expr, time.Now())
 	return v, err
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

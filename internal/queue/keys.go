@@ -21,7 +21,8 @@ import "github.com/redlane/redlane/internal/redisx"
 //	<prefix>queue:{Q}:meta      HASH task id -> task state (cjson): attempts,
 //	                            max, state, stream entry id, receipt, deadline,
 //	                            due, unique key, last error, times, result,
-//	                            schedule name and occurrence.
+//	                            schedule name and occurrence, and the
+//	                            enqueuer's traceparent (tp; tracing.go).
 //	<prefix>queue:{Q}:paused    STRING "1" while the queue is paused.
 //	<prefix>queue:{Q}:completed ZSET task id -> completion time (ms * 1000 +
 //	                            a sequence, for order within a ms): acked

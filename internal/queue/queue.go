@@ -24,6 +24,8 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/errdefs"
@@ -84,6 +86,8 @@ type Broker struct {
 	// sleeping past the next scheduled event (a due delayed task or an
 	// expiring visibility timeout).
 	Poll func() *backoff.ExponentialBackOff
+	// tracer starts the task spans (tracing.go); nil: tracing is off.
+	tracer trace.Tracer
 }
 
 // NewBroker returns a Broker on rc; metrics go to reg (nil: unregistered);
@@ -125,7 +129,12 @@ func (b *Broker) Enqueue(ctx context.Context, queue string, payload json.RawMess
 	if err != nil {
 		return Enqueued{}, err
 	}
-	res, err := enqueueScript.Run(ctx, b.rc, b.keys.of(queue), id, string(payload), o.MaxAttempts, o.Delay.Milliseconds(), o.UniqueKey).Slice()
+	ctx, span, tp := b.startEnqueue(ctx, queue)
+	if span != nil {
+		defer span.End()
+		span.SetAttributes(attribute.String("messaging.message.id", id))
+	}
+	res, err := enqueueScript.Run(ctx, b.rc, b.keys.of(queue), id, string(payload), o.MaxAttempts, o.Delay.Milliseconds(), o.UniqueKey, tp).Slice()
 	if err != nil {
 		return Enqueued{}, fmt.Errorf("enqueueing to %q: %w", queue, err)
 	}
@@ -213,6 +222,9 @@ func (b *Broker) claimOnce(ctx context.Context, queue, worker string, n int, vis
 			Deadline: time.UnixMilli(asInt(f[4])), Payload: json.RawMessage(asString(f[5])),
 		})
 	}
+	b.taskSpans(ctx, queue, "claim", deliveryIDs(out), func(i int) []attribute.KeyValue {
+		return []attribute.KeyValue{attribute.Int("queue.attempt", out[i].Attempt)}
+	})
 	b.metrics.claimed.Add(float64(len(out)))
 	b.metrics.claimedFrom(queue, len(out))
 	b.metrics.redelivered.Add(float64(asInt(res[3])))
@@ -238,6 +250,7 @@ func (b *Broker) Ack(ctx context.Context, queue, id, receipt string, result json
 			return invalid("result", "must be JSON")
 		}
 	}
+	b.taskSpans(ctx, queue, "ack", []string{id}, func(int) []attribute.KeyValue { return nil }) // before the ack may drop its state
 	n, err := ackScript.Run(ctx, b.rc, b.keys.of(queue), b.withRetention(id, receipt, string(result))...).Int64()
 	if err != nil {
 		return fmt.Errorf("acking %s in %q: %w", id, queue, err)

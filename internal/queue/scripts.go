@@ -139,7 +139,9 @@ end
 
 // enqueueScript adds a task, ready now or delayed; with a unique key that
 // names a live task it adds nothing and answers that task.
-// ARGV: id, payload, max attempts, delay ms, unique key ("" for none).
+// ARGV: id, payload, max attempts, delay ms, unique key ("" for none),
+// the enqueuer's traceparent ("" when tracing is off; kept as meta tp,
+// tracing.go).
 // Returns {1 created | 0 duplicate, id, state}.
 var enqueueScript = redis.NewScript(prelude + `
 local now = now_ms()
@@ -151,7 +153,9 @@ if uk ~= '' then
     if m then return {0, existing, m.state} end
   end
 end
-local m = add_task(id, ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), uk, now)
+local extra = nil
+if ARGV[6] and ARGV[6] ~= '' then extra = {tp = ARGV[6]} end
+local m = add_task(id, ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), uk, now, extra)
 if m.err then return m end
 return {1, id, m.state}
 `)

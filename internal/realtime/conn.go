@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/redlane/redlane/internal/telemetry"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -90,27 +91,37 @@ func (c *Conn) sendFrame(frame []byte) {
 	c.pushLocked(item{frame: frame})
 }
 
+// deliverResult is what deliver did with a message (for the fan-out span).
+type deliverResult int
+
+const (
+	delivSkipped  deliverResult = iota // closed, left the room, or not newer
+	delivQueued                        // queued for the socket's writer
+	delivBuffered                      // held until the history replay ends
+	delivDropped                       // the queue was full: closed as a slow consumer
+)
+
 // deliver hands a room message to the socket: buffered while the membership
 // is still replaying history, dropped if not newer than what it has.
-func (c *Conn) deliver(m *member, e *envelope, live bool) {
+func (c *Conn) deliver(m *member, e *envelope, live bool) deliverResult {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed || c.rooms[m.room] != m {
-		return
+		return delivSkipped
 	}
 	if m.recovering && live {
 		if len(m.pending) >= c.queueCap {
 			c.slowLocked()
-			return
+			return delivDropped
 		}
 		m.pending = append(m.pending, e)
-		return
+		return delivBuffered
 	}
 	if !m.last.less(e.id) {
-		return
+		return delivSkipped
 	}
 	m.last = e.id
-	c.pushLocked(item{env: e})
+	return c.pushLocked(item{env: e})
 }
 
 // finishRecovery switches a membership to live: the joined frame, then
@@ -135,9 +146,11 @@ func (c *Conn) finishRecovery(m *member, joined joinedFrame) {
 	}
 }
 
-func (c *Conn) pushLocked(it item) {
+// pushLocked queues it and reports delivQueued, or delivDropped when the
+// full queue closed the socket (delivSkipped when it was closed already).
+func (c *Conn) pushLocked(it item) deliverResult {
 	if c.closed {
-		return
+		return delivSkipped
 	}
 	if it.ctrl != ctrlNone {
 		// A control frame still waiting is replaced, not joined: a client
@@ -146,14 +159,14 @@ func (c *Conn) pushLocked(it item) {
 		// that grows with every ping.
 		if i := c.control[it.ctrl-1]; i > 0 {
 			c.queue[i-1] = it
-			return
+			return delivQueued
 		}
 	}
 	// Pongs count against the queue's bound like any frame; only the
 	// keepalive's own ping may go past it (it is at most one).
 	if len(c.queue) >= c.queueCap && it.ctrl != ctrlPing {
 		c.slowLocked()
-		return
+		return delivDropped
 	}
 	c.queue = append(c.queue, it)
 	if it.ctrl != ctrlNone {
@@ -162,6 +175,7 @@ func (c *Conn) pushLocked(it item) {
 	if !c.writing {
 		c.startWriterLocked()
 	}
+	return delivQueued
 }
 
 // takeQueueLocked empties the queue, returning what was in it.
@@ -261,7 +275,7 @@ func (c *Conn) writeBatch(batch []item, bufs net.Buffers) error {
 		}
 		delivered++
 		if it.env.pubUS > 0 {
-			c.h.metrics.latency.Observe(float64(now-it.env.pubUS) / 1e6)
+			telemetry.Observe(c.h.metrics.latency, float64(now-it.env.pubUS)/1e6, it.env.span)
 		}
 	}
 	c.h.metrics.delivered.Add(float64(delivered))

@@ -269,7 +269,10 @@ func (h *Hub) gapLocked(r *localRoom, next *envelope, reason string) {
 
 func (h *Hub) fanoutLocked(r *localRoom, e *envelope) {
 	r.lastSeen = e.id
+	span := h.startFanout(r.name, e, len(r.members))
+	var n fanoutCounts
 	for c, m := range r.members {
-		c.deliver(m, e, true)
+		n.add(c.deliver(m, e, true))
 	}
+	endFanout(span, n)
 }

@@ -34,7 +34,7 @@ type published struct {
 const lastIDTTL = 30 * 24 * time.Hour
 
 // publish runs the publish script: history append and PUBLISH in one step.
-func (h *history) publish(ctx context.Context, rt config.Realtime, room, sender, text, idemKey string) (published, error) {
+func (h *history) publish(ctx context.Context, rt config.Realtime, room, sender, text, idemKey, traceparent string) (published, error) {
 	now := time.Now()
 	b := encodeBody(room, sender, text, now)
 	us := now.UnixMicro()
@@ -48,7 +48,7 @@ func (h *history) publish(ctx context.Context, rt config.Realtime, room, sender,
 	}
 	res, err := publishScript.Run(ctx, h.rc, ks,
 		h.keys.channel(room), b, us, rt.HistorySize, rt.HistoryRetention.Milliseconds(),
-		rt.IdempotencyTTL.Milliseconds(), cmd, lastIDTTL.Milliseconds()).Slice()
+		rt.IdempotencyTTL.Milliseconds(), cmd, lastIDTTL.Milliseconds(), traceparent).Slice()
 	if err != nil {
 		return published{}, fmt.Errorf("publishing to room %s: %w", room, err)
 	}

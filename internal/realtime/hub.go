@@ -31,10 +31,12 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/ratelimit"
 	"github.com/redlane/redlane/internal/redisx"
+	"github.com/redlane/redlane/internal/telemetry"
 	"github.com/redlane/redlane/internal/web"
 )
 
@@ -54,6 +56,8 @@ type Options struct {
 	// Limiter decides the per-sender publish rate on Redis; nil leaves
 	// only the per-connection one.
 	Limiter *ratelimit.Limiter
+	// Tracing starts the publish and fan-out spans; nil: tracing is off.
+	Tracing *telemetry.Tracing
 	// RoleOf looks up a user's role for room policies with role: entries
 	// (sessions carry the user, not the role); nil: roles are unknown, and
 	// no role: entry admits anyone.
@@ -76,6 +80,7 @@ type Hub struct {
 	auth    Authenticate
 	limiter *ratelimit.Limiter
 	roleOf  func(ctx context.Context, userID int64) (string, error)
+	tracer  trace.Tracer // nil when tracing is off
 	pod     string
 	// compiled caches the room policies of the configuration in effect.
 	compiled atomic.Pointer[compiledPolicies]
@@ -99,8 +104,9 @@ func New(o Options) *Hub {
 	h := &Hub{
 		cfg: o.Config, rc: o.Redis, keys: k, hist: &history{rc: o.Redis, keys: k},
 		log: o.Logger, metrics: newMetrics(o.Registry), auth: o.Authenticate, limiter: o.Limiter, roleOf: o.RoleOf,
-		pod:   randomID(6),
-		rooms: map[string]*localRoom{}, conns: map[*Conn]struct{}{},
+		tracer: o.Tracing.Tracer("github.com/redlane/redlane/internal/realtime"),
+		pod:    randomID(6),
+		rooms:  map[string]*localRoom{}, conns: map[*Conn]struct{}{},
 	}
 	h.readAfter = h.hist.after
 	// A policy change applies to connections already in rooms.
@@ -158,7 +164,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 // to history and publishes. A repeated idempotency key returns the first
 // message's id and publishes nothing.
 func (h *Hub) Publish(ctx context.Context, room, sender, text, idemKey, via string) (published, error) {
-	res, err := h.hist.publish(ctx, h.cfg.Current().Spec.Realtime, room, sender, text, idemKey)
+	ctx, span, tp := h.startPublish(ctx, room, via)
+	res, err := h.hist.publish(ctx, h.cfg.Current().Spec.Realtime, room, sender, text, idemKey, tp)
+	endPublish(span, res, err)
 	if err == nil && !res.Duplicate {
 		h.metrics.published.WithLabelValues(via).Inc()
 	}

@@ -16,7 +16,8 @@ import (
 //	<prefix>chat:{room}:stream      STREAM  the room's history. Entries: p (previous id, "" for the
 //	                                        first), t (publish time, unix µs), e (epoch of the writing
 //	                                        server), f (1 on the first message after a failover; see
-//	                                        scripts.go), b (JSON body). Trimmed by
+//	                                        scripts.go), c (the publisher's W3C traceparent, only when
+//	                                        tracing is on; tracing.go), b (JSON body). Trimmed by
 //	                                        MAXLEN ~ historySize and MINID ~ (now-historyRetention); the
 //	                                        key expires historyRetention after the last publish.
 //	                                        Writer: the publish script only.
@@ -33,7 +34,7 @@ import (
 //	<prefix>chat:rooms              ZSET    active rooms, score = expiry (unix ms), refreshed by every
 //	                                        instance with members in the room. One key, one slot.
 //	<prefix>chat:{room}             channel pub/sub (SPUBLISH/SSUBSCRIBE in Cluster mode) carrying
-//	                                        "<id>\n<prev>\n<µs>[ f]\n<body>" for each new message.
+//	                                        "<id>\n<prev>\n<µs>[ f][ <traceparent>]\n<body>" for each new message.
 //	<prefix>chat:probe:<pod>        channel readiness round trip of one instance (not sharded).
 //
 // One key is used through the ratelimit package, which writes it:

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/redlane/redlane/internal/telemetry"
 )
 
 // Message is a chat message as clients see it, on the socket (with
@@ -49,6 +52,12 @@ type envelope struct {
 	pubUS    int64  // publish time, unix µs, for the delivery latency metric
 	frame    []byte // the whole WebSocket frame, however many sockets get it
 	wire     []byte // frame's JSON payload
+	// tp is the publisher's W3C traceparent ("" when it had none or sent
+	// it before tracing existed); never part of frame or wire (tracing.go).
+	tp string
+	// span is this instance's fan-out span, set before the envelope is
+	// queued to any socket: the delivery latency's exemplar.
+	span trace.SpanContext
 }
 
 const messagePrefix = `{"type":"message","id":"`
@@ -79,21 +88,33 @@ func (e *envelope) message() Message {
 }
 
 // decodePayload parses what a room's channel carries,
-// "<id>\n<prev>\n<µs>[ f]\n<body>" (see keys.go). The failover mark rides
-// after the time so that an instance of an older version, which reads that
-// line as the time alone, still delivers the message (without its latency).
+// "<id>\n<prev>\n<µs>[ f][ <traceparent>]\n<body>" (see keys.go). The
+// failover mark and the traceparent ride after the time so that an
+// instance of an older version, which reads that line as the time alone,
+// still delivers the message (without its latency). Anything on that line
+// that is neither is ignored.
 func decodePayload(room, payload string) (*envelope, error) {
 	parts := strings.SplitN(payload, "\n", 4)
 	if len(parts) != 4 {
 		return nil, fmt.Errorf("malformed pub/sub payload in room %s", room)
 	}
-	t, mark, _ := strings.Cut(parts[2], " ")
+	t, rest, _ := strings.Cut(parts[2], " ")
 	us, _ := strconv.ParseInt(t, 10, 64)
 	e, err := newEnvelope(room, parts[0], parts[1], us, parts[3])
-	if err == nil {
-		e.failover = mark == "f"
+	if err != nil {
+		return nil, err
 	}
-	return e, err
+	for rest != "" {
+		var tok string
+		tok, rest, _ = strings.Cut(rest, " ")
+		switch {
+		case tok == "f":
+			e.failover = true
+		case telemetry.ValidTraceparent(tok):
+			e.tp = tok
+		}
+	}
+	return e, nil
 }
 
 // decodeEntry parses one entry of a room's history stream.
@@ -103,6 +124,9 @@ func decodeEntry(room string, x redis.XMessage) (*envelope, error) {
 	e, err := newEnvelope(room, x.ID, str("p"), us, str("b"))
 	if err == nil {
 		e.epoch, e.failover = str("e"), str("f") == "1"
+		if tp := str("c"); telemetry.ValidTraceparent(tp) {
+			e.tp = tp
+		}
 	}
 	return e, err
 }

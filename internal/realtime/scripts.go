@@ -12,7 +12,9 @@ import "github.com/redis/go-redis/v9"
 // inside the script is allowed in Cluster mode.
 //
 // ARGV: channel, body JSON, publish time (unix µs), MAXLEN, retention (ms),
-// idempotency TTL (ms), "PUBLISH" or "SPUBLISH", last-id TTL (ms).
+// idempotency TTL (ms), "PUBLISH" or "SPUBLISH", last-id TTL (ms),
+// publisher's traceparent ("" when tracing is off; see tracing.go): stored as
+// field c and appended to the payload's time line, never to the body.
 //
 // Each entry records the id of the message before it (p), so a reader can
 // prove that a run of messages has no hole: the first one after `since`
@@ -56,12 +58,16 @@ if ok and type(info) == 'string' then
     mark = '1'
   end
 end
-local id
+local fields = {'p', prev, 't', ARGV[3], 'e', epoch}
 if mark == '1' then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'p', prev, 't', ARGV[3], 'e', epoch, 'f', mark, 'b', ARGV[2])
-else
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'p', prev, 't', ARGV[3], 'e', epoch, 'b', ARGV[2])
+  table.insert(fields, 'f'); table.insert(fields, mark)
 end
+local tp = ARGV[9] or ''
+if tp ~= '' then
+  table.insert(fields, 'c'); table.insert(fields, tp)
+end
+table.insert(fields, 'b'); table.insert(fields, ARGV[2])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', unpack(fields))
 local ms = tonumber(string.match(id, '^(%d+)'))
 local minid = ms - tonumber(ARGV[5])
 if minid > 0 then
@@ -74,6 +80,7 @@ if #KEYS >= 3 then
 end
 local stamp = ARGV[3]
 if mark == '1' then stamp = stamp .. ' f' end
+if tp ~= '' then stamp = stamp .. ' ' .. tp end
 redis.call(ARGV[7], ARGV[1], id .. '\n' .. prev .. '\n' .. stamp .. '\n' .. ARGV[2])
 return {id, 0}
 `)

@@ -1,4 +1,5 @@
-// Package telemetry sets up the process's logging, tracing and metrics registry.
+// Package telemetry sets up the process's logging, tracing and metrics
+// registry, and carries trace context inside values stored in Redis.
 package telemetry
 
 import (

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"sync/atomic"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 type ctxKey int
@@ -71,14 +73,19 @@ func RequestID(ctx context.Context) string {
 	return ""
 }
 
-// Logger returns the request-scoped logger (with the request ID), or the
-// default logger.
+// Logger returns the request-scoped logger (with the request ID, and the
+// trace_id and span_id of the request's span when it is sampled), or the
+// default logger. The span is the one in ctx on first use: the server span
+// for every line the middleware and handlers write.
 func Logger(ctx context.Context) *slog.Logger {
 	if s := stateOf(ctx); s != nil && s.base != nil {
 		if l := s.logger.Load(); l != nil {
 			return l
 		}
 		l := s.base.With("request_id", s.id)
+		if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
+			l = l.With("trace_id", sc.TraceID().String(), "span_id", sc.SpanID().String())
+		}
 		s.logger.Store(l)
 		return l
 	}

@@ -113,6 +113,9 @@ func TestSchemaRejectsTypos(t *testing.T) {
 		"config.log.level=loud",
 		"ingress.enabeld=true",
 		"monitoring.serviceMonitor.labels=notamap",
+		"tracing.samplingRatio=1.5",
+		"tracing.protocol=http",
+		"tracing.endpiont=http://jaeger:4317",
 	} {
 		t.Run(set, func(t *testing.T) {
 			cmd := tools.Helm(t, "template", testRelease, ChartDir(), "--kube-version", kubeVersion, "--set", set)
@@ -154,6 +157,7 @@ func TestRenderFailsOnContradictions(t *testing.T) {
 		// Demo users (public password) asked for where Redlane would ignore them.
 		{[]string{"config.database.seedUsers=300"}, "config.database.seedUsers asks for demo users"},
 		{[]string{"postgresql.enabled=false", "externalDatabase.url=postgres://db/x", "config.database.seedUsers=1"}, "config.database.seedUsers asks for demo users"},
+		{[]string{"tracing.enabled=true"}, "tracing.enabled needs tracing.endpoint"},
 		// The database URL is a secret: never in the ConfigMap.
 		{[]string{"config.database.url=postgres://u:p@db/x"}, "config.database.url would put the database password in a ConfigMap"},
 	} {

@@ -32,12 +32,13 @@ var chartRules = schemaRules{
 		"commonLabels", "podAnnotations", "podLabels", "nodeSelector", "tolerations", "affinity",
 		"imagePullSecrets", "extraEnv", "resources", "podSecurityContext", "securityContext",
 		"*.annotations", "*.labels", "*.nodeSelector", "*.tolerations", "*.affinity", "*.resources",
-		"*.securityContext", "ingress.tls", "networkPolicy.ingressFrom",
+		"*.securityContext", "ingress.tls", "networkPolicy.ingressFrom", "tracing.resourceAttributes",
 	},
 	enums: map[string][]string{
 		"image.pullPolicy":                 {"Always", "IfNotPresent", "Never"},
 		"*.image.pullPolicy":               {"Always", "IfNotPresent", "Never"},
 		"service.type":                     {"ClusterIP", "NodePort", "LoadBalancer"},
+		"tracing.protocol":                 {"grpc", "http/protobuf"},
 		"redis.architecture":               {"standalone", "cluster"},
 		"ingress.hosts[].paths[].pathType": {"Prefix", "Exact", "ImplementationSpecific"},
 		"redis.maxmemoryPolicy": {
@@ -56,6 +57,7 @@ var chartRules = schemaRules{
 		// in any case; empty derives it from the memory limit.
 		"redis.maxmemory":        {"type": []string{"string", "integer"}, "minimum": 0, "pattern": "^([0-9]+([kKmMgG][bB]?)?)?$"},
 		"redis.maxmemoryPercent": {"type": "integer", "minimum": 1, "maximum": 100},
+		"tracing.samplingRatio":  {"type": "number", "minimum": 0, "maximum": 1},
 	},
 }
 

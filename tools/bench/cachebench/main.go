@@ -4,13 +4,18 @@
 //
 //   - ceiling: a minimal net/http handler returning the same bytes from memory;
 //   - one-get: a minimal net/http handler doing one go-redis GET per request;
-//   - redlane with the near cache on, and with it off (every hit is one Redis GET).
+//   - redlane with the near cache on, and with it off (every hit is one Redis GET);
+//   - with -tracing, instead: redlane near cache on with tracing on at 10%
+//     sampling (parentbased_traceidratio), exporting over OTLP/HTTP to a sink
+//     in this process that accepts and drops the spans (the collector's cost
+//     is not Redlane's), against the same server with tracing off, the two
+//     alone in each round so a busy machine allows more rounds.
 //
 // Each server is its own process; wrk (64 connections) cycles through all
 // ids so every request is a hit. Rounds are interleaved and repeated, and
 // medians are reported with the ratios the caching issue sets targets for.
 //
-//	go run ./tools/bench/cachebench [-duration 10s] [-rounds 3] [-conns 64]
+//	go run ./tools/bench/cachebench [-duration 10s] [-rounds 3] [-conns 64] [-tracing]
 package main
 
 import (
@@ -21,6 +26,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +34,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -61,6 +68,7 @@ func bench() error {
 	threads := flag.Int("threads", 2, "wrk threads")
 	users := flag.Int("users", 300, "ids cycled (all cached)")
 	keep := flag.Bool("keep", false, "keep the work directory")
+	tracing := flag.Bool("tracing", false, "also measure redlane near on with tracing at 10% sampling")
 	flag.Parse()
 	for _, bin := range []string{"wrk", "redis-server"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -116,7 +124,7 @@ end
 	}
 	var targets []target
 	pids := map[string]int{}
-	startRedlane := func(name string, near bool, prefix string) (string, func(), error) {
+	startRedlane := func(name string, near bool, prefix string, env ...string) (string, func(), error) {
 		port := freePort()
 		cfg := filepath.Join(dir, name+".yaml")
 		doc := fmt.Sprintf("apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  log: {level: warn}\n  redis: {keyPrefix: %q}\n  database: {seedUsers: %d}\n  cache:\n    defaultTTL: 1h\n    near: {enabled: %v, ttl: 2s}\n", prefix, *users, near)
@@ -124,7 +132,7 @@ end
 			return "", nil, err
 		}
 		cmd := exec.Command(redlane, "serve", "--config", cfg, "--address", fmt.Sprintf("127.0.0.1:%d", port), "--env-file", filepath.Join(dir, "none.env"))
-		cmd.Env = append(os.Environ(), "REDIS_URL="+redisURL, "GOMAXPROCS=2")
+		cmd.Env = append(append(os.Environ(), "REDIS_URL="+redisURL, "GOMAXPROCS=2"), env...)
 		logf, _ := os.Create(filepath.Join(dir, name+".log"))
 		cmd.Stdout, cmd.Stderr = logf, logf
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -151,6 +159,21 @@ end
 	}
 	defer stopPlain()
 
+	var tracedURL string
+	if *tracing {
+		sink, spans := otlpSink()
+		defer sink.Close()
+		defer func() { fmt.Printf("OTLP sink: %d export requests received\n", spans.Load()) }()
+		u, stop, err := startRedlane("redlane-traced", true, "bt:",
+			"OTEL_EXPORTER_OTLP_ENDPOINT="+sink.URL, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+			"OTEL_TRACES_SAMPLER=parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG=0.1")
+		if err != nil {
+			return err
+		}
+		defer stop()
+		tracedURL = u
+	}
+
 	// Warm both (every id a hit) and copy the exact bytes for the baselines.
 	bodies := filepath.Join(dir, "bodies")
 	if err := os.Mkdir(bodies, 0o755); err != nil {
@@ -158,7 +181,10 @@ end
 	}
 	ctx := context.Background()
 	for id := 1; id <= *users; id++ {
-		for _, u := range []string{nearURL, plainURL} {
+		for _, u := range []string{nearURL, plainURL, tracedURL} {
+			if u == "" {
+				continue
+			}
 			if err := get(fmt.Sprintf("%s/users/%d", u, id)); err != nil {
 				return err
 			}
@@ -204,13 +230,16 @@ end
 	defer stopOne()
 	targets = []target{{"ceiling (net/http, bytes in memory)", ceilURL, pids[ceilURL]}, {"one-get (net/http + one go-redis GET)", oneURL, pids[oneURL]},
 		{"redlane, near cache on", nearURL, pids[nearURL]}, {"redlane, near cache off", plainURL, pids[plainURL]}}
+	if *tracing {
+		targets = []target{targets[2], {"redlane, near on, tracing 10%", tracedURL, pids[tracedURL]}}
+	}
 
 	// Sanity: the baselines answer redlane's bytes (the near-cache instance
 	// seeded its own users, so only its timestamps differ).
 	want, _ := fetch(plainURL + "/users/7")
 	for _, t := range targets {
 		b, err := fetch(t.url + "/users/7")
-		if t.url == nearURL && err == nil && strings.HasPrefix(string(b), `{"id":7,`) {
+		if (t.url == nearURL || t.url == tracedURL) && err == nil && strings.HasPrefix(string(b), `{"id":7,`) {
 			continue
 		}
 		if err != nil || string(b) != string(want) {
@@ -244,13 +273,6 @@ end
 		med[t.name] = m
 		fmt.Printf("| %-40s | %10.0f | %9s | %9s | %12s |\n", t.name, m.rps, m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), m.cpuPerReq.Round(100*time.Nanosecond))
 	}
-	nearRatio := med[targets[2].name].rps / med[targets[0].name].rps
-	plainRatio := med[targets[3].name].rps / med[targets[1].name].rps
-	fmt.Printf("\nredlane near on  / ceiling: %.2f (target >= 0.85) %s\n", nearRatio, verdict(nearRatio, 0.85))
-	fmt.Printf("redlane near off / one-get: %.2f (target >= 0.85) %s\n", plainRatio, verdict(plainRatio, 0.85))
-	// Each round measures the four servers back to back, so the ratio within
-	// a round is less exposed to a shared machine's drift than the ratio
-	// of medians; both are printed, the verdicts stay with the latter.
 	paired := func(num, den string) float64 {
 		v := make([]float64, 0, *rounds)
 		for i := range res[num] {
@@ -259,6 +281,20 @@ end
 		sort.Float64s(v)
 		return v[len(v)/2]
 	}
+	if *tracing {
+		traced := med[targets[1].name].rps / med[targets[0].name].rps
+		fmt.Printf("\nredlane tracing 10%% / tracing off (near on): %.2f by medians, %.2f median of per-round ratios (goal >= 0.9) %s\n",
+			traced, paired(targets[1].name, targets[0].name), verdict(traced, 0.9))
+		fmt.Printf("CPU per request, tracing off / tracing 10%%: %.2f\n", float64(med[targets[0].name].cpuPerReq)/float64(med[targets[1].name].cpuPerReq))
+		return nil
+	}
+	nearRatio := med[targets[2].name].rps / med[targets[0].name].rps
+	plainRatio := med[targets[3].name].rps / med[targets[1].name].rps
+	fmt.Printf("\nredlane near on  / ceiling: %.2f (target >= 0.85) %s\n", nearRatio, verdict(nearRatio, 0.85))
+	fmt.Printf("redlane near off / one-get: %.2f (target >= 0.85) %s\n", plainRatio, verdict(plainRatio, 0.85))
+	// Each round measures the four servers back to back, so the ratio within
+	// a round is less exposed to a shared machine's drift than the ratio
+	// of medians; both are printed, the verdicts stay with the latter.
 	fmt.Printf("median of per-round ratios: near on / ceiling %.2f, near off / one-get %.2f\n",
 		paired(targets[2].name, targets[0].name), paired(targets[3].name, targets[1].name))
 	fmt.Printf("CPU per request, ceiling / redlane near on: %.2f; one-get / redlane near off: %.2f\n",
@@ -427,4 +463,18 @@ func fetch(url string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, b)
 	}
 	return b, err
+}
+
+// otlpSink is an OTLP/HTTP trace endpoint that reads and drops every export
+// (an empty ExportTraceServiceResponse is an empty protobuf message), and
+// counts the requests.
+func otlpSink() (*httptest.Server, *atomic.Int64) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		n.Add(1)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	}))
+	return srv, &n
 }
