@@ -150,7 +150,7 @@ done
 
 echo
 echo "== summary ($MODE; medians over $ROUNDS round(s); load average now $(cut -d' ' -f1-3 /proc/loadavg))"
-awk '
+awk -v mode="$MODE" '
 function med(list,   n, a, i, j, t) {
   n = split(list, a, " ")
   for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j+1] = a[j]; a[j+1] = t }
@@ -169,7 +169,7 @@ END {
       printf "%-10s p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms  lost %s (total %d)  delivered %.0f/s\n", s, med(p50[s])/1000, m99[s]/1000, med(mx[s])/1000, med(lost[s]), lostsum[s], med(rate[s])
       printf "%-10s   p99 per round (ms):", s; n = split(p99[s], a, " "); for (i = 1; i <= n; i++) printf " %.2f", a[i]/1000; printf "\n"
     }
-    if (rss[s] != "") printf "%-10s idle RSS %.2f KiB per socket (median over rounds of the two instances mean)\n", s, med(rss[s])
+    if (mode == "memory" && rss[s] != "") printf "%-10s idle RSS %.2f KiB per socket (median over rounds of the two instances mean)\n", s, med(rss[s])
   }
   if (m99["redlane"] > 0 && m99["centrifugo"] > 0) printf "p99 ratio redlane/centrifugo (medians): %.2f\n", m99["redlane"] / m99["centrifugo"]
   if (m99["baseline"] > 0 && m99["centrifugo"] > 0) printf "p99 ratio baseline/centrifugo (medians): %.2f\n", m99["baseline"] / m99["centrifugo"]
