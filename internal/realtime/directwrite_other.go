@@ -1,4 +1,4 @@
-//go:build !(darwin || linux || openbsd)
+//go:build !linux
 
 package realtime
 
@@ -13,4 +13,10 @@ func rawConn(net.Conn) syscall.RawConn { return nil }
 
 const maxDirectFrames = 0
 
-func tryWrite(syscall.RawConn, [][]byte) (int, bool, error) { return 0, false, nil }
+type directWriter struct{}
+
+func newDirectWriter() *directWriter { return &directWriter{} }
+
+func (*directWriter) add([]byte) {}
+
+func (*directWriter) write(syscall.RawConn) (int, bool, error) { return 0, false, nil }

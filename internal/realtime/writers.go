@@ -39,13 +39,13 @@ func (h *Hub) runWriters(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var bufs [][]byte
+			dw := newDirectWriter()
 			for {
 				select {
 				case <-ctx.Done():
 					return
 				case c := <-h.ready:
-					bufs = c.writeReady(bufs)
+					c.writeReady(dw)
 					h.handlers.Done()
 				}
 			}
@@ -88,38 +88,35 @@ func (h *Hub) scheduleWrite(c *Conn) {
 // writeReady is a worker's turn at c: everything queued is written with
 // one non-blocking writev; what the socket does not take at once (its
 // client reads slowly), or a queue too long for one call, or a passed
-// deadline, goes to c's own writer goroutine. bufs is the worker's scratch
-// slice, returned for the next socket.
-func (c *Conn) writeReady(bufs [][]byte) [][]byte {
+// deadline, goes to c's own writer goroutine.
+func (c *Conn) writeReady(dw *directWriter) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case len(c.queue) == 0: // closed meanwhile: its queue was dropped
 		c.writing = false
 		c.idle.fire()
-		return bufs
+		return
 	case len(c.queue) > maxDirectFrames:
 		c.startWriterLocked()
-		return bufs
+		return
 	}
-	bufs = bufs[:0]
 	for _, it := range c.queue {
-		bufs = append(bufs, it.bytes())
+		dw.add(it.bytes())
 	}
 	// The lock is held across the writev: it never blocks, and whoever
 	// queues to c meanwhile would only wait for the same socket.
-	n, ok, err := tryWrite(c.raw, bufs)
-	clear(bufs) // the scratch slice must not keep frames alive
+	n, ok, err := dw.write(c.raw)
 	switch {
 	case !ok:
 		c.startWriterLocked() // a deadline passed or the socket is closing: the writer finds out
-		return bufs
+		return
 	case err != nil:
 		c.h.metrics.dropped.WithLabelValues("write_error").Add(float64(len(c.queue)))
 		c.closeLocked(websocket.CloseAbnormalClosure, "")
 		c.writing = false
 		c.idle.fire()
-		return bufs
+		return
 	}
 	now := time.Now().UnixMicro()
 	done, delivered := 0, 0
@@ -143,7 +140,7 @@ func (c *Conn) writeReady(bufs [][]byte) [][]byte {
 	if done < len(c.queue) {
 		c.dropWrittenLocked(done, n)
 		c.startWriterLocked()
-		return bufs
+		return
 	}
 	clear(c.queue)
 	c.queue = c.queue[:0] // kept for the next frame: one allocation per socket, not per frame
@@ -151,7 +148,6 @@ func (c *Conn) writeReady(bufs [][]byte) [][]byte {
 	c.drained.fire()
 	c.writing = false
 	c.idle.fire()
-	return bufs
 }
 
 // dropWrittenLocked removes the first done frames from the queue, and the
