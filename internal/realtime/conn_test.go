@@ -89,8 +89,10 @@ func TestDirectWritesFallBackToTheWriterInOrder(t *testing.T) {
 	workers := make(chan struct{})
 	go func() { defer close(workers); h.runWriters(ctx) }()
 	defer func() { cancel(); <-workers }()
-	for !h.writersOn.Load() {
-		time.Sleep(time.Millisecond)
+	for on := false; !on; time.Sleep(time.Millisecond) {
+		h.writersMu.RLock()
+		on = h.writersOn
+		h.writersMu.RUnlock()
 	}
 	ws, client := socketPair(t)
 	c := &Conn{h: h, ws: ws, raw: rawConn(ws.NetConn()), queueCap: 100000, writeWait: 10 * time.Second}

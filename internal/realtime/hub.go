@@ -85,9 +85,10 @@ type Hub struct {
 	readAfter func(ctx context.Context, room string, since streamID, count int64) ([]*envelope, error)
 
 	// ready holds sockets with a frame to write, for the write workers
-	// (writers.go), which take them while writersOn.
+	// (writers.go), which take them while writersOn (guarded by writersMu).
 	ready     chan *Conn
-	writersOn atomic.Bool
+	writersMu sync.RWMutex
+	writersOn bool
 
 	mu       sync.Mutex
 	rooms    map[string]*localRoom

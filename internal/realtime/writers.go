@@ -34,7 +34,9 @@ func writeWorkers() int { return runtime.GOMAXPROCS(0) }
 // frames nobody writes.
 func (h *Hub) runWriters(ctx context.Context) {
 	var wg sync.WaitGroup
-	h.writersOn.Store(true)
+	h.writersMu.Lock()
+	h.writersOn = true
+	h.writersMu.Unlock()
 	for range writeWorkers() {
 		wg.Add(1)
 		go func() {
@@ -52,7 +54,11 @@ func (h *Hub) runWriters(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
-	h.writersOn.Store(false)
+	// No scheduleWrite is between its check and its send once the lock
+	// is held, so the drain below finds every socket handed over.
+	h.writersMu.Lock()
+	h.writersOn = false
+	h.writersMu.Unlock()
 	for {
 		select {
 		case c := <-h.ready:
@@ -70,19 +76,31 @@ func (h *Hub) runWriters(ctx context.Context) {
 // is set, under c.mu), to a worker, or to a goroutine of its own when it
 // cannot take direct writes or the workers are not running or behind.
 func (h *Hub) scheduleWrite(c *Conn) {
-	if c.raw != nil && h.writersOn.Load() {
-		// Counted like a writer goroutine until the worker is done with
-		// c, so Shutdown waits for it; the socket's handler holds the
-		// count above zero here, as for startWriterLocked.
-		h.handlers.Add(1)
-		select {
-		case h.ready <- c:
-			return
-		default:
-			h.handlers.Done()
-		}
+	if c.raw != nil && h.handOver(c) {
+		return
 	}
 	c.startWriterLocked()
+}
+
+// handOver queues c for a worker, false when the workers are not running
+// or all behind.
+func (h *Hub) handOver(c *Conn) bool {
+	h.writersMu.RLock()
+	defer h.writersMu.RUnlock()
+	if !h.writersOn {
+		return false
+	}
+	// Counted like a writer goroutine until the worker is done with c, so
+	// Shutdown waits for it; the socket's handler holds the count above
+	// zero here, as for startWriterLocked.
+	h.handlers.Add(1)
+	select {
+	case h.ready <- c:
+		return true
+	default:
+		h.handlers.Done()
+		return false
+	}
 }
 
 // writeReady is a worker's turn at c: everything queued is written with
