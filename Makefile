@@ -2,6 +2,7 @@
 GO      ?= go
 BENCHFLAGS ?= -duration 5s -rounds 7
 CHATFLAGS ?= -clients 1000 -rate 100 -duration 20s
+CENTRIFUGO_MODE ?= latency
 CHAOSFLAGS ?=
 COHERENCEFLAGS ?=
 FUZZTIME ?= 30s
@@ -14,7 +15,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
 .PHONY: help run build test lint vet fmt-check vulncheck fuzz k8s-tools test-k8s image test-image chart-schema sync-dashboards dashboards \
-	bench bench-sessions bench-coherence bench-ratelimit bench-chat chaos chaos-short
+	bench bench-sessions bench-coherence bench-ratelimit bench-chat bench-centrifugo chaos chaos-short
 
 help: ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -85,6 +86,9 @@ bench-ratelimit: ## rate-limited route vs an unlimited one, same server (needs w
 
 bench-chat: ## chat fan-out load over two instances with redlane-load (CHATFLAGS passes its flags)
 	tools/bench/chat.sh $(CHATFLAGS)
+
+bench-centrifugo: ## chat against Centrifugo v6 in one run, interleaved rounds (CENTRIFUGO_MODE=latency|memory|saturated; ROUNDS, BASELINE=rev; installs Centrifugo on demand; needs redis-server)
+	tools/bench/centrifugo.sh $(CENTRIFUGO_MODE)
 
 chaos: ## fault suite, every scenario at full size (about 6 min; needs redis-server, redis-cli, PostgreSQL); CHAOSFLAGS='-run cluster -v'
 	$(GO) run ./tools/chaos -profile long $(CHAOSFLAGS)

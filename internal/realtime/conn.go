@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -14,12 +15,16 @@ import (
 	"github.com/redlane/redlane/internal/web"
 )
 
-// Conn is one client socket. Its handler goroutine reads; writes go through
-// a bounded queue drained by a writer goroutine that exists only while
-// there is something to write, so an idle socket costs one goroutine.
+// Conn is one client socket. Its handler goroutine reads. Writes go through
+// a bounded queue: the hub's write workers (writers.go) write a socket's
+// frame straight away, without blocking, while it keeps up; a socket that
+// does not take it at once gets a writer goroutine of its own, which exists
+// only while there is something to write. So an idle socket costs one
+// goroutine, and a delivery to a socket that keeps up costs no goroutine.
 type Conn struct {
 	h         *Hub
 	ws        *websocket.Conn // the client's socket, or nil for an SSE stream
+	raw       syscall.RawConn // ws's descriptor for direct writes, nil when it has none
 	sse       *sseStream      // the client's event stream (sse.go), or nil for a WebSocket
 	id        string
 	sender    string
@@ -55,7 +60,8 @@ type member struct {
 }
 
 // item is one queued frame: a room message (shared, encoded once) or a
-// frame for this socket alone.
+// frame for this socket alone. A room message that was written in part
+// holds the rest in frame.
 type item struct {
 	env   *envelope
 	frame []byte
@@ -73,10 +79,10 @@ const (
 )
 
 func (it item) bytes() []byte {
-	if it.env != nil {
-		return it.env.frame
+	if it.frame != nil {
+		return it.frame
 	}
-	return it.frame
+	return it.env.frame
 }
 
 // send queues a control frame (joined, ack, error...) to the client.
@@ -173,7 +179,8 @@ func (c *Conn) pushLocked(it item) deliverResult {
 		c.control[it.ctrl-1] = len(c.queue)
 	}
 	if !c.writing {
-		c.startWriterLocked()
+		c.writing = true
+		c.h.scheduleWrite(c)
 	}
 	return delivQueued
 }
@@ -186,6 +193,8 @@ func (c *Conn) takeQueueLocked() []item {
 	return q
 }
 
+// startWriterLocked gives the socket a writer goroutine of its own, which
+// drains the queue with blocking writes under the write deadline.
 func (c *Conn) startWriterLocked() {
 	c.writing = true
 	c.h.handlers.Add(1) // the socket's handler holds the count above zero here
@@ -231,6 +240,11 @@ func (c *Conn) writeLoop() {
 		c.drained.fire()
 		if len(c.queue) == 0 {
 			c.writing = false
+			if c.raw != nil {
+				// The write workers' direct writes (writers.go) come
+				// next: they are refused while a passed deadline is set.
+				_ = c.ws.NetConn().SetWriteDeadline(time.Time{})
+			}
 			c.takeQueueLocked()
 			c.idle.fire()
 			c.mu.Unlock()

@@ -11,7 +11,8 @@
 // members room.go keeps; continuity.go checks that its stream id follows
 // the last one fanned out (streamid.go), fills any hole from history or
 // reports a gap, and queues one prebuilt frame (message.go, frame.go) to
-// each member's socket (conn.go). Sockets are opened in socket.go, speak the frames of
+// each member's socket (conn.go), which the hub's write workers write
+// without blocking (writers.go, directwrite.go). Sockets are opened in socket.go, speak the frames of
 // protocol.go and are pinged by keepalive.go; sse.go serves the same
 // connection as an event stream; policy.go enforces the room access
 // policies (compiled by the access package) on every entry point;
@@ -88,6 +89,12 @@ type Hub struct {
 	// that make reads fail.
 	readAfter func(ctx context.Context, room string, since streamID, count int64) ([]*envelope, error)
 
+	// ready holds sockets with a frame to write, for the write workers
+	// (writers.go), which take them while writersOn (guarded by writersMu).
+	ready     chan *Conn
+	writersMu sync.RWMutex
+	writersOn bool
+
 	mu       sync.Mutex
 	rooms    map[string]*localRoom
 	conns    map[*Conn]struct{}
@@ -107,6 +114,7 @@ func New(o Options) *Hub {
 		tracer: o.Tracing.Tracer("github.com/redlane/redlane/internal/realtime"),
 		pod:    randomID(6),
 		rooms:  map[string]*localRoom{}, conns: map[*Conn]struct{}{},
+		ready: make(chan *Conn, readyQueue),
 	}
 	h.readAfter = h.hist.after
 	// A policy change applies to connections already in rooms.
@@ -119,10 +127,12 @@ func New(o Options) *Hub {
 }
 
 // Run owns the hub's background work (subscriptions, keepalive pings,
-// presence refresh) until ctx is done. Close the sockets first (Shutdown).
+// presence refresh, the write workers) until ctx is done. Close the sockets
+// first (Shutdown).
 func (h *Hub) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); h.runWriters(ctx) }()
 	go func() { defer wg.Done(); h.broker.run(ctx) }()
 	go func() { defer wg.Done(); h.keepalive(ctx) }()
 	go func() { defer wg.Done(); h.presenceLoop(ctx) }()

@@ -60,7 +60,9 @@ func (h *Hub) HandleSocket() http.Handler {
 			h.unregister(c)
 			return nil // the upgrader answered
 		}
-		c.ws = ws
+		c.mu.Lock()
+		c.ws, c.raw = ws, rawConn(ws.NetConn())
+		c.mu.Unlock()
 		// The socket gets a goroutine of its own and the HTTP handler
 		// returns: net/http's per-request state (its 4 KiB buffers, the
 		// request, the deep middleware stack) is then garbage instead of

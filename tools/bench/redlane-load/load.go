@@ -3,11 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,15 +17,16 @@ import (
 
 // client is one load socket; it counts and times every message it reads.
 type client struct {
-	ws *websocket.Conn
+	ws  *websocket.Conn
+	srv server
 }
 
 func loadTest(ctx context.Context, o options, out io.Writer) error {
-	before, err := readAll(ctx, o.targets)
+	before, err := o.stats(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "targets: %s\nclients: %d over %d room(s)\n", strings.Join(o.targets, ", "), o.clients, o.rooms)
+	fmt.Fprintf(out, "%s targets: %s\nclients: %d over %d room(s)\n", o.kind, strings.Join(o.targets, ", "), o.clients, o.rooms)
 
 	lat := newHistogram()
 	var received atomic.Int64
@@ -50,14 +49,11 @@ func loadTest(ctx context.Context, o options, out io.Writer) error {
 		}
 		target := o.targets[i%len(o.targets)]
 		room := fmt.Sprintf("load-%d", i%o.rooms)
-		ws, _, err := dialer.DialContext(ctx, "ws"+strings.TrimPrefix(target, "http")+"/ws/chat/"+room, nil)
+		ws, err := o.srv.join(ctx, dialer, target, room)
 		if err != nil {
 			return fmt.Errorf("client %d: %w", i, err)
 		}
-		if err := waitJoined(ws); err != nil {
-			return fmt.Errorf("client %d: %w", i, err)
-		}
-		c := &client{ws: ws}
+		c := &client{ws: ws, srv: o.srv}
 		clients = append(clients, c)
 		wg.Add(1)
 		go func() {
@@ -67,7 +63,7 @@ func loadTest(ctx context.Context, o options, out io.Writer) error {
 	}
 	tick.Stop()
 	fmt.Fprintf(out, "connected %d clients in %s\n", len(clients), time.Since(start).Round(time.Millisecond))
-	connected, err := readAll(ctx, o.targets)
+	connected, err := o.stats(ctx)
 	if err != nil {
 		return err
 	}
@@ -77,7 +73,7 @@ func loadTest(ctx context.Context, o options, out io.Writer) error {
 		return ctx.Err()
 	case <-time.After(o.settle):
 	}
-	after, err := readAll(ctx, o.targets)
+	after, err := o.stats(ctx)
 	if err != nil {
 		return err
 	}
@@ -100,6 +96,13 @@ func loadTest(ctx context.Context, o options, out io.Writer) error {
 			fmt.Fprintf(out, "  %s: no GC ran between connecting and now (or before connecting); settle >= 2m gives the live-heap figure\n", t)
 		}
 	}
+	var rss []string
+	for i := range o.targets {
+		rss = append(rss, fmt.Sprintf("%.2f", (after[i].rss-before[i].rss)/perTarget/1024))
+	}
+	// One line for scripts (tools/bench/centrifugo.sh): RSS delta per
+	// socket in KiB on each target, from /proc when -pids is given.
+	fmt.Fprintf(out, "idle-result kind=%s sockets=%d rss_kib_per_socket=%s rss_source=%s\n", o.kind, o.clients, strings.Join(rss, ","), rssSource(o))
 	if o.rate == 0 {
 		return nil
 	}
@@ -123,9 +126,9 @@ func waitJoined(ws *websocket.Conn) error {
 	}
 }
 
-var textKey = []byte(`"text":"lt:`)
-
-// read takes the publish time out of each message's text ("lt:<unix ns>:...").
+// read times every message the socket gets with the publish time its text
+// carries ("lt:<unix ns>:...", see publishTimes), and answers the frames
+// the server wants answered.
 func (c *client) read(lat *histogram, received *atomic.Int64) {
 	buf := make([]byte, 4096) // reused: the tool must not be the bottleneck
 	for {
@@ -134,26 +137,28 @@ func (c *client) read(lat *histogram, received *atomic.Int64) {
 			return
 		}
 		n, err := io.ReadFull(r, buf)
+		if err == nil { // the frame may be longer than buf: read the rest
+			rest, rerr := io.ReadAll(r)
+			if rerr != nil {
+				return
+			}
+			buf = append(buf, rest...)
+			n, err = len(buf), nil
+		}
 		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 			return
 		}
 		data := buf[:n]
 		now := time.Now().UnixNano()
-		i := bytes.Index(data, textKey)
-		if i < 0 {
-			continue
+		publishTimes(data, func(sent int64) {
+			received.Add(1)
+			lat.add(time.Duration(now - sent))
+		})
+		if a := c.srv.answer(data); a != nil {
+			if err := c.ws.WriteMessage(websocket.TextMessage, a); err != nil {
+				return
+			}
 		}
-		rest := data[i+len(textKey):]
-		j := bytes.IndexByte(rest, ':')
-		if j < 0 {
-			continue
-		}
-		sent, err := strconv.ParseInt(string(rest[:j]), 10, 64)
-		if err != nil {
-			continue
-		}
-		received.Add(1)
-		lat.add(time.Duration(now - sent))
 	}
 }
 
@@ -165,7 +170,7 @@ func publish(ctx context.Context, o options, out io.Writer, lat *histogram, rece
 	var sent, failed atomic.Int64
 	var wg sync.WaitGroup
 	pad := strings.Repeat("x", o.size)
-	before, err := readAll(ctx, o.targets)
+	before, err := o.stats(ctx)
 	if err != nil {
 		return err
 	}
@@ -183,22 +188,19 @@ func publish(ctx context.Context, o options, out io.Writer, lat *histogram, rece
 			}
 		}
 		target := o.targets[i%len(o.targets)]
+		if o.publishTo >= 0 {
+			target = o.targets[o.publishTo]
+		}
 		room := fmt.Sprintf("load-%d", i%o.rooms)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			text := fmt.Sprintf("lt:%d:%d:", time.Now().UnixNano(), i)
 			text += pad[:o.size-len(text)]
-			body, _ := json.Marshal(map[string]string{"room": room, "message": text})
-			resp, err := hc.Post(target+"/chat/message", "application/json", bytes.NewReader(body))
-			if err != nil {
-				failed.Add(1)
-				return
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				failed.Add(1)
+			if err := o.srv.publish(ctx, hc, target, room, text); err != nil {
+				if failed.Add(1) == 1 {
+					fmt.Fprintf(out, "first failed publish: %v\n", err)
+				}
 				return
 			}
 			sent.Add(1)
@@ -217,7 +219,12 @@ func publish(ctx context.Context, o options, out io.Writer, lat *histogram, rece
 	fmt.Fprintf(out, "delivered %d of %d expected (%.2f%%), %.0f messages/s\n", got, expected, 100*float64(got)/float64(max(expected, 1)), float64(got)/elapsed.Seconds())
 	fmt.Fprintf(out, "publish-to-receive latency (at the clients): p50 %s  p90 %s  p99 %s  max %s\n",
 		lat.quantile(0.50), lat.quantile(0.90), lat.quantile(0.99), lat.max())
-	after, err := readAll(ctx, o.targets)
+	// One line for scripts (tools/bench/centrifugo.sh); lost counts the
+	// deliveries still missing 5 s after the last publish.
+	fmt.Fprintf(out, "result kind=%s sent=%d failed=%d delivered=%d expected=%d lost=%d rate_per_s=%.0f p50_us=%d p99_us=%d max_us=%d\n",
+		o.kind, sent.Load(), failed.Load(), got, expected, max(expected-got, 0), float64(got)/elapsed.Seconds(),
+		lat.quantile(0.50).Microseconds(), lat.quantile(0.99).Microseconds(), lat.max().Microseconds())
+	after, err := o.stats(ctx)
 	if err != nil {
 		return err
 	}

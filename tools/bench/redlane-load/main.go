@@ -5,6 +5,10 @@
 //
 //	redlane-load -targets http://127.0.0.1:8001,http://127.0.0.1:8002 -clients 1000 -rate 100 -duration 20s
 //
+// With -kind centrifugo it gives Centrifugo the identical workload (see
+// adapter.go), so the two can be compared in one run
+// (tools/bench/centrifugo.sh).
+//
 // It only talks to the targets it is given (loopback in the scripts), and
 // stops by itself after -duration.
 package main
@@ -16,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -30,6 +35,11 @@ type options struct {
 	settle   time.Duration
 	dialRate int
 	size     int
+
+	kind      string // redlane or centrifugo
+	srv       server
+	publishTo int   // index of the target every publish goes to, -1: round-robin
+	pids      []int // the targets' process ids: RSS and CPU from /proc
 }
 
 func main() {
@@ -52,10 +62,33 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&o.settle, "settle", 3*time.Second, "wait after connecting before reading server memory (>= 2m: the runtime's periodic GC has run; >= 4m: twice, so sync.Pool caches of handshake buffers are gone too)")
 	fs.IntVar(&o.dialRate, "dial-rate", 2000, "new connections per second")
 	fs.IntVar(&o.size, "size", 100, "message text size in bytes (at least 40)")
+	fs.StringVar(&o.kind, "kind", "redlane", "server type: redlane, or centrifugo (JSON protocol on /connection/websocket, publishes through /api/publish)")
+	apiKey := fs.String("api-key", "", "Centrifugo's HTTP API key (http_api.key)")
+	fs.IntVar(&o.publishTo, "publish-to", -1, "index in -targets of the instance every message is published to (-1: round-robin over all)")
+	pids := fs.String("pids", "", "comma-separated process ids of the targets, in their order: RSS and CPU time are read from /proc instead of /metrics")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	o.targets = strings.Split(*targets, ",")
+	if *pids != "" {
+		for _, p := range strings.Split(*pids, ",") {
+			pid, err := strconv.Atoi(p)
+			if err != nil {
+				return fmt.Errorf("-pids: %w", err)
+			}
+			o.pids = append(o.pids, pid)
+		}
+		if len(o.pids) != len(o.targets) {
+			return fmt.Errorf("-pids names %d processes for %d targets", len(o.pids), len(o.targets))
+		}
+	}
+	if o.publishTo >= len(o.targets) {
+		return fmt.Errorf("-publish-to %d: there are %d targets", o.publishTo, len(o.targets))
+	}
+	var err error
+	if o.srv, err = newServer(o.kind, *apiKey); err != nil {
+		return err
+	}
 	if o.clients < 1 || o.rooms < 1 || o.rate < 0 || o.size < 40 {
 		return fmt.Errorf("need clients >= 1, rooms >= 1, rate >= 0, size >= 40")
 	}

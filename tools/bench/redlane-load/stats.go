@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -200,3 +202,59 @@ func (h serverHist) quantile(q float64) string {
 	}
 	return "+Inf"
 }
+
+// stats reads every target's /metrics and, with -pids, takes RSS and CPU
+// time from /proc instead: the same source for any server, whatever its
+// metrics call them.
+func (o options) stats(ctx context.Context) ([]serverStats, error) {
+	out, err := readAll(ctx, o.targets)
+	if err != nil || len(o.pids) == 0 {
+		return out, err
+	}
+	for i, pid := range o.pids {
+		rss, cpu, err := procStats(pid)
+		if err != nil {
+			return nil, err
+		}
+		out[i].rss, out[i].cpu = rss, cpu
+	}
+	return out, nil
+}
+
+func rssSource(o options) string {
+	if len(o.pids) > 0 {
+		return "proc"
+	}
+	return "metrics"
+}
+
+// procStats is a process's resident set (bytes, VmRSS of /proc/PID/status)
+// and CPU time (seconds, utime+stime of /proc/PID/stat).
+func procStats(pid int) (rss, cpu float64, err error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			rss = kb * 1024
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// Fields after the command name, which is in parentheses and may
+	// hold spaces: state is field 3, utime 14, stime 15.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(f) < 13 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return rss, (ut + st) / clockTicks, nil
+}
+
+// clockTicks is USER_HZ, 100 on every Linux this runs on.
+const clockTicks = 100

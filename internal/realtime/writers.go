@@ -1,0 +1,192 @@
+package realtime
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// The write workers: a few goroutines (one per CPU) that the hub owns, and
+// that write the frames the fan-out queues. A delivery used to start a
+// goroutine for its socket; with 1,000 members per message that was 1,000
+// goroutines made, scheduled and torn down, plus a deadline timer set and
+// two slices allocated each time, beside the one write(2) that is the real
+// work. A worker instead writes a socket's one queued frame with a single
+// non-blocking writev of whatever the socket has queued: no goroutine,
+// timer or allocation. A socket that does not take it all at once (its
+// client reads slowly) gets its own writer goroutine as before (conn.go's
+// writeLoop), which waits on the socket under the write deadline, so slow
+// clients never hold up a worker; the queue bound is enforced on queueing
+// as before.
+
+// readyQueue bounds the sockets waiting for a worker; past it a socket
+// writes with its own goroutine, so the fan-out never waits.
+const readyQueue = 8192
+
+// writeWorkers is how many workers the hub runs: the CPUs Go may use.
+func writeWorkers() int { return runtime.GOMAXPROCS(0) }
+
+// runWriters runs the write workers until ctx is done. The sockets still
+// waiting then get writer goroutines of their own, so none is left with
+// frames nobody writes.
+func (h *Hub) runWriters(ctx context.Context) {
+	var wg sync.WaitGroup
+	h.writersMu.Lock()
+	h.writersOn = true
+	h.writersMu.Unlock()
+	for range writeWorkers() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dw := newDirectWriter()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case c := <-h.ready:
+					c.writeReady(dw)
+					h.handlers.Done()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// No scheduleWrite is between its check and its send once the lock
+	// is held, so the drain below finds every socket handed over.
+	h.writersMu.Lock()
+	h.writersOn = false
+	h.writersMu.Unlock()
+	for {
+		select {
+		case c := <-h.ready:
+			c.mu.Lock()
+			c.startWriterLocked()
+			c.mu.Unlock()
+			h.handlers.Done()
+		default:
+			return
+		}
+	}
+}
+
+// scheduleWrite hands c, whose queue just stopped being empty (c.writing
+// is set, under c.mu), to a worker, or to a goroutine of its own when it
+// cannot take direct writes or the workers are not running or behind.
+func (h *Hub) scheduleWrite(c *Conn) {
+	if c.raw != nil && h.handOver(c) {
+		return
+	}
+	c.startWriterLocked()
+}
+
+// handOver queues c for a worker, false when the workers are not running
+// or all behind.
+func (h *Hub) handOver(c *Conn) bool {
+	h.writersMu.RLock()
+	defer h.writersMu.RUnlock()
+	if !h.writersOn {
+		return false
+	}
+	// Counted like a writer goroutine until the worker is done with c, so
+	// Shutdown waits for it; the socket's handler holds the count above
+	// zero here, as for startWriterLocked.
+	h.handlers.Add(1)
+	select {
+	case h.ready <- c:
+		return true
+	default:
+		h.handlers.Done()
+		return false
+	}
+}
+
+// writeReady is a worker's turn at c: everything queued is written with
+// one non-blocking writev; what the socket does not take at once (its
+// client reads slowly), or a queue too long for one call, or a passed
+// deadline, goes to c's own writer goroutine.
+func (c *Conn) writeReady(dw *directWriter) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case len(c.queue) == 0: // closed meanwhile: its queue was dropped
+		c.writing = false
+		c.idle.fire()
+		return
+	case len(c.queue) > maxDirectFrames:
+		c.startWriterLocked()
+		return
+	}
+	for _, it := range c.queue {
+		dw.add(it.bytes())
+	}
+	// The lock is held across the writev: it never blocks, and whoever
+	// queues to c meanwhile would only wait for the same socket.
+	n, ok, err := dw.write(c.raw)
+	switch {
+	case !ok:
+		c.startWriterLocked() // a deadline passed or the socket is closing: the writer finds out
+		return
+	case err != nil:
+		c.h.metrics.dropped.WithLabelValues("write_error").Add(float64(len(c.queue)))
+		c.closeLocked(websocket.CloseAbnormalClosure, "")
+		c.writing = false
+		c.idle.fire()
+		return
+	}
+	now := time.Now().UnixMicro()
+	done, delivered := 0, 0
+	for ; done < len(c.queue); done++ {
+		it := c.queue[done]
+		b := it.bytes()
+		if n < len(b) {
+			break
+		}
+		n -= len(b)
+		if it.env != nil {
+			delivered++
+			if it.env.pubUS > 0 {
+				c.h.metrics.latency.Observe(float64(now-it.env.pubUS) / 1e6)
+			}
+		}
+	}
+	if delivered > 0 {
+		c.h.metrics.delivered.Add(float64(delivered))
+	}
+	if done < len(c.queue) {
+		c.dropWrittenLocked(done, n)
+		c.startWriterLocked()
+		return
+	}
+	clear(c.queue)
+	c.queue = c.queue[:0] // kept for the next frame: one allocation per socket, not per frame
+	c.control = [2]int{}
+	c.drained.fire()
+	c.writing = false
+	c.idle.fire()
+}
+
+// dropWrittenLocked removes the first done frames from the queue, and the
+// first partial bytes of the next one, which the socket took.
+func (c *Conn) dropWrittenLocked(done, partial int) {
+	clear(c.queue[:done])
+	c.queue = c.queue[done:]
+	for k, i := range c.control {
+		if i > done {
+			c.control[k] = i - done
+		} else {
+			c.control[k] = 0
+		}
+	}
+	if partial > 0 {
+		head := &c.queue[0]
+		head.frame = head.bytes()[partial:]
+		if head.ctrl != ctrlNone {
+			// Begun on the wire: a newer control frame must not replace it.
+			c.control[head.ctrl-1] = 0
+		}
+	}
+	c.drained.fire()
+}
