@@ -281,9 +281,17 @@ func (c *Conn) writeBatch(batch []item, bufs net.Buffers) error {
 			return err
 		}
 	}
+	c.recordDelivered(batch)
+	return nil
+}
+
+// recordDelivered counts the room messages among written frames and
+// observes their delivery latency (with the publisher's trace as the
+// exemplar when it was sampled).
+func (c *Conn) recordDelivered(written []item) {
 	now := time.Now().UnixMicro()
 	delivered := 0
-	for _, it := range batch {
+	for _, it := range written {
 		if it.env == nil {
 			continue
 		}
@@ -292,8 +300,9 @@ func (c *Conn) writeBatch(batch []item, bufs net.Buffers) error {
 			telemetry.Observe(c.h.metrics.latency, float64(now-it.env.pubUS)/1e6, it.env.span)
 		}
 	}
-	c.h.metrics.delivered.Add(float64(delivered))
-	return nil
+	if delivered > 0 {
+		c.h.metrics.delivered.Add(float64(delivered))
+	}
 }
 
 // waitWriterIdle waits (up to d) until no writer is running, so the caller

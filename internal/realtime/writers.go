@@ -4,7 +4,6 @@ import (
 	"context"
 	"runtime"
 	"sync"
-	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -136,25 +135,15 @@ func (c *Conn) writeReady(dw *directWriter) {
 		c.idle.fire()
 		return
 	}
-	now := time.Now().UnixMicro()
-	done, delivered := 0, 0
+	done := 0
 	for ; done < len(c.queue); done++ {
-		it := c.queue[done]
-		b := it.bytes()
+		b := c.queue[done].bytes()
 		if n < len(b) {
 			break
 		}
 		n -= len(b)
-		if it.env != nil {
-			delivered++
-			if it.env.pubUS > 0 {
-				c.h.metrics.latency.Observe(float64(now-it.env.pubUS) / 1e6)
-			}
-		}
 	}
-	if delivered > 0 {
-		c.h.metrics.delivered.Add(float64(delivered))
-	}
+	c.recordDelivered(c.queue[:done])
 	if done < len(c.queue) {
 		c.dropWrittenLocked(done, n)
 		c.startWriterLocked()
