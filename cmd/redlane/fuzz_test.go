@@ -41,8 +41,10 @@ var (
 )
 
 // sharedFuzzServer starts the server on the first call. Long polls are cut
-// to 400 ms (writeTimeout 500ms) so an input asking to wait an hour costs
-// less than a second.
+// to 2.4 s (writeTimeout 3s) so an input asking to wait an hour costs a few
+// seconds. Not less: the write deadline covers the whole request, and a
+// login or user creation (password hashing) took over 500 ms on a 2-core
+// machine at load 20, which the server then cut off (the client saw EOF).
 func sharedFuzzServer(f *testing.F) *fuzzServer {
 	fuzzOnce.Do(func() {
 		// Started for the whole process: stopped when it exits (the server
@@ -50,7 +52,7 @@ func sharedFuzzServer(f *testing.F) *fuzzServer {
 		rs := redistest.Start(noCleanup{f}, redistest.WithArgs("--enable-debug-command", "local"))
 		p := filepath.Join(f.TempDir(), "fuzz.yaml")
 		writeFile(f, p, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n"+demoUsersSpec+
-			"  server: {writeTimeout: 500ms}\n")
+			"  server: {writeTimeout: 3s}\n")
 		s := startServer(noCleanup{f}, map[string]string{"REDIS_URL": rs.URL(), "ADMIN_TOKEN": adminToken}, "--config", p)
 		s.waitStatus("/readyz", 200, readyWithin)
 		fuzzSrv = &fuzzServer{server: s, rdb: rs.Client()}
