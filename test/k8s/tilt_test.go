@@ -127,6 +127,12 @@ func TestTiltfile(t *testing.T) {
 			if tc.name == "cluster" && !strings.Contains(deps, "redlane-redis-cluster-init") {
 				t.Errorf("in cluster mode redlane must wait for the cluster Job: %v", app.ResourceDependencies)
 			}
+			// Redis's pods read their password from the Secret, and redlane
+			// waits for Redis: the Secret must be deployed with Redis, or
+			// neither ever starts (tilt ci on a real node found that).
+			if !strings.Contains(byName["redlane-redis"].DeployTarget.YAML, "kind: Secret") {
+				t.Error("the Secret is not deployed with redlane-redis")
+			}
 			if !strings.Contains(byName["redlane-redis"].DeployTarget.YAML, tc.redisPods) {
 				t.Errorf("redlane-redis does not have %s", tc.redisPods)
 			}

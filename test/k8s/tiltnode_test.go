@@ -93,15 +93,27 @@ data:
 		"HOME=" + home, "KUBECONFIG=" + c.Kubeconfig, "TILT_DISABLE_ANALYTICS=1",
 		"DOCKER_HOST=unix://" + sock, "DOCKER_BUILDKIT=0",
 	}
+	// Tilt's compile step is `go build`: the machine's module and build
+	// caches, not new ones under the test's HOME.
+	for _, v := range []string{"GOMODCACHE", "GOCACHE"} {
+		out, err := exec.Command("go", "env", v).Output()
+		if err != nil {
+			t.Fatalf("go env %s: %v", v, err)
+		}
+		env = append(env, v+"="+strings.TrimSpace(string(out)))
+	}
 	// The chart's other images come from the registry, as in the other
 	// real-node tests; Redis standalone (the cluster mode is
 	// TestChartClusterModeOnRealNode's).
 	tiltArgs := []string{"--", "--port=" + fmt.Sprint(port), "--values=" + values,
 		"--dev-base=localhost/redlane-base-static:debian12-debug-nonroot", "--allow-context=redlane-test"}
 
+	// --web-mode=prod: the embedded web assets (tools.sh embeds a one-page
+	// stand-in; the module has no UI). A Tilt built from source otherwise
+	// runs its UI's webpack dev server from the module's web/ sources.
 	start := time.Now()
 	ci := Cmd{Bin: tools.Bin("tilt"), Dir: src, Env: env, Timeout: 12 * time.Minute,
-		Args: append([]string{"ci", "--port", fmt.Sprint(FreePort(t)), "--timeout", "10m"}, tiltArgs...)}
+		Args: append([]string{"ci", "--port", fmt.Sprint(FreePort(t)), "--web-mode=prod", "--timeout", "10m"}, tiltArgs...)}
 	out, errOut, err := ci.Run()
 	if err != nil {
 		t.Fatalf("tilt ci: %v\nstdout:\n%s\nstderr:\n%s\n%s", err, tail(out, 80), tail(errOut, 40), c.dump("default"))
@@ -123,7 +135,7 @@ data:
 	// Live update: `tilt up` on the running resources; a changed source
 	// file reaches the same container as a new binary.
 	upLog := filepath.Join(dir, "tilt-up.log")
-	up := exec.Command(tools.Bin("tilt"), append([]string{"up", "--stream", "--port", fmt.Sprint(FreePort(t))}, tiltArgs...)...)
+	up := exec.Command(tools.Bin("tilt"), append([]string{"up", "--stream", "--port", fmt.Sprint(FreePort(t)), "--web-mode=prod"}, tiltArgs...)...)
 	up.Dir, up.Env = src, append(os.Environ(), env...)
 	logf, err := os.Create(upLog)
 	if err != nil {

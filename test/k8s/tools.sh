@@ -20,6 +20,7 @@
 # Usage: test/k8s/tools.sh          build what is missing, print the directory
 #        test/k8s/tools.sh --dir    print the directory only (builds nothing)
 set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
 
 K8S_VERSION=v1.35.4
 K8S_STAGING_VERSION=v0.35.4
@@ -48,7 +49,9 @@ if ! flock -n 9; then
 	flock 9
 fi
 
-if [[ -f "$DIR/.complete" ]]; then
+# .complete-2: complete as this script builds it now (a toolset marked only
+# .complete, from before tilt's web stand-in, gets its missing steps).
+if [[ -f "$DIR/.complete-2" ]]; then
 	echo "$DIR"
 	exit 0
 fi
@@ -193,10 +196,23 @@ build_tilt() {
 	# upgrade dozens of dependencies).
 	sed 's#^module .*#module example.com/tiltbuild#' "$tdir/go.mod" >go.mod
 	printf '\nrequire github.com/tilt-dev/tilt %s\n' "$TILT_VERSION" >>go.mod
+	# Tilt's release builds embed its web UI (built with yarn) in
+	# pkg/assets/build; the module holds only robots.txt there, and a build
+	# without it refuses to start (`tilt up`/`tilt ci`: "Could not find Tilt
+	# web static files", or "JS/CSS files are not available" with
+	# --web-mode=prod). A copy of the module with a one-page stand-in
+	# embedded instead: --web-mode=prod then runs, and the browser UI says
+	# it is not part of this build (the terminal, `tilt ci` and the API are).
+	rm -rf "$SRC/tilt-src"
+	cp -r "$tdir" "$SRC/tilt-src"
+	chmod -R u+w "$SRC/tilt-src"
+	cp "$HERE/tilt-web-stand-in.html" "$SRC/tilt-src/pkg/assets/build/index.html"
+	printf '\nreplace github.com/tilt-dev/tilt => %s\n' "$SRC/tilt-src" >>go.mod
 	cp "$tdir/go.sum" go.sum
 	chmod u+w go.mod go.sum
 	# Tilt's Tiltfile language server links tree-sitter, which needs cgo.
 	CGO_ENABLED=1 GOFLAGS="$GOFLAGS -mod=mod" gobuild "$BIN/tilt" github.com/tilt-dev/tilt/cmd/tilt
+	touch "$DIR/share/tilt-web-stand-in"
 }
 
 share_swagger() {
@@ -237,7 +253,9 @@ HELM_K8S="-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/
 (step kwok build_goinstall kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION")
 (step kubeconform build_goinstall kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION")
 (step kube-score build_goinstall kube-score github.com/zegl/kube-score/cmd/kube-score "$KUBESCORE_VERSION")
-(step tilt build_tilt)
+# (share/tilt-web-stand-in marks the build with the web stand-in; a toolset
+# built before it gets tilt rebuilt)
+(step tilt-web-stand-in build_tilt)
 (step swagger.json share_swagger)
 (step kwok-stages.yaml share_kwok_stages)
 [[ -f "$DIR/share/crds/.done" ]] || (share_crds)
@@ -252,6 +270,6 @@ HELM_K8S="-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/
 "$BIN/kubeconform" -v >/dev/null
 "$BIN/kube-score" version >/dev/null
 
-touch "$DIR/.complete"
+touch "$DIR/.complete-2"
 log "toolset ready in $((SECONDS - total))s: $DIR"
 echo "$DIR"
