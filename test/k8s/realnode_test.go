@@ -247,8 +247,15 @@ spec:
 			t.Fatalf("kubectl apply -k k8s/overlays/dev: %s not rolled out: %v %s", w, err, errOut)
 		}
 	}
+	// kube-proxy programs the Service's rule a moment after the pod turns
+	// Ready (until then its iptables rule for a Service without endpoints
+	// rejects: "connection refused"; one CI run asked within that moment).
 	ip := c.Kubectl("get", "svc", "redlane", "-n", "redlane-dev", "-o", "jsonpath={.spec.clusterIP}").Must(t)
-	if code, body := readyz(ip); code != http.StatusOK {
+	code, body := readyz(ip)
+	for deadline := time.Now().Add(30 * time.Second); code != http.StatusOK && time.Now().Before(deadline); code, body = readyz(ip) {
+		time.Sleep(500 * time.Millisecond)
+	}
+	if code != http.StatusOK {
 		t.Fatalf("dev overlay: GET /readyz through its Service: %d %s", code, body)
 	}
 	t.Logf("kubectl apply -k k8s/overlays/dev: Redis, PostgreSQL and Redlane Ready on %s, /readyz 200 through the Service", node.Name)
