@@ -114,7 +114,13 @@ func TestChartOnRealNode(t *testing.T) {
 	upgrade("to two pods on PostgreSQL")
 
 	// A user created through one pod is read through the Service from
-	// either; the cached read is what the client keeps asking for.
+	// either; the cached read is what the client keeps asking for. The
+	// pre-upgrade pod must be gone first: it used the embedded database,
+	// which will never hold the new user, and through its preStop sleep
+	// it still answers on the keep-alive connections the client opened
+	// to it (rollout status does not wait for terminating pods). A .ci/run
+	// once created the user while that pod drained: 606 reads got its 404.
+	waitNoTerminating(t, c, app)
 	admin := c.Kubectl("get", "secret", "real-redlane", "-o", "go-template={{index .data \"admin-token\" | base64decode}}").Must(t)
 	id := createUser(t, svc, admin)
 	load.switchTo(svc + "/users/" + id)
@@ -418,6 +424,24 @@ func (l *load) check(t *testing.T, during string) {
 		t.Fatalf("during %s: %d of %d requests failed, e.g.\n%s", during, bad, l.n.Load(), strings.Join(l.samples, "\n"))
 	}
 	t.Logf("after %s: %d requests, none failed", during, l.n.Load())
+}
+
+// waitNoTerminating waits until no pod matching selector (kubectl -l
+// flags) is terminating.
+func waitNoTerminating(t *testing.T, c *ControlPlane, selector string) {
+	t.Helper()
+	terminating := `go-template={{range .items}}{{if .metadata.deletionTimestamp}}{{.metadata.name}} {{end}}{{end}}`
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		left := strings.Fields(c.Kubectl(append([]string{"get", "pod", "-o", terminating}, strings.Fields(selector)...)...).Must(t))
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pods still terminating after 2 minutes: %v\n%s", left, c.dump("default"))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // createUser creates a user through the Service with the admin token and
