@@ -109,7 +109,7 @@ const (
 
 // deliver hands a room message to the socket: buffered while the membership
 // is still replaying history, dropped if not newer than what it has.
-func (c *Conn) deliver(m *member, e *envelope, live bool) deliverResult {
+func (c *Conn) deliver(m *member, e *envelope, live bool, b *writeBatch) deliverResult {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed || c.rooms[m.room] != m {
@@ -127,7 +127,7 @@ func (c *Conn) deliver(m *member, e *envelope, live bool) deliverResult {
 		return delivSkipped
 	}
 	m.last = e.id
-	return c.pushLocked(item{env: e})
+	return c.pushTo(item{env: e}, b)
 }
 
 // finishRecovery switches a membership to live: the joined frame, then
@@ -154,7 +154,12 @@ func (c *Conn) finishRecovery(m *member, joined joinedFrame) {
 
 // pushLocked queues it and reports delivQueued, or delivDropped when the
 // full queue closed the socket (delivSkipped when it was closed already).
-func (c *Conn) pushLocked(it item) deliverResult {
+func (c *Conn) pushLocked(it item) deliverResult { return c.pushTo(it, nil) }
+
+// pushTo is pushLocked for a fan-out: a socket it makes ready to write
+// joins b, which the fan-out hands to the write workers after its loop
+// (nil: handed over at once).
+func (c *Conn) pushTo(it item, b *writeBatch) deliverResult {
 	if c.closed {
 		return delivSkipped
 	}
@@ -180,7 +185,11 @@ func (c *Conn) pushLocked(it item) deliverResult {
 	}
 	if !c.writing {
 		c.writing = true
-		c.h.scheduleWrite(c)
+		if b != nil && c.raw != nil {
+			b.conns = append(b.conns, c)
+		} else {
+			c.h.scheduleWrite(c)
+		}
 	}
 	return delivQueued
 }

@@ -84,7 +84,7 @@ func TestPongsCoalesceAndCountAgainstTheQueue(t *testing.T) {
 // finished by the writer, and the client gets every frame whole and in
 // order. Afterwards the workers write directly again.
 func TestDirectWritesFallBackToTheWriterInOrder(t *testing.T) {
-	h := &Hub{metrics: newMetrics(prometheus.NewRegistry()), ready: make(chan *Conn, readyQueue)}
+	h := &Hub{metrics: newMetrics(prometheus.NewRegistry()), ready: make(chan []*Conn, readyQueue)}
 	ctx, cancel := context.WithCancel(context.Background())
 	workers := make(chan struct{})
 	go func() { defer close(workers); h.runWriters(ctx) }()

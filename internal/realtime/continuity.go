@@ -60,7 +60,7 @@ func (h *Hub) replay(ctx context.Context, c *Conn, m *member, since streamID) (i
 			if err := c.waitRoom(ctx); err != nil {
 				return n, err
 			}
-			c.deliver(m, e, false)
+			c.deliver(m, e, false, nil)
 			last = e.id
 			n++
 		}
@@ -271,8 +271,11 @@ func (h *Hub) fanoutLocked(r *localRoom, e *envelope) {
 	r.lastSeen = e.id
 	span := h.startFanout(r.name, e, len(r.members))
 	var n fanoutCounts
+	b := h.batches.Get().(*writeBatch)
 	for c, m := range r.members {
-		n.add(c.deliver(m, e, true))
+		n.add(c.deliver(m, e, true, b))
 	}
+	h.handOverBatch(b)
+	h.batches.Put(b)
 	endFanout(span, n)
 }

@@ -91,7 +91,8 @@ type Hub struct {
 
 	// ready holds sockets with a frame to write, for the write workers
 	// (writers.go), which take them while writersOn (guarded by writersMu).
-	ready     chan *Conn
+	ready     chan []*Conn
+	batches   sync.Pool // *writeBatch, one per fan-out in progress
 	writersMu sync.RWMutex
 	writersOn bool
 
@@ -114,8 +115,9 @@ func New(o Options) *Hub {
 		tracer: o.Tracing.Tracer("github.com/redlane/redlane/internal/realtime"),
 		pod:    randomID(6),
 		rooms:  map[string]*localRoom{}, conns: map[*Conn]struct{}{},
-		ready: make(chan *Conn, readyQueue),
+		ready: make(chan []*Conn, readyQueue),
 	}
+	h.batches.New = func() any { return &writeBatch{} }
 	h.readAfter = h.hist.after
 	// A policy change applies to connections already in rooms.
 	o.Config.OnChange(func(*config.Config) { h.enforcePolicies() })

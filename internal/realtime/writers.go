@@ -20,10 +20,25 @@ import (
 // writeLoop), which waits on the socket under the write deadline, so slow
 // clients never hold up a worker; the queue bound is enforced on queueing
 // as before.
+//
+// A fan-out hands its sockets over in chunks, after its loop over the
+// room's members, not one by one: a channel send per member woke a worker
+// per member, and a runtime trace of an instance fanning 100 msgs/s out to
+// 500 members showed the fanning goroutine runnable but not running for
+// 1.1 s of 5 — preempted by the workers it had just woken, the members
+// late in the loop waiting behind that (docs/benchmarks.md).
 
-// readyQueue bounds the sockets waiting for a worker; past it a socket
-// writes with its own goroutine, so the fan-out never waits.
-const readyQueue = 8192
+// readyQueue bounds the chunks waiting for a worker; past it a chunk's
+// sockets write with goroutines of their own, so the fan-out never waits.
+const readyQueue = 1024
+
+// chunkSize is the most sockets one hand-over gives a worker: small enough
+// that the workers share a fan-out evenly, large enough that a fan-out to
+// 1,000 members is a few channel sends, not 1,000.
+const chunkSize = 64
+
+// writeBatch collects the sockets one fan-out made ready to write.
+type writeBatch struct{ conns []*Conn }
 
 // writeWorkers is how many workers the hub runs: the CPUs Go may use.
 func writeWorkers() int { return runtime.GOMAXPROCS(0) }
@@ -45,9 +60,11 @@ func (h *Hub) runWriters(ctx context.Context) {
 				select {
 				case <-ctx.Done():
 					return
-				case c := <-h.ready:
-					c.writeReady(dw)
-					h.handlers.Done()
+				case cs := <-h.ready:
+					for _, c := range cs {
+						c.writeReady(dw)
+						h.handlers.Done()
+					}
 				}
 			}
 		}()
@@ -60,11 +77,13 @@ func (h *Hub) runWriters(ctx context.Context) {
 	h.writersMu.Unlock()
 	for {
 		select {
-		case c := <-h.ready:
-			c.mu.Lock()
-			c.startWriterLocked()
-			c.mu.Unlock()
-			h.handlers.Done()
+		case cs := <-h.ready:
+			for _, c := range cs {
+				c.mu.Lock()
+				c.startWriterLocked()
+				c.mu.Unlock()
+				h.handlers.Done()
+			}
 		default:
 			return
 		}
@@ -75,29 +94,51 @@ func (h *Hub) runWriters(ctx context.Context) {
 // is set, under c.mu), to a worker, or to a goroutine of its own when it
 // cannot take direct writes or the workers are not running or behind.
 func (h *Hub) scheduleWrite(c *Conn) {
-	if c.raw != nil && h.handOver(c) {
+	if c.raw != nil && h.handOver([]*Conn{c}) {
 		return
 	}
 	c.startWriterLocked()
 }
 
-// handOver queues c for a worker, false when the workers are not running
+// handOverBatch gives the sockets of b (each with c.writing set by the
+// fan-out, and direct writes possible) to the workers in chunks, or to
+// writer goroutines of their own when the workers are not running or
+// behind, and empties b for reuse.
+func (h *Hub) handOverBatch(b *writeBatch) {
+	for cs := b.conns; len(cs) > 0; {
+		n := min(len(cs), chunkSize)
+		chunk := append([]*Conn(nil), cs[:n]...) // b is reused: the worker gets its own
+		cs = cs[n:]
+		if h.handOver(chunk) {
+			continue
+		}
+		for _, c := range chunk {
+			c.mu.Lock()
+			c.startWriterLocked()
+			c.mu.Unlock()
+		}
+	}
+	clear(b.conns)
+	b.conns = b.conns[:0]
+}
+
+// handOver queues cs for a worker, false when the workers are not running
 // or all behind.
-func (h *Hub) handOver(c *Conn) bool {
+func (h *Hub) handOver(cs []*Conn) bool {
 	h.writersMu.RLock()
 	defer h.writersMu.RUnlock()
 	if !h.writersOn {
 		return false
 	}
-	// Counted like a writer goroutine until the worker is done with c, so
-	// Shutdown waits for it; the socket's handler holds the count above
-	// zero here, as for startWriterLocked.
-	h.handlers.Add(1)
+	// Counted like writer goroutines until the worker is done with each,
+	// so Shutdown waits for them; the sockets' handlers hold the count
+	// above zero here, as for startWriterLocked.
+	h.handlers.Add(len(cs))
 	select {
-	case h.ready <- c:
+	case h.ready <- cs:
 		return true
 	default:
-		h.handlers.Done()
+		h.handlers.Add(-len(cs))
 		return false
 	}
 }

@@ -19,6 +19,7 @@ import (
 type client struct {
 	ws  *websocket.Conn
 	srv server
+	own *histogram // its target's: which instance the tail comes from
 }
 
 func loadTest(ctx context.Context, o options, out io.Writer) error {
@@ -29,6 +30,10 @@ func loadTest(ctx context.Context, o options, out io.Writer) error {
 	fmt.Fprintf(out, "%s targets: %s\nclients: %d over %d room(s)\n", o.kind, strings.Join(o.targets, ", "), o.clients, o.rooms)
 
 	lat := newHistogram()
+	lats := make([]*histogram, len(o.targets))
+	for i := range lats {
+		lats[i] = newHistogram()
+	}
 	var received atomic.Int64
 	var wg sync.WaitGroup
 	clients := make([]*client, 0, o.clients)
@@ -53,7 +58,7 @@ func loadTest(ctx context.Context, o options, out io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("client %d: %w", i, err)
 		}
-		c := &client{ws: ws, srv: o.srv}
+		c := &client{ws: ws, srv: o.srv, own: lats[i%len(o.targets)]}
 		clients = append(clients, c)
 		wg.Add(1)
 		go func() {
@@ -106,7 +111,7 @@ func loadTest(ctx context.Context, o options, out io.Writer) error {
 	if o.rate == 0 {
 		return nil
 	}
-	return publish(ctx, o, out, lat, &received)
+	return publish(ctx, o, out, lat, lats, &received)
 }
 
 func waitJoined(ws *websocket.Conn) error {
@@ -153,6 +158,7 @@ func (c *client) read(lat *histogram, received *atomic.Int64) {
 		publishTimes(data, func(sent int64) {
 			received.Add(1)
 			lat.add(time.Duration(now - sent))
+			c.own.add(time.Duration(now - sent))
 		})
 		if a := c.srv.answer(data); a != nil {
 			if err := c.ws.WriteMessage(websocket.TextMessage, a); err != nil {
@@ -162,9 +168,12 @@ func (c *client) read(lat *histogram, received *atomic.Int64) {
 	}
 }
 
-func publish(ctx context.Context, o options, out io.Writer, lat *histogram, received *atomic.Int64) error {
+func publish(ctx context.Context, o options, out io.Writer, lat *histogram, lats []*histogram, received *atomic.Int64) error {
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	lat.reset()
+	for _, h := range lats {
+		h.reset()
+	}
 	received.Store(0)
 	interval := time.Second / time.Duration(o.rate)
 	var sent, failed atomic.Int64
@@ -219,6 +228,9 @@ func publish(ctx context.Context, o options, out io.Writer, lat *histogram, rece
 	fmt.Fprintf(out, "delivered %d of %d expected (%.2f%%), %.0f messages/s\n", got, expected, 100*float64(got)/float64(max(expected, 1)), float64(got)/elapsed.Seconds())
 	fmt.Fprintf(out, "publish-to-receive latency (at the clients): p50 %s  p90 %s  p99 %s  max %s\n",
 		lat.quantile(0.50), lat.quantile(0.90), lat.quantile(0.99), lat.max())
+	for i, t := range o.targets {
+		fmt.Fprintf(out, "  clients of %s: p50 %s  p99 %s  max %s\n", t, lats[i].quantile(0.50), lats[i].quantile(0.99), lats[i].max())
+	}
 	// One line for scripts (tools/bench/centrifugo.sh); lost counts the
 	// deliveries still missing 5 s after the last publish.
 	fmt.Fprintf(out, "result kind=%s sent=%d failed=%d delivered=%d expected=%d lost=%d rate_per_s=%.0f p50_us=%d p99_us=%d max_us=%d\n",
@@ -237,6 +249,11 @@ func publish(ctx context.Context, o options, out io.Writer, lat *histogram, rece
 	d := sumLatency(after).minus(sumLatency(before))
 	fmt.Fprintf(out, "publish-to-write latency (servers' redlane_realtime_delivery_latency_seconds, bucket upper bounds): p50 <= %s  p99 <= %s  (%d writes)\n",
 		d.quantile(0.50), d.quantile(0.99), int64(d.count))
+	for i, t := range o.targets {
+		if d := sumLatency(after[i : i+1]).minus(sumLatency(before[i : i+1])); d.count > 0 {
+			fmt.Fprintf(out, "  %s: p50 <= %s  p99 <= %s\n", t, d.quantile(0.50), d.quantile(0.99))
+		}
+	}
 	return nil
 }
 
