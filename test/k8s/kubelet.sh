@@ -28,7 +28,8 @@ if [[ -x "$DIR/bin/kubelet" && -x "$DIR/bin/kube-proxy" && -x "$DIR/bin/coredns"
 	exit 0
 fi
 TOOLS=$(bash "$(dirname "$0")/tools.sh" --dir)
-if [[ ! -f "$TOOLS/.complete" || ! -f "$TOOLS/src/kube/go.mod" ]]; then
+# .complete-2: tools.sh's completion marker (see there).
+if [[ ! -f "$TOOLS/.complete-2" || ! -f "$TOOLS/src/kube/go.mod" ]]; then
 	echo "kubelet.sh: run test/k8s/tools.sh first (its scratch module builds the kubelet too)" >&2
 	exit 1
 fi

@@ -53,7 +53,7 @@ func RequireTools(t testing.TB) Tools {
 			}
 			toolsDir = strings.TrimSpace(string(out))
 		}
-		if _, err := os.Stat(filepath.Join(toolsDir, ".complete")); err != nil {
+		if _, err := os.Stat(filepath.Join(toolsDir, ".complete-2")); err != nil { // tools.sh's completion marker
 			toolsErr = fmt.Errorf("the Kubernetes toolset is not built in %s", toolsDir)
 		}
 	})
