@@ -5,11 +5,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/redlane/redlane/internal/dashboards"
 	"github.com/redlane/redlane/internal/jaegertest"
@@ -382,11 +386,24 @@ func TestQueueTraceAcrossInstances(t *testing.T) {
 	if v := a.do("GET", "/queues/traced/tasks/"+id, ""); strings.Contains(string(v.Body), traceID) {
 		t.Errorf("the task view shows the trace context: %s", v.Body)
 	}
-	c := decodeInto[claimed](t, b.do("POST", "/queues/traced/claim", `{"worker":"w1"}`))
-	if len(c.Tasks) != 1 || c.Tasks[0].ID != id {
-		t.Fatalf("claim = %+v", c)
+	// A worker claims on B, heartbeats and fails the task on A, claims it
+	// again on B and acks it there: every step is in the enqueue's trace.
+	claim := func() string {
+		t.Helper()
+		c := decodeInto[claimed](t, b.do("POST", "/queues/traced/claim", `{"worker":"w1"}`))
+		if len(c.Tasks) != 1 || c.Tasks[0].ID != id {
+			t.Fatalf("claim = %+v", c)
+		}
+		return c.Tasks[0].Receipt
 	}
-	if r := b.do("POST", "/queues/traced/tasks/"+id+"/ack", `{"receipt":"`+c.Tasks[0].Receipt+`"}`); r.Status != 204 {
+	receipt := claim()
+	if r := a.do("POST", "/queues/traced/tasks/"+id+"/extend", `{"receipt":"`+receipt+`","visibilityTimeout":"45s"}`); r.Status != 200 {
+		t.Fatalf("extend = %d %s", r.Status, r.Body)
+	}
+	if r := a.do("POST", "/queues/traced/tasks/"+id+"/nack", `{"receipt":"`+receipt+`","error":"try again","delay":"0s"}`); r.Status != 200 {
+		t.Fatalf("nack = %d %s", r.Status, r.Body)
+	}
+	if r := b.do("POST", "/queues/traced/tasks/"+id+"/ack", `{"receipt":"`+claim()+`"}`); r.Status != 204 {
 		t.Fatalf("ack = %d %s", r.Status, r.Body)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), traceWithin)
@@ -394,7 +411,8 @@ func TestQueueTraceAcrossInstances(t *testing.T) {
 	tr, err := jaegertest.Wait(ctx, func(ctx context.Context) (jaegertest.Trace, error) { return j.Get(ctx, traceID) },
 		func(tr jaegertest.Trace) bool {
 			x := spanIndex{tr}
-			return len(x.find("queue.claim traced", "pod-b")) == 1 && len(x.find("queue.ack traced", "pod-b")) == 1
+			return len(x.find("queue.claim traced", "pod-b")) == 2 && len(x.find("queue.ack traced", "pod-b")) == 1 &&
+				len(x.find("queue.extend traced", "pod-a")) == 1 && len(x.find("queue.nack traced", "pod-a")) == 1
 		})
 	x := spanIndex{tr}
 	if err != nil {
@@ -404,8 +422,15 @@ func TestQueueTraceAcrossInstances(t *testing.T) {
 	if len(enq) != 1 || jaegertest.Tag(enq[0].Tags, "messaging.message.id") != id {
 		t.Fatalf("want one queue.enqueue span for task %s on pod-a:%s", id, x)
 	}
-	for _, op := range []string{"queue.claim traced", "queue.ack traced"} {
-		s := x.find(op, "pod-b")[0]
+	if n := x.find("queue.nack traced", "pod-a")[0]; jaegertest.Tag(n.Tags, "queue.dead") != false {
+		t.Errorf("nack span queue.dead = %v, want false (retrying)", jaegertest.Tag(n.Tags, "queue.dead"))
+	}
+	if e := x.find("queue.extend traced", "pod-a")[0]; jaegertest.Tag(e.Tags, "queue.visibility_ms") != float64(45000) {
+		t.Errorf("extend span queue.visibility_ms = %v, want 45000", jaegertest.Tag(e.Tags, "queue.visibility_ms"))
+	}
+	for _, s := range slices.Concat(x.find("queue.claim traced", "pod-b"), x.find("queue.ack traced", "pod-b"),
+		x.find("queue.extend traced", "pod-a"), x.find("queue.nack traced", "pod-a")) {
+		op := s.OperationName
 		if s.Parent() != enq[0].SpanID {
 			t.Errorf("%s's parent = %s, want the enqueue span %s%s", op, s.Parent(), enq[0].SpanID, x)
 		}
@@ -449,5 +474,134 @@ func TestCacheLeaseWaitLinksHolder(t *testing.T) {
 	}
 	if v := jaegertest.Tag(w.Tags, "cache.filled_by_holder"); v != false {
 		t.Errorf("cache.filled_by_holder = %v, want false (the lease expired unfilled)", v)
+	}
+}
+
+// TestTraceSlowConsumerDrop fills a member's queue (a client that reads
+// nothing, with a tiny receive buffer) until the server closes it with
+// 4008, and finds in Jaeger the chat.fanout span of the message that did
+// it, with chat.dropped_slow_consumer 1 — beside fan-outs that dropped
+// nobody, so the attribute counts and is not a constant.
+func TestTraceSlowConsumerDrop(t *testing.T) {
+	j := jaegertest.Start(t)
+	env := tracedEnv(j, map[string]string{"REDIS_URL": redistest.Start(t).URL()}, "pod-a", "grpc")
+	s := startServer(t, env, chatConfig(t, "sendQueueSize: 32, maxMessageBytes: 8192, maxFrameBytes: 16384, "+noPublishLimits)...)
+	s.waitStatus("/readyz", 200, readyWithin)
+	small := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	d := &websocket.Dialer{HandshakeTimeout: 5 * time.Second, NetDialContext: small.DialContext}
+	slow, _, err := d.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/ws/chat/firehose", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	pub := dialChat(t, s, "/ws/chat/firehose")
+	pub.next("joined")
+	text := strings.Repeat("x", 8000)
+	sent := 0
+	for ; sent < 30000 && s.metric("redlane_realtime_slow_consumer_disconnects_total") == 0; sent += 20 {
+		for range 20 {
+			pub.sendJSON(map[string]string{"type": "message", "text": text, "ref": "r"})
+		}
+		for range 20 {
+			pub.next("ack")
+		}
+	}
+	if n := s.metric("redlane_realtime_slow_consumer_disconnects_total"); n != 1 {
+		t.Fatalf("%v slow consumers disconnected after %d messages, want 1", n, sent)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), traceWithin)
+	defer cancel()
+	find := func(dropped string) func(context.Context) ([]jaegertest.Trace, error) {
+		return func(ctx context.Context) ([]jaegertest.Trace, error) {
+			return j.FindTagged(ctx, "redlane", "chat.fanout firehose", map[string]string{"chat.dropped_slow_consumer": dropped})
+		}
+	}
+	some := func(ts []jaegertest.Trace) bool { return len(ts) > 0 }
+	dropping, err := jaegertest.Wait(ctx, find("1"), func(ts []jaegertest.Trace) bool { return len(ts) == 1 })
+	if err != nil {
+		t.Fatalf("want one trace whose fan-out dropped the slow consumer, have %d: %v", len(dropping), err)
+	}
+	x := spanIndex{dropping[0]}
+	fan := x.find("chat.fanout firehose", "pod-a")
+	if len(fan) != 1 || jaegertest.Tag(fan[0].Tags, "chat.members") != float64(2) {
+		t.Errorf("dropping fan-out: want one span with chat.members 2:%s", x)
+	} else if pubs := x.find("chat.publish firehose", "pod-a"); len(pubs) != 1 || fan[0].Parent() != pubs[0].SpanID {
+		t.Errorf("dropping fan-out is not a child of its message's publish:%s", x)
+	}
+	if _, err := jaegertest.Wait(ctx, find("0"), some); err != nil {
+		t.Errorf("no fan-out that dropped nobody: %v", err)
+	}
+}
+
+// TestScheduledTaskTrace: a schedule's occurrence starts a trace of its own
+// (queue.enqueue with the schedule's name), and a task triggered by hand is
+// in the trace of the trigger request; either way the task's claim and ack
+// on another instance are children of its enqueue span.
+func TestScheduledTaskTrace(t *testing.T) {
+	j := jaegertest.Start(t)
+	redis := map[string]string{"REDIS_URL": redistest.Start(t).URL(), "ADMIN_TOKEN": adminToken}
+	cfg := filepath.Join(t.TempDir(), "schedules.yaml")
+	writeFile(t, cfg, "apiVersion: redlane.dev/v1alpha1\nkind: RedlaneConfig\nspec:\n  queue:\n    schedules:\n"+
+		"    - {name: tick, queue: ticks, schedule: '@every 1s'}\n    - {name: nightly, queue: reports, schedule: '0 3 * * *'}\n")
+	a := startServer(t, tracedEnv(j, redis, "pod-a", "grpc"), "--config", cfg)
+	b := startServer(t, tracedEnv(j, redis, "pod-b", "http/protobuf"), "--config", cfg)
+	a.waitStatus("/readyz", 200, readyWithin)
+	b.waitStatus("/readyz", 200, readyWithin)
+	const triggerTrace = "1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f"
+	if r := a.do("POST", "/schedules/nightly/trigger", "", "X-Admin-Token", adminToken, "traceparent", "00-"+triggerTrace+"-0a1b2c3d4e5f6a7b-01"); r.Status/100 != 2 {
+		t.Fatalf("trigger = %d %s", r.Status, r.Body)
+	}
+	work := func(queue string) string {
+		t.Helper()
+		var c claimed
+		waitFor(t, func() bool {
+			c = decodeInto[claimed](t, b.do("POST", "/queues/"+queue+"/claim", `{"worker":"w1"}`))
+			return len(c.Tasks) > 0
+		})
+		if r := b.do("POST", "/queues/"+queue+"/tasks/"+c.Tasks[0].ID+"/ack", `{"receipt":"`+c.Tasks[0].Receipt+`"}`); r.Status != 204 {
+			t.Fatalf("ack = %d %s", r.Status, r.Body)
+		}
+		return c.Tasks[0].ID
+	}
+	triggered, ticked := work("reports"), work("ticks")
+	ctx, cancel := context.WithTimeout(context.Background(), traceWithin)
+	defer cancel()
+	oneTrace := func(x spanIndex, queue, id, schedule string) {
+		t.Helper()
+		var enq *jaegertest.Span
+		for _, s := range x.find("queue.enqueue "+queue, "") {
+			if jaegertest.Tag(s.Tags, "messaging.message.id") == id {
+				enq = &s
+			}
+		}
+		if enq == nil || jaegertest.Tag(enq.Tags, "queue.schedule") != schedule {
+			t.Fatalf("no queue.enqueue span of task %s with queue.schedule %s:%s", id, schedule, x)
+		}
+		for _, op := range []string{"queue.claim ", "queue.ack "} {
+			if s := x.find(op+queue, "pod-b"); len(s) != 1 || s[0].Parent() != enq.SpanID {
+				t.Errorf("%s%s on pod-b is not one child of the enqueue span %s:%s", op, queue, enq.SpanID, x)
+			}
+		}
+	}
+	tr, err := jaegertest.Wait(ctx, func(ctx context.Context) (jaegertest.Trace, error) { return j.Get(ctx, triggerTrace) },
+		func(tr jaegertest.Trace) bool { return len(spanIndex{tr}.find("queue.ack reports", "pod-b")) == 1 })
+	if err != nil {
+		t.Fatalf("trace %s of the trigger: %v%s", triggerTrace, err, spanIndex{tr})
+	}
+	oneTrace(spanIndex{tr}, "reports", triggered, "nightly")
+	ts, err := jaegertest.Wait(ctx, func(ctx context.Context) ([]jaegertest.Trace, error) {
+		return j.FindTagged(ctx, "redlane", "queue.enqueue ticks", map[string]string{"messaging.message.id": ticked})
+	}, func(ts []jaegertest.Trace) bool {
+		return len(ts) == 1 && len(spanIndex{ts[0]}.find("queue.ack ticks", "pod-b")) == 1
+	})
+	if err != nil {
+		t.Fatalf("no trace of the scheduled task %s with its ack: %v", ticked, err)
+	}
+	x := spanIndex{ts[0]}
+	oneTrace(x, "ticks", ticked, "tick")
+	if s := x.find("queue.enqueue ticks", ""); len(s) != 1 || s[0].Parent() != "" || jaegertest.Tag(s[0].Tags, "queue.schedule.outcome") != "enqueued" {
+		t.Errorf("the occurrence's enqueue span is not a root with outcome enqueued:%s", x)
 	}
 }

@@ -236,9 +236,22 @@ func (s Span) Parent() string {
 // Find returns the traces of service that have a span named operation,
 // over the query API's default lookback (end: now).
 func (s *Server) Find(ctx context.Context, service, operation string) ([]Trace, error) {
+	return s.FindTagged(ctx, service, operation, nil)
+}
+
+// FindTagged is Find for the traces with a span of operation whose tags
+// hold every key and value of tags (Jaeger matches their string forms).
+func (s *Server) FindTagged(ctx context.Context, service, operation string, tags map[string]string) ([]Trace, error) {
 	q := url.Values{"service": {service}, "limit": {"100"}}
 	if operation != "" {
 		q.Set("operation", operation)
+	}
+	if len(tags) > 0 {
+		b, err := json.Marshal(tags)
+		if err != nil {
+			return nil, err
+		}
+		q.Set("tags", string(b))
 	}
 	return s.get(ctx, "/api/traces?"+q.Encode())
 }

@@ -294,13 +294,20 @@ func (b *Broker) Nack(ctx context.Context, queue, id, receipt, reason string, de
 	if !ok {
 		return NackResult{}, codeError(asInt(v))
 	}
+	out := NackResult{Dead: true}
 	if asInt(res[0]) == 2 {
 		b.metrics.nacked.WithLabelValues("dead").Inc()
 		b.metrics.dead.Inc()
-		return NackResult{Dead: true}, nil
+	} else {
+		b.metrics.nacked.WithLabelValues("retry").Inc()
+		out = NackResult{RetryAfter: time.Duration(asInt(res[1])) * time.Millisecond}
 	}
-	b.metrics.nacked.WithLabelValues("retry").Inc()
-	return NackResult{RetryAfter: time.Duration(asInt(res[1])) * time.Millisecond}, nil
+	// After the script: the task's state (and its traceparent) stays, dead
+	// or retrying, and the span can say which.
+	b.taskSpans(ctx, queue, "nack", []string{id}, func(int) []attribute.KeyValue {
+		return []attribute.KeyValue{attribute.Bool("queue.dead", out.Dead), attribute.Int64("queue.retry_after_ms", out.RetryAfter.Milliseconds())}
+	})
+	return out, nil
 }
 
 // Extend pushes an in-flight task's visibility deadline to visibility from
@@ -319,6 +326,9 @@ func (b *Broker) Extend(ctx context.Context, queue, id, receipt string, visibili
 	if err := codeError(n); err != nil {
 		return time.Time{}, err
 	}
+	b.taskSpans(ctx, queue, "extend", []string{id}, func(int) []attribute.KeyValue {
+		return []attribute.KeyValue{attribute.Int64("queue.visibility_ms", visibility.Milliseconds())}
+	})
 	return time.UnixMilli(n), nil
 }
 

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/robfig/cron/v3"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/redlane/redlane/internal/config"
 	"github.com/redlane/redlane/internal/errdefs"
@@ -45,7 +47,7 @@ return {cjson.encode(st), now}
 // counting `skipped` occurrences in between as skipped, and enqueues the
 // task of occurrence `to` unless it is skipped too or the schedule is paused.
 // ARGV: name, spec, from ms, to ms, skipped, fire (1|0), id, payload,
-// max attempts.
+// max attempts, traceparent (” when tracing is off).
 // Returns 1 enqueued, 2 skipped (paused or asked), 0 someone else moved it.
 var scheduleFireScript = redis.NewScript(prelude + `
 local raw = redis.call('HGET', K_SCHEDULES, ARGV[1])
@@ -56,7 +58,7 @@ local to, skipped = tonumber(ARGV[4]), tonumber(ARGV[5])
 st.last = to
 local fired = 0
 if ARGV[6] == '1' and not st.paused then
-  local m = add_task(ARGV[7], ARGV[8], tonumber(ARGV[9]), 0, '', now_ms(), {schedule = ARGV[1], occurrence = to})
+  local m = add_task(ARGV[7], ARGV[8], tonumber(ARGV[9]), 0, '', now_ms(), {schedule = ARGV[1], occurrence = to, tp = ARGV[10] ~= '' and ARGV[10] or nil})
   if m.err then return m end
   st.fired, fired = st.fired + 1, 1
   redis.call('HINCRBY', K_STATS, 'scheduled', 1)
@@ -84,9 +86,9 @@ return 1
 `)
 
 // scheduleTriggerScript enqueues a schedule's task now, by hand, outside
-// its occurrences. ARGV: name, id, payload, max attempts.
+// its occurrences. ARGV: name, id, payload, max attempts, traceparent.
 var scheduleTriggerScript = redis.NewScript(prelude + `
-local m = add_task(ARGV[2], ARGV[3], tonumber(ARGV[4]), 0, '', now_ms(), {schedule = ARGV[1]})
+local m = add_task(ARGV[2], ARGV[3], tonumber(ARGV[4]), 0, '', now_ms(), {schedule = ARGV[1], tp = ARGV[5] ~= '' and ARGV[5] or nil})
 if m.err then return m end
 redis.call('HINCRBY', K_STATS, 'triggered', 1)
 return 1
@@ -291,14 +293,33 @@ func (s *Scheduler) fire(ctx context.Context, sc config.Schedule, from int64, t 
 	if err != nil {
 		return 0, err
 	}
-	f := "0"
+	f, tp := "0", ""
 	if fire {
 		f = "1"
+		// An occurrence starts a trace of its own: its task's deliveries
+		// and ack are children of this enqueue span.
+		var span trace.Span
+		ctx, span, tp = s.Broker.startEnqueue(trace.ContextWithSpanContext(ctx, trace.SpanContext{}), sc.Queue)
+		if span != nil {
+			span.SetAttributes(attribute.String("queue.schedule", sc.Name), attribute.String("queue.occurrence", t.UTC().Format(time.RFC3339)))
+			defer span.End()
+		}
 	}
 	n, err := scheduleFireScript.Run(ctx, s.Broker.rc, s.Broker.keys.of(sc.Queue),
-		sc.Name, specOf(sc), from, t.UnixMilli(), skipped, f, id, string(sc.Payload), sc.MaxAttempts).Int64()
+		sc.Name, specOf(sc), from, t.UnixMilli(), skipped, f, id, string(sc.Payload), sc.MaxAttempts, tp).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("enqueueing schedule %q's occurrence at %s: %w", sc.Name, t.Format(time.RFC3339), err)
+	}
+	if span := trace.SpanFromContext(ctx); fire && span.IsRecording() {
+		outcome := "moved by another instance" // it enqueued the occurrence, or skipped it
+		switch n {
+		case 1:
+			outcome = "enqueued"
+			span.SetAttributes(attribute.String("messaging.message.id", id))
+		case 2:
+			outcome = "skipped"
+		}
+		span.SetAttributes(attribute.String("queue.schedule.outcome", outcome))
 	}
 	if n == 1 {
 		s.Broker.metrics.enqueued.Inc()
@@ -390,7 +411,12 @@ func (s *Scheduler) Trigger(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := scheduleTriggerScript.Run(ctx, s.Broker.rc, s.Broker.keys.of(sc.Queue), name, id, string(sc.Payload), sc.MaxAttempts).Err(); err != nil && !errors.Is(err, redis.Nil) {
+	ctx, span, tp := s.Broker.startEnqueue(ctx, sc.Queue)
+	if span != nil {
+		span.SetAttributes(attribute.String("messaging.message.id", id), attribute.String("queue.schedule", sc.Name))
+		defer span.End()
+	}
+	if err := scheduleTriggerScript.Run(ctx, s.Broker.rc, s.Broker.keys.of(sc.Queue), name, id, string(sc.Payload), sc.MaxAttempts, tp).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return "", fmt.Errorf("triggering schedule %q: %w", name, err)
 	}
 	s.runs.WithLabelValues(sc.Name, "triggered").Inc()
