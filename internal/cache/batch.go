@@ -99,7 +99,7 @@ func (c *Cache) loadMany(ctx context.Context, ns *Namespace, ids []string, miss 
 			pipe := c.rc.Pipeline()
 			cmds := make([]*redis.BoolCmd, len(miss))
 			for j, i := range miss {
-				cmds[j] = pipe.SetNX(rctx, c.k.lease(ns.name+":"+ids[i]), token(), s.LeaseTTL.Duration)
+				cmds[j] = pipe.SetNX(rctx, c.k.lease(ns.name+":"+ids[i]), c.leaseToken(ctx), s.LeaseTTL.Duration)
 			}
 			_, err := pipe.Exec(rctx)
 			cancel()
