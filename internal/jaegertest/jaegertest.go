@@ -105,11 +105,7 @@ func config(grpcAddr, httpAddr, queryAddr, queryGRPCAddr string) map[string]any 
 			"jaeger_storage": map[string]any{"backends": map[string]any{
 				"mem": map[string]any{"memory": map[string]any{"max_traces": 10000}},
 			}},
-			"jaeger_query": map[string]any{
-				"storage": map[string]any{"traces": "mem"},
-				"http":    map[string]any{"endpoint": queryAddr},
-				"grpc":    map[string]any{"endpoint": queryGRPCAddr},
-			},
+			"jaeger_query": query(queryAddr, queryGRPCAddr),
 		},
 		"receivers": map[string]any{"otlp": map[string]any{"protocols": map[string]any{
 			"grpc": map[string]any{"endpoint": grpcAddr},
@@ -118,6 +114,30 @@ func config(grpcAddr, httpAddr, queryAddr, queryGRPCAddr string) map[string]any 
 		"processors": map[string]any{"batch": map[string]any{"timeout": "100ms"}},
 		"exporters":  map[string]any{"jaeger_storage_exporter": map[string]any{"trace_storage": "mem"}},
 	}
+}
+
+// UIEnv names a directory holding a built Jaeger UI (jaeger-ui's
+// packages/jaeger-ui/build) for Jaeger to serve at QueryURL. The Jaeger of
+// the Go module proxy has none, and CI cannot build one (its source is on
+// GitHub; docs/tracing.md says how a developer does).
+const UIEnv = "REDLANE_JAEGER_UI"
+
+// HasUI reports whether UIEnv names a built Jaeger UI.
+func HasUI() bool {
+	_, err := os.Stat(filepath.Join(os.Getenv(UIEnv), "index.html"))
+	return os.Getenv(UIEnv) != "" && err == nil
+}
+
+func query(httpAddr, grpcAddr string) map[string]any {
+	q := map[string]any{
+		"storage": map[string]any{"traces": "mem"},
+		"http":    map[string]any{"endpoint": httpAddr},
+		"grpc":    map[string]any{"endpoint": grpcAddr},
+	}
+	if HasUI() {
+		q["ui"] = map[string]any{"assets_path": os.Getenv(UIEnv)}
+	}
+	return q
 }
 
 func launch(bin, dir string) (*Server, error) {
