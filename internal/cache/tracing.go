@@ -26,20 +26,15 @@ func (c *Cache) UseTracing(t *telemetry.Tracing) {
 // the traceparent of ctx's span when tracing is on.
 func (c *Cache) leaseToken(ctx context.Context) string {
 	tok := token()
-	if c.tracer != nil {
-		if tp := telemetry.Traceparent(ctx); tp != "" {
-			tok += " " + tp
-		}
+	if tp := telemetry.CarriedTraceparent(ctx, c.tracer); tp != "" {
+		tok += " " + tp
 	}
 	return tok
 }
 
 // startLeaseWait starts the cache.lease_wait span (nil when tracing is off).
 func (c *Cache) startLeaseWait(ctx context.Context, logical string) (context.Context, trace.Span) {
-	if c.tracer == nil {
-		return ctx, nil
-	}
-	return c.tracer.Start(ctx, "cache.lease_wait", trace.WithAttributes(attribute.String("cache.key", logical)))
+	return telemetry.StartSpan(ctx, c.tracer, "cache.lease_wait", trace.WithAttributes(attribute.String("cache.key", logical)))
 }
 
 // linkLeaseHolder links span to the span of the lease holder named in the
@@ -49,19 +44,16 @@ func linkLeaseHolder(span trace.Span, linked *bool, v any) {
 		return
 	}
 	s, _ := v.(string)
-	_, tp, ok := strings.Cut(s, " ")
-	if !ok || !telemetry.ValidTraceparent(tp) {
+	_, tp, _ := strings.Cut(s, " ") // "" for a bare token: no holder span
+	holder, ok := telemetry.RemoteParent(tp)
+	if !ok {
 		return
 	}
-	span.AddLink(trace.LinkFromContext(telemetry.RemoteContext(context.Background(), tp), attribute.String("cache.link", "lease holder")))
+	span.AddLink(trace.LinkFromContext(holder, attribute.String("cache.link", "lease holder")))
 	*linked = true
 }
 
 // endLeaseWait ends the span with whether the entry appeared.
 func endLeaseWait(span trace.Span, got bool) {
-	if span == nil {
-		return
-	}
-	span.SetAttributes(attribute.Bool("cache.filled_by_holder", got))
-	span.End()
+	telemetry.EndSpan(span, attribute.Bool("cache.filled_by_holder", got))
 }

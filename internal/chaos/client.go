@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/redlane/redlane/internal/testproc"
 )
 
 // clientEnv names the client mode a re-executed chaos binary runs. Clients
@@ -83,7 +85,7 @@ func writeJSON(path string, v any) error {
 
 // clientProc is a running client process as its scenario sees it.
 type clientProc struct {
-	*Proc
+	*testproc.Proc
 	Out   string // its record
 	ready chan string
 }
@@ -132,7 +134,7 @@ func (c *clientProc) waitReady(ctx context.Context, timeout time.Duration) (stri
 	case line := <-c.ready:
 		return line, nil
 	case <-c.Done():
-		return "", fmt.Errorf("%s exited before it was ready: %s", c.Name, c.tail(400))
+		return "", fmt.Errorf("%s exited before it was ready: %s", c.Name, c.Tail(400))
 	case <-t.C:
 		return "", fmt.Errorf("%s was not ready within %s", c.Name, timeout)
 	case <-ctx.Done():
@@ -150,7 +152,7 @@ func (c *clientProc) finish(timeout time.Duration) error {
 		return fmt.Errorf("%s did not finish within %s", c.Name, timeout)
 	}
 	if err := c.ExitErr(); err != nil {
-		return fmt.Errorf("%s: %v: %s", c.Name, err, c.tail(400))
+		return fmt.Errorf("%s: %v: %s", c.Name, err, c.Tail(400))
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redlane/redlane/internal/testproc"
 )
 
 // Redis is one redis-server process: a standalone server or a Cluster node.
@@ -26,7 +28,7 @@ type Redis struct {
 	args []string
 
 	mu     sync.Mutex
-	proc   *Proc
+	proc   *testproc.Proc
 	client *redis.Client
 }
 

@@ -12,13 +12,15 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/redlane/redlane/internal/testproc"
 )
 
 // Redlane is one `redlane serve` process.
 type Redlane struct {
 	Name string
 	URL  string // http://127.0.0.1:port
-	proc *Proc
+	proc *testproc.Proc
 }
 
 // instanceConfig is the RedlaneConfig every instance runs with: the
@@ -114,7 +116,7 @@ func (r *Redlane) waitReady(ctx context.Context, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
 		if r.proc.Exited() {
-			return fmt.Errorf("%s exited: %s", r.Name, r.proc.tail(600))
+			return fmt.Errorf("%s exited: %s", r.Name, r.proc.Tail(600))
 		}
 		if r.Ready(ctx) == http.StatusOK {
 			return nil
@@ -123,7 +125,7 @@ func (r *Redlane) waitReady(ctx context.Context, within time.Duration) error {
 			return err
 		}
 	}
-	return fmt.Errorf("%s was not ready within %s: %s", r.Name, within, r.proc.tail(600))
+	return fmt.Errorf("%s was not ready within %s: %s", r.Name, within, r.proc.Tail(600))
 }
 
 // probeClient answers fast or not at all: a probe that hangs is a 0.
@@ -172,7 +174,7 @@ func (r *Redlane) Metrics(ctx context.Context) (map[string]float64, error) {
 
 // LogCount counts the occurrences of s in the instance's log.
 func (r *Redlane) LogCount(s string) int {
-	b, _ := os.ReadFile(r.proc.Log)
+	b, _ := os.ReadFile(r.proc.LogPath)
 	return strings.Count(string(b), s)
 }
 

@@ -60,7 +60,7 @@ func queueWorkerKill(ctx context.Context, e *Env, p profile, r *Result) error {
 		}
 	}
 	if killedAt.IsZero() {
-		return fmt.Errorf("worker-1 never held a task to be killed in (%s)", w1.tail(300))
+		return fmt.Errorf("worker-1 never held a task to be killed in (%s)", w1.Tail(300))
 	}
 	l1, _ := readWorkerLog(w1.Out)
 	w3, err := worker("worker-1b", insts[0])

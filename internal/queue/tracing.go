@@ -26,12 +26,9 @@ func (b *Broker) UseTracing(t *telemetry.Tracing) {
 // startEnqueue starts the queue.enqueue span and returns the traceparent to
 // store with the task ("" when tracing is off).
 func (b *Broker) startEnqueue(ctx context.Context, queue string) (context.Context, trace.Span, string) {
-	if b.tracer == nil {
-		return ctx, nil, ""
-	}
-	ctx, span := b.tracer.Start(ctx, "queue.enqueue "+queue, trace.WithSpanKind(trace.SpanKindProducer),
+	ctx, span := telemetry.StartSpan(ctx, b.tracer, "queue.enqueue "+queue, trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(attribute.String("messaging.system", "redis"), attribute.String("messaging.destination.name", queue)))
-	return ctx, span, telemetry.Traceparent(ctx)
+	return ctx, span, telemetry.CarriedTraceparent(ctx, b.tracer)
 }
 
 // taskSpans records one span per task under each task's enqueue span (op
@@ -52,12 +49,13 @@ func (b *Broker) taskSpans(ctx context.Context, queue, op string, ids []string, 
 			TP string `json:"tp"`
 		}
 		_ = json.Unmarshal([]byte(s), &m)
-		if !telemetry.ValidTraceparent(m.TP) {
+		parent, ok := telemetry.RemoteParent(m.TP)
+		if !ok {
 			continue
 		}
 		a := append([]attribute.KeyValue{attribute.String("messaging.system", "redis"),
 			attribute.String("messaging.destination.name", queue), attribute.String("messaging.message.id", ids[i])}, attrs(i)...)
-		_, span := b.tracer.Start(telemetry.RemoteContext(context.Background(), m.TP), "queue."+op+" "+queue,
+		_, span := b.tracer.Start(parent, "queue."+op+" "+queue,
 			trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(link), trace.WithAttributes(a...))
 		span.End()
 	}

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -13,6 +14,26 @@ func (t *Tracing) Tracer(name string) trace.Tracer {
 		return nil
 	}
 	return t.Provider.Tracer(name)
+}
+
+// StartSpan starts a span with tracer as a child of ctx's span. With
+// tracing off (tracer nil) it returns ctx and a nil span, which EndSpan
+// accepts, so callers need no check of their own.
+func StartSpan(ctx context.Context, tracer trace.Tracer, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if tracer == nil {
+		return ctx, nil
+	}
+	return tracer.Start(ctx, name, opts...)
+}
+
+// EndSpan sets attrs on span and ends it; a nil span (tracing off) is left
+// alone.
+func EndSpan(span trace.Span, attrs ...attribute.KeyValue) {
+	if span == nil {
+		return
+	}
+	span.SetAttributes(attrs...)
+	span.End()
 }
 
 // traceparentLen is the length of a version-00 W3C traceparent
@@ -33,6 +54,16 @@ func Traceparent(ctx context.Context) string {
 	return c.v
 }
 
+// CarriedTraceparent is the traceparent to store with a value written
+// under ctx's span: "" when tracing is off (tracer nil), even if ctx holds
+// a remote parent taken from an incoming request, so that nothing is stored.
+func CarriedTraceparent(ctx context.Context, tracer trace.Tracer) string {
+	if tracer == nil {
+		return ""
+	}
+	return Traceparent(ctx)
+}
+
 // RemoteContext returns ctx with the remote span context of traceparent
 // tp, as read back from Redis. A value that is not exactly a valid
 // traceparent leaves ctx as it is: what Redis holds is not trusted to be
@@ -44,10 +75,19 @@ func RemoteContext(ctx context.Context, tp string) context.Context {
 	return propagation.TraceContext{}.Extract(ctx, &traceparentCarrier{v: tp})
 }
 
+// RemoteParent is a context holding the remote span context of
+// traceparent tp as read back from Redis, to start a child span in or link
+// to; ok is false when tp is not a valid traceparent.
+func RemoteParent(tp string) (ctx context.Context, ok bool) {
+	ctx = RemoteContext(context.Background(), tp)
+	return ctx, trace.SpanContextFromContext(ctx).IsValid()
+}
+
 // ValidTraceparent reports whether tp has the shape of a traceparent that
 // RemoteContext accepts.
 func ValidTraceparent(tp string) bool {
-	return len(tp) == traceparentLen && trace.SpanContextFromContext(RemoteContext(context.Background(), tp)).IsValid()
+	_, ok := RemoteParent(tp)
+	return ok
 }
 
 // traceparentCarrier carries the traceparent header alone.

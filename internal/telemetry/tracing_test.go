@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // TestSetupTracingFromEnv: tracing is off (nil, free) without an endpoint
@@ -68,5 +69,29 @@ func TestTraceparentRoundTrip(t *testing.T) {
 		if ValidTraceparent(bad) {
 			t.Errorf("ValidTraceparent(%q) = true", bad)
 		}
+		if _, ok := RemoteParent(bad); ok {
+			t.Errorf("RemoteParent(%q) ok", bad)
+		}
+	}
+	parent, ok := RemoteParent(tp)
+	if got := trace.SpanContextFromContext(parent); !ok || !got.Equal(back) {
+		t.Errorf("RemoteParent(%s) = %+v, %v", tp, got, ok)
+	}
+}
+
+// TestTracingOff: with tracer nil no span starts and no traceparent is
+// carried, even under a remote parent taken from a request.
+func TestTracingOff(t *testing.T) {
+	ctx, _ := RemoteParent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	got, span := StartSpan(ctx, nil, "x")
+	if got != ctx || span != nil {
+		t.Errorf("StartSpan with no tracer = %v, %v", got, span)
+	}
+	EndSpan(span) // a nil span is fine
+	if tp := CarriedTraceparent(ctx, nil); tp != "" {
+		t.Errorf("CarriedTraceparent with no tracer = %q", tp)
+	}
+	if tp := CarriedTraceparent(ctx, noop.NewTracerProvider().Tracer("t")); tp == "" {
+		t.Error("CarriedTraceparent with a tracer is empty")
 	}
 }

@@ -33,10 +33,8 @@ SATRATE=${SATRATE:-1000}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 cf=$(tools/bench/centrifugo/install.sh)
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+. tools/bench/lib.sh
+bench_workdir
 
 go build -o "$work/redlane" ./cmd/redlane
 go build -o "$work/redlane-load" ./tools/bench/redlane-load
@@ -48,31 +46,10 @@ if [ -n "${BASELINE:-}" ]; then
   kinds+=(baseline)
 fi
 
-# freeport prints a loopback TCP port nobody listens on (and that this
-# script has not handed out yet).
-taken=" "
-freeport() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 30000))
-    case "$taken" in *" $p "*) continue ;; esac
-    if ! ss -Htln "sport = :$p" | grep -q .; then taken+="$p "; echo "$p"; return; fi
-  done
-}
-
 REDIS_PORT=$(freeport)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" &
-pids+=($!)
-
-# Redlane: the publish rates are lifted (one load client publishes for
-# many users from one address), as in chat.sh.
-cat >"$work/redlane.yaml" <<'YAML'
-apiVersion: redlane.dev/v1alpha1
-kind: RedlaneConfig
-spec:
-  realtime:
-    publishRate: {perConnection: {limit: 1000000, period: 1s}, perSender: {limit: 1000000, period: 1s}}
-YAML
+start_redis "$REDIS_PORT"
+# Redlane: the publish rates are lifted, as in chat.sh (lib.sh).
+write_redlane_config
 declare -A targets procs
 start_redlane() { # kind binary
   local t=() ps=() p pp

@@ -9,25 +9,13 @@ cd "$(dirname "$0")/../.."
 REDIS_PORT=${REDIS_PORT:-16390}
 PORTS=(${PORTS:-18001 18002})
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+. tools/bench/lib.sh
+bench_workdir
 
 go build -o "$work/redlane" ./cmd/redlane
 go build -o "$work/redlane-load" ./tools/bench/redlane-load
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" &
-pids+=($!)
-# One load client publishes for many users from one address: the
-# per-sender and per-socket publish rates (spec.realtime.publishRate) are
-# lifted, or they would measure the limiter.
-cat >"$work/redlane.yaml" <<'YAML'
-apiVersion: redlane.dev/v1alpha1
-kind: RedlaneConfig
-spec:
-  realtime:
-    publishRate: {perConnection: {limit: 1000000, period: 1s}, perSender: {limit: 1000000, period: 1s}}
-YAML
+start_redis "$REDIS_PORT"
+write_redlane_config
 targets=()
 for p in "${PORTS[@]}"; do
   REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" LOG_LEVEL=warn "$work/redlane" serve --config "$work/redlane.yaml" --address "127.0.0.1:$p" --env-file /dev/null >"$work/redlane-$p.log" 2>&1 &

@@ -2,7 +2,8 @@
 # govulncheck ./... with pinned versions, from the Go module proxy only.
 #
 # Installs, once per machine, into a cache outside the repository
-# (${REDLANE_TOOLS_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/redlane-tools}):
+# (${REDLANE_TOOLS_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/redlane-tools},
+# tools/lib/gobuild.sh):
 #   - govulncheck at GOVULNCHECK_VERSION (golang.org/x/vuln);
 #   - the Go vulnerability database at VULNDB_VERSION: the golang.org/x/vulndb
 #     module's OSV files, indexed by its own cmd/indexdb into the v1 layout
@@ -16,21 +17,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+. tools/lib/gobuild.sh
 GOVULNCHECK_VERSION=v1.9.0
 VULNDB_VERSION=v0.0.0-20261105234957-e22db6528018
-ROOT="${REDLANE_TOOLS_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/redlane-tools}"
-GO="${GO:-go}"
 
-bin="$ROOT/govulncheck-$GOVULNCHECK_VERSION"
-if [ ! -x "$bin/govulncheck" ]; then
-  echo "installing govulncheck $GOVULNCHECK_VERSION into $bin" >&2
-  GOBIN="$bin" GOFLAGS= "$GO" install "golang.org/x/vuln/cmd/govulncheck@$GOVULNCHECK_VERSION"
-fi
+install_govulncheck() { # dir
+  echo "installing govulncheck $GOVULNCHECK_VERSION into $1" >&2
+  go_install "$1" "golang.org/x/vuln/cmd/govulncheck@$GOVULNCHECK_VERSION"
+}
+pinned_tool govulncheck "$GOVULNCHECK_VERSION" govulncheck install_govulncheck
+govulncheck=$tool_path
 dbroot="$ROOT/vulndb-$VULNDB_VERSION"
 if [ ! -f "$dbroot/db/index/db.json" ]; then
   echo "building the vulnerability database golang.org/x/vulndb@$VULNDB_VERSION into $dbroot" >&2
-  GOBIN="$dbroot/bin" GOFLAGS= "$GO" install "golang.org/x/vulndb/cmd/indexdb@$VULNDB_VERSION"
-  src=$(GOFLAGS= "$GO" mod download -json "golang.org/x/vulndb@$VULNDB_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  go_install "$dbroot/bin" "golang.org/x/vulndb/cmd/indexdb@$VULNDB_VERSION"
+  src=$(module_dir "golang.org/x/vulndb@$VULNDB_VERSION")
   rm -rf "$dbroot/db.tmp"
   "$dbroot/bin/indexdb" -vulns "$src/data/osv" -out "$dbroot/db.tmp"
   mv "$dbroot/db.tmp" "$dbroot/db"
@@ -40,7 +41,7 @@ fi
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-"$bin/govulncheck" -db "file://$dbroot/db" -format json ./... >"$out"
+"$govulncheck" -db "file://$dbroot/db" -format json ./... >"$out"
 
 # One line per vulnerability the code reaches: id, module, version, fixed in.
 called=$(jq -r 'select(.finding and .finding.trace[0].function) | .finding |
