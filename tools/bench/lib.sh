@@ -14,12 +14,16 @@ bench_workdir() {
 bench_cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 
 # freeport prints a loopback TCP port nobody listens on (and that this
-# script has not handed out yet).
+# script has not handed out yet), below the kernel's ephemeral range
+# (net.ipv4.ip_local_port_range): a port from that range can be taken by an
+# outgoing connection between this check and the server's bind, which once
+# stopped a Centrifugo node with "address already in use".
 taken=" "
 freeport() {
-  local p
+  local p lo
+  lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
   while :; do
-    p=$((20000 + RANDOM % 30000))
+    p=$((10000 + RANDOM % (lo - 10000)))
     case "$taken" in *" $p "*) continue ;; esac
     if ! ss -Htln "sport = :$p" | grep -q .; then taken+="$p "; echo "$p"; return; fi
   done
