@@ -22,11 +22,12 @@ import (
 // as before.
 //
 // A fan-out hands its sockets over in chunks, after its loop over the
-// room's members, not one by one: a channel send per member woke a worker
-// per member, and a runtime trace of an instance fanning 100 msgs/s out to
-// 500 members showed the fanning goroutine runnable but not running for
-// 1.1 s of 5 — preempted by the workers it had just woken, the members
-// late in the loop waiting behind that (docs/benchmarks.md).
+// room's members, not one by one: a channel send per member readied a
+// worker per member, queued to run next on the fan-out's own processor,
+// and a runtime trace of an instance fanning 100 msgs/s out to 500 members
+// showed 1.1 s of 5 of goroutines runnable but not running at that
+// hand-over — workers waiting for the loop and the loop for the workers
+// (docs/benchmarks.md).
 
 // readyQueue bounds the chunks waiting for a worker; past it a chunk's
 // sockets write with goroutines of their own, so the fan-out never waits.
